@@ -1,0 +1,506 @@
+//! tokio-bench: the Tokio peer of weft-bench.
+//!
+//! Prints one line per figure on stdout, `name value unit`; lines starting
+//! with `#` are comments; diagnostics go to stderr.  Every figure is the
+//! median of the timed iterations, after one untimed warm-up iteration.
+//!
+//! Options: --workers N   worker threads (default: number of CPUs)
+//!          --only NAME   run a single workload
+//!          --iters N     timed iterations (default 5)
+
+use std::future::pending;
+use std::io::Write;
+use std::process::exit;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::{Builder, Runtime};
+use tokio::sync::oneshot;
+
+// Sizes follow Tokio's benches/rt_multi_threaded.rs.
+const SPAWN_COUNT: usize = 10_000;
+const YIELD_TASKS: usize = 200;
+const YIELDS_PER_TASK: usize = 1_000;
+const PING_ROUNDS: usize = 1_000;
+const CHAIN_DEPTH: usize = 1_000;
+const BLOCKING_JOBS: usize = 10_000;
+const TIMER_TASKS: usize = 100_000;
+const TIMER_SEED: u64 = 88172645463325252;
+const TCP_CONNS: usize = 50;
+const TCP_ROUNDS: usize = 2_000;
+const TCP_MSG: usize = 64;
+const IDLE_TASKS: usize = 100_000;
+
+struct Opts {
+    workers: usize,
+    only: Option<String>,
+    iters: usize,
+}
+
+/// One measured value of each figure a workload produces, in the order of
+/// `Workload::figures`.
+type Sample = Vec<f64>;
+
+struct Workload {
+    /// (figure name, unit, decimals)
+    figures: &'static [(&'static str, &'static str, usize)],
+    /// Runs the workload `iters + 1` times (first is warm-up) and returns one
+    /// sample per timed iteration.
+    run: fn(&Opts) -> Vec<Sample>,
+}
+
+const WORKLOADS: &[Workload] = &[
+    Workload { figures: &[("spawn_many_local", "ns/task", 1)], run: spawn_many_local },
+    Workload { figures: &[("spawn_many_remote", "ns/task", 1)], run: spawn_many_remote },
+    Workload { figures: &[("yield_many", "ns/yield", 1)], run: yield_many },
+    Workload { figures: &[("ping_pong", "ns/round", 1)], run: ping_pong },
+    Workload { figures: &[("chained_spawn", "ns/spawn", 1)], run: chained_spawn },
+    Workload { figures: &[("spawn_blocking", "ns/job", 1)], run: spawn_blocking },
+    Workload {
+        figures: &[
+            ("timers_wall", "ms", 3),
+            ("timers_late_p50", "ms", 3),
+            ("timers_late_p99", "ms", 3),
+        ],
+        run: timers,
+    },
+    Workload { figures: &[("tcp_echo", "round trips/s", 0)], run: tcp_echo },
+    Workload { figures: &[("idle_task_bytes", "bytes/task", 1)], run: idle_task_bytes },
+];
+
+fn usage() -> ! {
+    eprintln!("usage: tokio-bench [--workers N] [--only NAME] [--iters N]");
+    eprint!("workloads:");
+    for w in WORKLOADS {
+        for f in w.figures {
+            eprint!(" {}", f.0);
+        }
+    }
+    eprintln!(" (timers runs timers_wall/timers_late_p50/timers_late_p99 together)");
+    exit(2);
+}
+
+fn parse_num(flag: &str, v: Option<String>) -> usize {
+    match v.as_deref().map(str::parse::<usize>) {
+        Some(Ok(n)) if n > 0 => n,
+        _ => {
+            eprintln!("tokio-bench: {} needs a positive integer", flag);
+            usage();
+        }
+    }
+}
+
+fn parse_opts() -> Opts {
+    let mut opts = Opts {
+        workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        only: None,
+        iters: 5,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        // Accept both "--flag value" and "--flag=value".
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (a.clone(), None),
+        };
+        let mut value = || inline.clone().or_else(|| args.next());
+        match flag.as_str() {
+            "--workers" => opts.workers = parse_num("--workers", value()),
+            "--iters" => opts.iters = parse_num("--iters", value()),
+            "--only" => match value() {
+                Some(n) => opts.only = Some(n),
+                None => usage(),
+            },
+            "-h" | "--help" => usage(),
+            _ => {
+                eprintln!("tokio-bench: unknown argument {:?}", a);
+                usage();
+            }
+        }
+    }
+    opts
+}
+
+fn selected(w: &Workload, only: &Option<String>) -> bool {
+    match only {
+        None => true,
+        Some(name) => {
+            w.figures.iter().any(|f| f.0 == name)
+                || (name == "timers" && w.figures[0].0 == "timers_wall")
+        }
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn main() {
+    let opts = parse_opts();
+    if let Some(name) = &opts.only {
+        if !WORKLOADS.iter().any(|w| selected(w, &opts.only)) {
+            eprintln!("tokio-bench: no workload named {:?}", name);
+            usage();
+        }
+    }
+    println!("# tokio-bench (tokio 1.24) workers={} iters={}", opts.workers, opts.iters);
+    for w in WORKLOADS.iter().filter(|w| selected(w, &opts.only)) {
+        let samples = (w.run)(&opts);
+        for (i, (name, unit, decimals)) in w.figures.iter().enumerate() {
+            let m = median(samples.iter().map(|s| s[i]).collect());
+            println!("{} {:.*} {}", name, *decimals, m, unit);
+        }
+        let _ = std::io::stdout().flush();
+    }
+}
+
+fn runtime(workers: usize) -> Runtime {
+    Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .expect("building the Tokio runtime")
+}
+
+/// Runs `once` one untimed time, then `iters` timed times, on one runtime.
+fn repeat(opts: &Opts, mut once: impl FnMut(&Runtime) -> Sample) -> Vec<Sample> {
+    let rt = runtime(opts.workers);
+    once(&rt);
+    let samples = (0..opts.iters).map(|_| once(&rt)).collect();
+    rt.shutdown_timeout(Duration::from_secs(5));
+    samples
+}
+
+fn ns_per(elapsed: Duration, count: usize) -> f64 {
+    elapsed.as_nanos() as f64 / count as f64
+}
+
+/// Task body shared by the spawn workloads: count down, the last one signals.
+fn count_down(left: &AtomicUsize, done: &mpsc::SyncSender<()>) {
+    if left.fetch_sub(1, Ordering::AcqRel) == 1 {
+        done.send(()).unwrap();
+    }
+}
+
+// ---------------------------------------------------------------- spawn_many
+
+fn spawn_many_local(opts: &Opts) -> Vec<Sample> {
+    repeat(opts, |rt| {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let left = Arc::new(AtomicUsize::new(SPAWN_COUNT));
+        let start = Instant::now();
+        rt.spawn(async move {
+            for _ in 0..SPAWN_COUNT {
+                let left = left.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move { count_down(&left, &tx) });
+            }
+        });
+        rx.recv().unwrap();
+        vec![ns_per(start.elapsed(), SPAWN_COUNT)]
+    })
+}
+
+fn spawn_many_remote(opts: &Opts) -> Vec<Sample> {
+    repeat(opts, |rt| {
+        let handle = rt.handle().clone();
+        let (tx, rx) = mpsc::sync_channel(1);
+        let left = Arc::new(AtomicUsize::new(SPAWN_COUNT));
+        let start = Instant::now();
+        for _ in 0..SPAWN_COUNT {
+            let left = left.clone();
+            let tx = tx.clone();
+            handle.spawn(async move { count_down(&left, &tx) });
+        }
+        rx.recv().unwrap();
+        vec![ns_per(start.elapsed(), SPAWN_COUNT)]
+    })
+}
+
+// ---------------------------------------------------------------- yield_many
+
+fn yield_many(opts: &Opts) -> Vec<Sample> {
+    repeat(opts, |rt| {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let left = Arc::new(AtomicUsize::new(YIELD_TASKS));
+        let start = Instant::now();
+        for _ in 0..YIELD_TASKS {
+            let left = left.clone();
+            let tx = tx.clone();
+            rt.spawn(async move {
+                for _ in 0..YIELDS_PER_TASK {
+                    tokio::task::yield_now().await;
+                }
+                count_down(&left, &tx);
+            });
+        }
+        rx.recv().unwrap();
+        vec![ns_per(start.elapsed(), YIELD_TASKS * YIELDS_PER_TASK)]
+    })
+}
+
+// ----------------------------------------------------------------- ping_pong
+
+fn ping_pong(opts: &Opts) -> Vec<Sample> {
+    repeat(opts, |rt| {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let left = Arc::new(AtomicUsize::new(PING_ROUNDS));
+        let start = Instant::now();
+        rt.spawn(async move {
+            for _ in 0..PING_ROUNDS {
+                let left = left.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let (ping_tx, ping_rx) = oneshot::channel::<()>();
+                    let (pong_tx, pong_rx) = oneshot::channel::<()>();
+                    tokio::spawn(async move {
+                        ping_rx.await.unwrap();
+                        pong_tx.send(()).unwrap();
+                    });
+                    ping_tx.send(()).unwrap();
+                    pong_rx.await.unwrap();
+                    count_down(&left, &tx);
+                });
+            }
+        });
+        rx.recv().unwrap();
+        vec![ns_per(start.elapsed(), PING_ROUNDS)]
+    })
+}
+
+// ------------------------------------------------------------- chained_spawn
+
+fn chain_link(remaining: usize, done: mpsc::SyncSender<()>) {
+    if remaining == 0 {
+        done.send(()).unwrap();
+    } else {
+        tokio::spawn(async move { chain_link(remaining - 1, done) });
+    }
+}
+
+fn chained_spawn(opts: &Opts) -> Vec<Sample> {
+    repeat(opts, |rt| {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let start = Instant::now();
+        // The first task is link 1; it spawns 2, ... up to CHAIN_DEPTH tasks.
+        rt.spawn(async move { chain_link(CHAIN_DEPTH - 1, tx) });
+        rx.recv().unwrap();
+        vec![ns_per(start.elapsed(), CHAIN_DEPTH)]
+    })
+}
+
+// ------------------------------------------------------------ spawn_blocking
+
+fn spawn_blocking(opts: &Opts) -> Vec<Sample> {
+    repeat(opts, |rt| {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let start = Instant::now();
+        rt.spawn(async move {
+            let handles: Vec<_> = (0..BLOCKING_JOBS)
+                .map(|i| tokio::task::spawn_blocking(move || i as u64 * 3 + 1))
+                .collect();
+            let mut sum = 0u64;
+            for h in handles {
+                sum = sum.wrapping_add(h.await.unwrap());
+            }
+            tx.send(sum).unwrap();
+        });
+        let sum = rx.recv().unwrap();
+        let elapsed = start.elapsed();
+        std::hint::black_box(sum);
+        vec![ns_per(elapsed, BLOCKING_JOBS)]
+    })
+}
+
+// -------------------------------------------------------------------- timers
+
+struct XorShift64(u64);
+
+impl XorShift64 {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+}
+
+/// Nearest-rank percentile of an ascending-sorted slice.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn timers(opts: &Opts) -> Vec<Sample> {
+    let mut rng = XorShift64(TIMER_SEED);
+    let durations: Arc<Vec<Duration>> = Arc::new(
+        (0..TIMER_TASKS)
+            .map(|_| Duration::from_millis(1 + rng.next() % 50))
+            .collect(),
+    );
+    repeat(opts, |rt| {
+        // Lateness of task i, in ms, stored as f64 bits.
+        let lateness: Arc<Vec<AtomicU64>> =
+            Arc::new((0..TIMER_TASKS).map(|_| AtomicU64::new(0)).collect());
+        let left = Arc::new(AtomicUsize::new(TIMER_TASKS));
+        let (tx, rx) = mpsc::sync_channel::<Instant>(1);
+        let durations = durations.clone();
+        let lat = lateness.clone();
+        let start = Instant::now();
+        rt.spawn(async move {
+            for i in 0..TIMER_TASKS {
+                let requested = durations[i];
+                let lat = lat.clone();
+                let left = left.clone();
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let t0 = Instant::now();
+                    tokio::time::sleep(requested).await;
+                    let late = t0.elapsed().as_secs_f64() * 1e3 - requested.as_secs_f64() * 1e3;
+                    lat[i].store(late.to_bits(), Ordering::Relaxed);
+                    if left.fetch_sub(1, Ordering::AcqRel) == 1 {
+                        tx.send(Instant::now()).unwrap();
+                    }
+                });
+            }
+        });
+        let end = rx.recv().unwrap();
+        let wall_ms = end.duration_since(start).as_secs_f64() * 1e3;
+        let mut late: Vec<f64> =
+            lateness.iter().map(|a| f64::from_bits(a.load(Ordering::Relaxed))).collect();
+        late.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        vec![wall_ms, percentile(&late, 50.0), percentile(&late, 99.0)]
+    })
+}
+
+// ------------------------------------------------------------------ tcp_echo
+
+async fn echo_server(mut sock: TcpStream) {
+    let mut buf = [0u8; TCP_MSG];
+    loop {
+        match sock.read_exact(&mut buf).await {
+            Ok(_) => {}
+            Err(_) => return, // EOF: the client is done
+        }
+        if sock.write_all(&buf).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn echo_client(addr: std::net::SocketAddr) {
+    let mut sock = TcpStream::connect(addr).await.expect("connect");
+    sock.set_nodelay(true).unwrap();
+    let out = [0x5au8; TCP_MSG];
+    let mut back = [0u8; TCP_MSG];
+    for _ in 0..TCP_ROUNDS {
+        sock.write_all(&out).await.expect("client write");
+        sock.read_exact(&mut back).await.expect("client read");
+    }
+    assert_eq!(back, out);
+}
+
+fn tcp_echo(opts: &Opts) -> Vec<Sample> {
+    repeat(opts, |rt| {
+        let listener = rt
+            .block_on(TcpListener::bind("127.0.0.1:0"))
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = mpsc::sync_channel(1);
+        let left = Arc::new(AtomicUsize::new(TCP_CONNS));
+        let start = Instant::now();
+        let acceptor = rt.spawn(async move {
+            for _ in 0..TCP_CONNS {
+                let (sock, _) = listener.accept().await.expect("accept");
+                sock.set_nodelay(true).unwrap();
+                tokio::spawn(echo_server(sock));
+            }
+        });
+        for _ in 0..TCP_CONNS {
+            let left = left.clone();
+            let tx = tx.clone();
+            rt.spawn(async move {
+                echo_client(addr).await;
+                count_down(&left, &tx);
+            });
+        }
+        rx.recv().unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        rt.block_on(acceptor).unwrap();
+        vec![(TCP_CONNS * TCP_ROUNDS) as f64 / secs]
+    })
+}
+
+// ----------------------------------------------------------- idle_task_bytes
+
+extern "C" {
+    // glibc: give free heap memory back to the OS so that the "before"
+    // reading is not inflated by an earlier iteration's freed tasks.
+    fn malloc_trim(pad: usize) -> i32;
+}
+
+fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("reading /proc/self/statm");
+    let resident: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("parsing /proc/self/statm");
+    resident * page_size()
+}
+
+fn page_size() -> usize {
+    extern "C" {
+        fn sysconf(name: i32) -> i64;
+    }
+    const SC_PAGESIZE: i32 = 30; // _SC_PAGESIZE on Linux
+    let p = unsafe { sysconf(SC_PAGESIZE) };
+    if p > 0 {
+        p as usize
+    } else {
+        4096
+    }
+}
+
+fn idle_task_bytes(opts: &Opts) -> Vec<Sample> {
+    let once = || {
+        let rt = runtime(opts.workers);
+        // Let the workers start up and settle before the first reading.
+        rt.block_on(async {
+            tokio::spawn(async {}).await.unwrap();
+        });
+        unsafe {
+            malloc_trim(0);
+        }
+        let polled = Arc::new(AtomicUsize::new(0));
+        let before = rss_bytes();
+        let handle = rt.handle().clone();
+        for _ in 0..IDLE_TASKS {
+            let polled = polled.clone();
+            handle.spawn(async move {
+                polled.fetch_add(1, Ordering::Relaxed);
+                pending::<()>().await;
+            });
+        }
+        while polled.load(Ordering::Relaxed) < IDLE_TASKS {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let after = rss_bytes();
+        rt.shutdown_timeout(Duration::from_secs(5));
+        (after as f64 - before as f64) / IDLE_TASKS as f64
+    };
+    once();
+    (0..opts.iters).map(|_| vec![once()]).collect()
+}

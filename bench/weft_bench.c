@@ -1,0 +1,409 @@
+/* weft-bench: the workloads of BENCH.md, one line per figure on stdout:
+ * `name value unit`. The scheduler workloads have the sizes of Tokio's
+ * benches/rt_multi_threaded.rs so bench/peers/tokio can run beside it.
+ *
+ *   weft-bench [--workers N] [--only NAME] [--iters N]
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <weft/weft.h>
+
+#ifdef WEFT_USE_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#else
+#include <malloc.h>
+#endif
+
+#define NUM_SPAWN 10000
+#define NUM_YIELD_TASKS 200
+#define NUM_YIELDS 1000
+#define NUM_PINGS 1000
+#define CHAIN_DEPTH 1000
+#define NUM_IDLE 100000
+
+static weft_handle_t *g_handle;
+
+/* ---- A latch: the bench thread waits for the last task ---------------- */
+static pthread_mutex_t latch_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t latch_cv = PTHREAD_COND_INITIALIZER;
+static bool latch_set;
+
+static void latch_reset(void)
+{
+    pthread_mutex_lock(&latch_mu);
+    latch_set = false;
+    pthread_mutex_unlock(&latch_mu);
+}
+static void latch_signal(void)
+{
+    pthread_mutex_lock(&latch_mu);
+    latch_set = true;
+    pthread_cond_signal(&latch_cv);
+    pthread_mutex_unlock(&latch_mu);
+}
+static void latch_wait(void)
+{
+    pthread_mutex_lock(&latch_mu);
+    while (!latch_set)
+        pthread_cond_wait(&latch_cv, &latch_mu);
+    pthread_mutex_unlock(&latch_mu);
+}
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static void check(int rc, const char *what)
+{
+    if (rc != 0) {
+        fprintf(stderr, "weft-bench: %s: %s\n", what, weft_strerror(rc));
+        exit(1);
+    }
+}
+
+static _Atomic long remaining;
+
+/* ---- The leaf task: decrement, the last one signals ------------------------ */
+typedef struct {
+    weft_future_t future;
+} dec_t;
+static weft_poll_t dec_poll(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    (void)f, (void)cx, (void)out;
+    if (atomic_fetch_sub_explicit(&remaining, 1, memory_order_acq_rel) == 1)
+        latch_signal();
+    return WEFT_READY;
+}
+static const weft_future_vtable_t dec_vtable = { dec_poll, NULL, NULL, sizeof(dec_t), 0, "dec" };
+
+/* ---- spawn_many_local ---------------------------------------------------- */
+typedef struct {
+    WEFT_FRAME;
+    int i;
+} spawner_t;
+WEFT_ASYNC(spawner_t, spawner, weft_unit_t)
+{
+    WEFT_BEGIN();
+    for (self->i = 0; self->i < NUM_SPAWN; self->i++) {
+        dec_t d = { { &dec_vtable } };
+        check(weft_spawn(&d, NULL), "spawn");
+    }
+    WEFT_RETURN(0);
+    WEFT_END();
+}
+
+static double run_spawn_many_local(void)
+{
+    atomic_store(&remaining, NUM_SPAWN);
+    latch_reset();
+    double t0 = now_ns();
+    spawner_t sp = { WEFT_FRAME_INIT(spawner) };
+    check(weft_handle_spawn(g_handle, &sp, NULL), "spawn");
+    latch_wait();
+    return (now_ns() - t0) / NUM_SPAWN;
+}
+
+static double run_spawn_many_remote(void)
+{
+    atomic_store(&remaining, NUM_SPAWN);
+    latch_reset();
+    double t0 = now_ns();
+    for (int i = 0; i < NUM_SPAWN; i++) {
+        dec_t d = { { &dec_vtable } };
+        check(weft_handle_spawn(g_handle, &d, NULL), "spawn");
+    }
+    latch_wait();
+    return (now_ns() - t0) / NUM_SPAWN;
+}
+
+/* ---- yield_many ------------------------------------------------------------- */
+typedef struct {
+    WEFT_FRAME;
+    int i;
+} yielder_t;
+WEFT_ASYNC(yielder_t, yielder, weft_unit_t)
+{
+    WEFT_BEGIN();
+    for (self->i = 0; self->i < NUM_YIELDS; self->i++)
+        WEFT_YIELD();
+    if (atomic_fetch_sub_explicit(&remaining, 1, memory_order_acq_rel) == 1)
+        latch_signal();
+    WEFT_RETURN(0);
+    WEFT_END();
+}
+
+static double run_yield_many(void)
+{
+    atomic_store(&remaining, NUM_YIELD_TASKS);
+    latch_reset();
+    double t0 = now_ns();
+    for (int i = 0; i < NUM_YIELD_TASKS; i++) {
+        yielder_t y = { WEFT_FRAME_INIT(yielder) };
+        check(weft_handle_spawn(g_handle, &y, NULL), "spawn");
+    }
+    latch_wait();
+    return (now_ns() - t0) / (NUM_YIELD_TASKS * NUM_YIELDS);
+}
+
+/* ---- ping_pong --------------------------------------------------------------- */
+typedef struct {
+    WEFT_FRAME;
+    weft_oneshot_rx_t rx1;
+    weft_oneshot_tx_t tx2;
+    int rc;
+    char msg;
+} ponger_t;
+WEFT_ASYNC(ponger_t, ponger, weft_unit_t)
+{
+    WEFT_BEGIN();
+    WEFT_AWAIT_REF(weft_oneshot_recv(&self->rx1, &self->msg), &self->rc);
+    check(self->rc, "ping recv");
+    check(weft_oneshot_send(&self->tx2, &self->msg), "pong send");
+    WEFT_RETURN(0);
+    WEFT_END();
+}
+
+typedef struct {
+    WEFT_FRAME;
+    weft_oneshot_tx_t tx1;
+    weft_oneshot_rx_t rx2;
+    int rc;
+    char msg;
+} pinger_t;
+WEFT_ASYNC(pinger_t, pinger, weft_unit_t)
+{
+    WEFT_BEGIN();
+    {
+        ponger_t p = { WEFT_FRAME_INIT(ponger) };
+        check(weft_oneshot_new(1, NULL, &self->tx1, &p.rx1), "oneshot");
+        check(weft_oneshot_new(1, NULL, &p.tx2, &self->rx2), "oneshot");
+        check(weft_spawn(&p, NULL), "spawn");
+        self->msg = 'p';
+        check(weft_oneshot_send(&self->tx1, &self->msg), "ping send");
+    }
+    WEFT_AWAIT_REF(weft_oneshot_recv(&self->rx2, &self->msg), &self->rc);
+    check(self->rc, "pong recv");
+    if (atomic_fetch_sub_explicit(&remaining, 1, memory_order_acq_rel) == 1)
+        latch_signal();
+    WEFT_RETURN(0);
+    WEFT_END();
+}
+
+typedef struct {
+    WEFT_FRAME;
+    int i;
+} pingers_t;
+WEFT_ASYNC(pingers_t, pingers, weft_unit_t)
+{
+    WEFT_BEGIN();
+    for (self->i = 0; self->i < NUM_PINGS; self->i++) {
+        pinger_t p = { WEFT_FRAME_INIT(pinger) };
+        check(weft_spawn(&p, NULL), "spawn");
+    }
+    WEFT_RETURN(0);
+    WEFT_END();
+}
+
+static double run_ping_pong(void)
+{
+    atomic_store(&remaining, NUM_PINGS);
+    latch_reset();
+    double t0 = now_ns();
+    pingers_t p = { WEFT_FRAME_INIT(pingers) };
+    check(weft_handle_spawn(g_handle, &p, NULL), "spawn");
+    latch_wait();
+    return (now_ns() - t0) / NUM_PINGS;
+}
+
+/* ---- chained_spawn ----------------------------------------------------------- */
+typedef struct {
+    weft_future_t future;
+    int n;
+} chain_t;
+static const weft_future_vtable_t chain_vtable;
+static weft_poll_t chain_poll(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    (void)cx, (void)out;
+    chain_t *c = (chain_t *)(void *)f;
+    if (c->n == 0) {
+        latch_signal();
+    } else {
+        chain_t next = { { &chain_vtable }, c->n - 1 };
+        check(weft_spawn(&next, NULL), "spawn");
+    }
+    return WEFT_READY;
+}
+static const weft_future_vtable_t chain_vtable = { chain_poll, NULL, NULL, sizeof(chain_t), 0, "chain" };
+
+static double run_chained_spawn(void)
+{
+    latch_reset();
+    double t0 = now_ns();
+    chain_t c = { { &chain_vtable }, CHAIN_DEPTH };
+    check(weft_handle_spawn(g_handle, &c, NULL), "spawn");
+    latch_wait();
+    return (now_ns() - t0) / CHAIN_DEPTH;
+}
+
+/* ---- idle_task_bytes --------------------------------------------------------- */
+/* Parks forever after counting its first poll (like awaiting pending()). */
+typedef struct {
+    weft_future_t future;
+} idle_t;
+static _Atomic long idle_polled;
+static weft_poll_t idle_poll(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    (void)f, (void)cx, (void)out;
+    atomic_fetch_add_explicit(&idle_polled, 1, memory_order_relaxed);
+    return WEFT_PENDING;
+}
+static const weft_future_vtable_t idle_vtable = { idle_poll, NULL, NULL, sizeof(idle_t), 0, "idle" };
+
+static long rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, resident = 0;
+    if (f == NULL || fscanf(f, "%ld %ld", &size, &resident) != 2) {
+        fprintf(stderr, "weft-bench: cannot read /proc/self/statm\n");
+        exit(1);
+    }
+    fclose(f);
+    return resident * sysconf(_SC_PAGESIZE);
+}
+
+/* Returns freed memory to the system so an earlier run's pages are not
+ * reused and counted as free growth. */
+static void release_free_memory(void)
+{
+#ifdef WEFT_USE_JEMALLOC
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "arena.%u.purge", (unsigned)MALLCTL_ARENAS_ALL);
+    mallctl(cmd, NULL, NULL, NULL, 0);
+#else
+    malloc_trim(0);
+#endif
+}
+
+static double run_idle_task_bytes(unsigned workers)
+{
+    weft_builder_t b;
+    weft_builder_init(&b, WEFT_RUNTIME_MULTI_THREAD);
+    b.workers = workers;
+    weft_runtime_t *rt;
+    check(weft_runtime_new(&b, &rt), "runtime");
+    weft_handle_t *h = weft_runtime_handle(rt);
+    atomic_store(&idle_polled, 0);
+    release_free_memory();
+    long before = rss_bytes();
+    for (int i = 0; i < NUM_IDLE; i++) {
+        idle_t t = { { &idle_vtable } };
+        check(weft_handle_spawn(h, &t, NULL), "spawn");
+    }
+    while (atomic_load(&idle_polled) < NUM_IDLE) {
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    long after = rss_bytes();
+    weft_runtime_free(rt);
+    return (double)(after - before) / NUM_IDLE;
+}
+
+/* ---- Driver ------------------------------------------------------------------ */
+typedef struct {
+    const char *name;
+    const char *unit;
+    double (*run)(void);
+} workload_t;
+
+static const workload_t workloads[] = {
+    { "spawn_many_local", "ns/task", run_spawn_many_local },
+    { "spawn_many_remote", "ns/task", run_spawn_many_remote },
+    { "yield_many", "ns/yield", run_yield_many },
+    { "ping_pong", "ns/round", run_ping_pong },
+    { "chained_spawn", "ns/spawn", run_chained_spawn },
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: weft-bench [--workers N] [--only NAME] [--iters N]\nworkloads:");
+    for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++)
+        fprintf(stderr, " %s", workloads[i].name);
+    fprintf(stderr, " idle_task_bytes\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    long workers = sysconf(_SC_NPROCESSORS_ONLN);
+    int iters = 5;
+    const char *only = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc)
+            workers = atol(argv[++i]);
+        else if (strcmp(argv[i], "--iters") == 0 && i + 1 < argc)
+            iters = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
+            only = argv[++i];
+        else
+            usage();
+    }
+    if (workers < 1 || workers > 1024 || iters < 1 || iters > 1000)
+        usage();
+    bool known = only == NULL || strcmp(only, "idle_task_bytes") == 0;
+    for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++)
+        known = known || strcmp(only, workloads[i].name) == 0;
+    if (!known)
+        usage();
+    printf("# weft-bench %s workers=%ld iters=%d\n", weft_version(), workers, iters);
+    double *v = calloc((size_t)iters, sizeof *v);
+
+    /* First, while the heap is fresh. */
+    if (only == NULL || strcmp(only, "idle_task_bytes") == 0) {
+        run_idle_task_bytes((unsigned)workers); /* warm-up */
+        for (int k = 0; k < iters; k++)
+            v[k] = run_idle_task_bytes((unsigned)workers);
+        printf("idle_task_bytes %.1f bytes/task\n", median(v, iters));
+        fflush(stdout);
+    }
+
+    weft_builder_t b;
+    weft_builder_init(&b, WEFT_RUNTIME_MULTI_THREAD);
+    b.workers = (unsigned)workers;
+    weft_runtime_t *rt;
+    check(weft_runtime_new(&b, &rt), "runtime");
+    g_handle = weft_runtime_handle(rt);
+    for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++) {
+        const workload_t *w = &workloads[i];
+        if (only != NULL && strcmp(only, w->name) != 0)
+            continue;
+        w->run(); /* warm-up */
+        for (int k = 0; k < iters; k++)
+            v[k] = w->run();
+        printf("%s %.1f %s\n", w->name, median(v, iters), w->unit);
+        fflush(stdout);
+    }
+    weft_runtime_free(rt);
+    free(v);
+    return 0;
+}

@@ -1,0 +1,41 @@
+/* weft/common.h - export, attribute and small helpers shared by every public header. */
+#ifndef WEFT_COMMON_H
+#define WEFT_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(WEFT_BUILDING) && defined(__GNUC__)
+#define WEFT_API __attribute__((visibility("default")))
+#else
+#define WEFT_API
+#endif
+
+/* Future constructors carry this: a future that is created and never awaited
+ * does nothing, so discarding one is almost always a bug (Rust warns too). */
+#if defined(__GNUC__)
+#define WEFT_NODISCARD __attribute__((warn_unused_result))
+#define WEFT_NORETURN __attribute__((noreturn))
+#define WEFT_FALLTHROUGH __attribute__((fallthrough))
+#define WEFT_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define WEFT_NODISCARD
+#define WEFT_NORETURN _Noreturn
+#define WEFT_FALLTHROUGH
+#define WEFT_PRINTF(a, b)
+#endif
+
+#define WEFT__STR2(x) #x
+#define WEFT__STR(x) WEFT__STR2(x)
+/* "file.c:123": the call site recorded by spawn and by misuse aborts. */
+#define WEFT_SITE __FILE__ ":" WEFT__STR(__LINE__)
+
+/* The output type of a future that produces nothing useful. */
+typedef unsigned char weft_unit_t;
+
+/* Abort the process with "weft: <message> (at <site>)". Used for programming
+ * errors (misuse), never for conditions a caller can handle. */
+WEFT_API WEFT_NORETURN WEFT_PRINTF(2, 3) void weft_panic(const char *site, const char *fmt, ...);
+
+#endif

@@ -1,0 +1,41 @@
+/* weft/error.h - error codes.
+ *
+ * Every fallible weft call returns 0 or a negative errno-style code. The
+ * codes are the platform's errno values negated (as in libuv), so an error
+ * that comes straight from a system call needs no translation.
+ */
+#ifndef WEFT_ERROR_H
+#define WEFT_ERROR_H
+
+#include <errno.h>
+
+#include "common.h"
+
+/* X(name, message): one list from which the enum, weft_strerror() and
+ * weft_err_name() are generated, so the three can never disagree. */
+#define WEFT_ERRNO_MAP(X)                                              \
+    X(ENOMEM, "out of memory")                                         \
+    X(EINVAL, "invalid argument")                                      \
+    X(ECANCELED, "operation canceled")                                 \
+    X(EAGAIN, "resource temporarily unavailable")                      \
+    X(ETIMEDOUT, "operation timed out")                                \
+    X(ESHUTDOWN, "runtime is shut down")                               \
+    X(EPIPE, "the other side is closed")                               \
+    X(EBUSY, "resource busy")                                          \
+    X(EDEADLK, "operation would deadlock")                             \
+    X(EPERM, "operation not permitted")                                \
+    X(ENOSYS, "function not implemented")
+
+enum weft_errno_e {
+#define WEFT__ERR_ENUM(name, msg) WEFT_##name = -name,
+    WEFT_ERRNO_MAP(WEFT__ERR_ENUM)
+#undef WEFT__ERR_ENUM
+};
+
+/* A human-readable message for err (a negative code). Never NULL: unknown
+ * codes give "unknown error". Context: any thread; static storage. */
+WEFT_API const char *weft_strerror(int err);
+/* The symbolic name ("ENOMEM") of err, or "UNKNOWN". Context: any thread. */
+WEFT_API const char *weft_err_name(int err);
+
+#endif

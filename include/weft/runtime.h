@@ -1,0 +1,127 @@
+/* weft/runtime.h - runtimes, tasks and join handles.
+ *
+ * A runtime owns worker threads (multi-thread flavour) or borrows the thread
+ * that calls weft_runtime_block_on (current-thread flavour). Tasks are
+ * spawned futures: one allocation holds the task header, the future and its
+ * output. A join handle is a future that yields the task's output.
+ */
+#ifndef WEFT_RUNTIME_H
+#define WEFT_RUNTIME_H
+
+#include "future.h"
+
+typedef struct weft_runtime_s weft_runtime_t;
+/* A handle to a runtime's scheduler, for spawning from any thread. Valid
+ * until the runtime is freed. */
+typedef struct weft_handle_s weft_handle_t;
+typedef struct weft_task_s weft_task_t;
+
+typedef enum weft_flavor_e {
+    WEFT_RUNTIME_MULTI_THREAD = 0, /* worker pool with work stealing */
+    WEFT_RUNTIME_CURRENT_THREAD    /* everything on the block_on thread */
+} weft_flavor_t;
+
+typedef struct weft_builder_s {
+    weft_flavor_t flavor;
+    unsigned workers;          /* multi-thread: 0 = number of CPUs; max 1024 */
+    const char *thread_name;   /* worker name prefix (<= 11 chars kept), default "weft-wrk" */
+    size_t stack_size;         /* 0 = the system default */
+    void (*on_thread_start)(void *arg); /* run on each worker as it starts */
+    void (*on_thread_stop)(void *arg);  /* run on each worker as it exits */
+    void *hook_arg;
+    unsigned global_queue_interval; /* polls between inject-queue checks; 0 = 61 */
+} weft_builder_t;
+
+/* Fills *b with the defaults of `flavor`. Context: any thread. */
+WEFT_API void weft_builder_init(weft_builder_t *b, weft_flavor_t flavor);
+
+/* Creates and starts a runtime (worker threads start now).
+ * Returns 0 and *out, or WEFT_ENOMEM, WEFT_EINVAL (bad builder field),
+ * WEFT_EAGAIN (a thread could not be created). On error nothing is left
+ * running and *out is untouched.
+ * Context: any thread that is not inside a runtime (aborts otherwise). */
+WEFT_API int weft_runtime_new(const weft_builder_t *b, weft_runtime_t **out);
+
+/* Runs `fut` to completion on the calling thread, driving the runtime's tasks
+ * too when the flavour is current-thread. Takes ownership of fut (drops it
+ * when done); the output goes to out (may be NULL).
+ * Returns 0, WEFT_EBUSY (another thread is in block_on of this
+ * current-thread runtime; fut is then not polled, still dropped), or
+ * WEFT_ESHUTDOWN (the runtime is shutting down; fut dropped unpolled).
+ * Context: a thread that is not a worker and not already inside block_on
+ * (aborts otherwise). Blocks. */
+WEFT_API int weft_runtime_block_on(weft_runtime_t *rt, weft_future_t *fut, void *out);
+
+WEFT_API weft_handle_t *weft_runtime_handle(weft_runtime_t *rt);
+
+/* Shuts the runtime down: stops accepting work, stops the workers, and drops
+ * every task that has not finished (their futures' drop runs; their join
+ * handles report WEFT_ECANCELED). Waits up to timeout_ms for the workers to
+ * exit (a worker stuck inside a poll cannot be interrupted); returns 0 when
+ * done, or WEFT_ETIMEDOUT: the runtime stays valid and shutting down, and a
+ * later call or weft_runtime_free finishes the job.
+ * Context: not from a worker of this runtime or from inside a task (aborts). */
+WEFT_API int weft_runtime_shutdown_timeout(weft_runtime_t *rt, uint64_t timeout_ms);
+
+/* Shuts down (waiting as long as it takes) and frees the runtime. */
+WEFT_API void weft_runtime_free(weft_runtime_t *rt);
+
+/* The runtime whose task or block_on is running on this thread, or NULL. */
+WEFT_API weft_handle_t *weft_handle_current(void);
+
+/* ---- Spawning ---------------------------------------------------------- */
+
+/* A join handle is a future (output int: 0 when the task's output was
+ * written to the destination given to weft_join, WEFT_ECANCELED when the task
+ * was aborted or dropped by shutdown). Dropping it detaches the task. */
+typedef struct weft_join_handle_s {
+    weft_future_t future;
+    weft_task_t *task; /* NULL: empty or already consumed */
+    void *dst;
+} weft_join_handle_t;
+
+typedef struct weft_spawn_opts_s {
+    const char *name; /* copied into the task; NULL = unnamed */
+} weft_spawn_opts_t;
+
+/* Spawns `fut` as a new task on h (NULL: the current runtime; aborts if there
+ * is none). The future is moved into the task (copied by its vtable size; it
+ * must not have been polled) and the caller's copy must not be used or
+ * dropped after success. jh (may be NULL to detach) receives the join handle.
+ * Returns 0, or WEFT_ENOMEM: nothing was spawned and the caller still owns
+ * fut. After shutdown began, the future is dropped at once and the handle
+ * reports WEFT_ECANCELED (returns 0).
+ * Context: any thread; from a worker the task goes to that worker's queue,
+ * otherwise to the runtime's inject queue. Never blocks. */
+WEFT_API WEFT_NODISCARD int weft_spawn_at(weft_handle_t *h, weft_future_t *fut, weft_join_handle_t *jh,
+                                          const weft_spawn_opts_t *opts, const char *site);
+
+#define weft_spawn(fut, jh) weft_spawn_at(NULL, WEFT_FUTURE(fut), (jh), NULL, WEFT_SITE)
+#define weft_handle_spawn(h, fut, jh) weft_spawn_at((h), WEFT_FUTURE(fut), (jh), NULL, WEFT_SITE)
+#define weft_spawn_named(name, fut, jh) \
+    weft_spawn_at(NULL, WEFT_FUTURE(fut), (jh), &(const weft_spawn_opts_t){ (name) }, WEFT_SITE)
+
+/* Sets where the output goes (dst, of the task's output size, or NULL to
+ * discard it) and returns the handle as a future to await. */
+WEFT_API weft_future_t *weft_join(weft_join_handle_t *jh, void *dst);
+/* Requests cancellation: the task's future is dropped at its next
+ * scheduling point (at once if idle). No effect on a finished task.
+ * Context: any thread, also the task itself. */
+WEFT_API void weft_join_handle_abort(const weft_join_handle_t *jh);
+WEFT_API bool weft_join_handle_is_finished(const weft_join_handle_t *jh);
+/* Detaches (same as weft_future_drop on the handle). */
+WEFT_API void weft_join_handle_drop(weft_join_handle_t *jh);
+
+/* The name and spawn site of the task running on this thread (NULL when
+ * not inside a task). */
+WEFT_API const char *weft_task_current_name(void);
+WEFT_API const char *weft_task_current_site(void);
+
+/* Cooperative budget: every weft resource (join handle, channels, ...)
+ * spends one unit per poll that makes progress; a task has 128 per
+ * scheduling. When it is spent, the resource returns WEFT_PENDING after
+ * waking the task, so a task looping over always-ready resources still
+ * yields. Returns true when the caller may proceed. */
+WEFT_API bool weft_coop_proceed(weft_context_t *cx);
+
+#endif

@@ -1,0 +1,20 @@
+/* weft/weft.h - the umbrella header: everything public in weft. */
+#ifndef WEFT_WEFT_H
+#define WEFT_WEFT_H
+
+#include "common.h"
+#include "error.h"
+#include "future.h"
+#include "async.h"
+#include "join.h"
+#include "runtime.h"
+#include "oneshot.h"
+
+#define WEFT_VERSION_MAJOR 0
+#define WEFT_VERSION_MINOR 1
+#define WEFT_VERSION_PATCH 0
+
+/* "0.1.0". Context: any thread. */
+WEFT_API const char *weft_version(void);
+
+#endif

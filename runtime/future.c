@@ -1,0 +1,172 @@
+/* runtime/future.c - the leaf futures (ready, pending, yield_now), the noop
+ * waker, async-frame support, and join of two or N futures. */
+#include "internal.h"
+
+/* ---- Noop waker ------------------------------------------------------------ */
+
+static weft_waker_t noop_clone(const void *d);
+static void noop_fn(const void *d) { (void)d; }
+static const weft_waker_vtable_t noop_vtable = { noop_clone, noop_fn, noop_fn, noop_fn };
+static weft_waker_t noop_clone(const void *d) { return (weft_waker_t){ &noop_vtable, d }; }
+
+weft_waker_t weft_waker_noop(void)
+{
+    return (weft_waker_t){ &noop_vtable, NULL };
+}
+
+/* ---- Leaf futures ------------------------------------------------------------ */
+
+static weft_poll_t ready_poll(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    (void)cx;
+    if (out != NULL)
+        *(intptr_t *)out = ((weft_ready_t *)(void *)f)->value;
+    return WEFT_READY;
+}
+static const weft_future_vtable_t ready_vtable = {
+    ready_poll, NULL, NULL, sizeof(weft_ready_t), sizeof(intptr_t), "weft_ready",
+};
+weft_ready_t weft_ready(intptr_t value)
+{
+    return (weft_ready_t){ { &ready_vtable }, value };
+}
+
+static weft_poll_t pending_poll(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    (void)f, (void)cx, (void)out;
+    return WEFT_PENDING; /* never wakes: only drop ends it */
+}
+static const weft_future_vtable_t pending_vtable = {
+    pending_poll, NULL, NULL, sizeof(weft_pending_t), 0, "weft_pending",
+};
+weft_pending_t weft_pending(void)
+{
+    return (weft_pending_t){ { &pending_vtable } };
+}
+
+static weft_poll_t yield_poll(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    weft_yield_t *y = (weft_yield_t *)(void *)f;
+    if (y->yielded) {
+        if (out != NULL)
+            *(weft_unit_t *)out = 0;
+        return WEFT_READY;
+    }
+    y->yielded = true;
+    weft_waker_wake_by_ref(cx->waker);
+    return WEFT_PENDING;
+}
+static const weft_future_vtable_t yield_vtable = {
+    yield_poll, NULL, NULL, sizeof(weft_yield_t), 0, "weft_yield_now",
+};
+weft_yield_t weft_yield_now(void)
+{
+    return (weft_yield_t){ { &yield_vtable }, false };
+}
+
+/* ---- Async frames -------------------------------------------------------- */
+
+void weft_frame_drop(weft_future_t *f)
+{
+    weft_frame_t *fr = (weft_frame_t *)(void *)f;
+    if (fr->awaiting != NULL) {
+        weft_future_t *c = fr->awaiting;
+        fr->awaiting = NULL;
+        weft_future_drop(c);
+    }
+}
+
+void weft__async_bad_state(const weft_frame_t *fr, const char *fn, const char *site)
+{
+    if (fr->state == WEFT_STATE_DONE)
+        weft_panic(site, "async function %s polled after it completed", fn);
+    if (fr->state == 0 || fr->awaiting != NULL)
+        weft_panic(site, "async function %s reached WEFT_END without WEFT_RETURN", fn);
+    weft_panic(site, "async function %s: corrupt resume point %u", fn, (unsigned)fr->state);
+}
+
+/* ---- join2 ----------------------------------------------------------------- */
+
+static weft_poll_t join2_poll(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    weft_join2_t *j = (weft_join2_t *)(void *)f;
+    if (j->a != NULL && weft_future_poll(j->a, cx, j->out_a) == WEFT_READY) {
+        weft_future_drop(j->a);
+        j->a = NULL;
+    }
+    if (j->b != NULL && weft_future_poll(j->b, cx, j->out_b) == WEFT_READY) {
+        weft_future_drop(j->b);
+        j->b = NULL;
+    }
+    if (j->a != NULL || j->b != NULL)
+        return WEFT_PENDING;
+    if (out != NULL)
+        *(weft_unit_t *)out = 0;
+    return WEFT_READY;
+}
+
+static void join2_drop(weft_future_t *f)
+{
+    weft_join2_t *j = (weft_join2_t *)(void *)f;
+    if (j->a != NULL)
+        weft_future_drop(j->a);
+    if (j->b != NULL)
+        weft_future_drop(j->b);
+    j->a = j->b = NULL;
+}
+
+static const weft_future_vtable_t join2_vtable = {
+    join2_poll, join2_drop, NULL, sizeof(weft_join2_t), 0, "weft_join2",
+};
+
+weft_join2_t weft_join2(weft_future_t *a, void *out_a, weft_future_t *b, void *out_b)
+{
+    return (weft_join2_t){ { &join2_vtable }, a, b, out_a, out_b };
+}
+
+/* ---- join_all --------------------------------------------------------------- */
+
+static weft_poll_t join_all_poll(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    weft_join_all_t *j = (weft_join_all_t *)(void *)f;
+    for (size_t i = 0; i < j->n && j->remaining > 0; i++) {
+        weft_future_t *c = j->futs[i];
+        if (c == NULL)
+            continue;
+        if (weft_future_poll(c, cx, j->outs ? j->outs[i] : NULL) == WEFT_READY) {
+            weft_future_drop(c);
+            j->futs[i] = NULL;
+            j->remaining--;
+        }
+    }
+    if (j->remaining > 0)
+        return WEFT_PENDING;
+    if (out != NULL)
+        *(weft_unit_t *)out = 0;
+    return WEFT_READY;
+}
+
+static void join_all_drop(weft_future_t *f)
+{
+    weft_join_all_t *j = (weft_join_all_t *)(void *)f;
+    for (size_t i = 0; i < j->n; i++) {
+        if (j->futs[i] != NULL) {
+            weft_future_t *c = j->futs[i];
+            j->futs[i] = NULL;
+            weft_future_drop(c);
+        }
+    }
+    j->remaining = 0;
+}
+
+static const weft_future_vtable_t join_all_vtable = {
+    join_all_poll, join_all_drop, NULL, sizeof(weft_join_all_t), 0, "weft_join_all",
+};
+
+weft_join_all_t weft_join_all(weft_future_t **futs, void **outs, size_t n)
+{
+    size_t live = 0;
+    for (size_t i = 0; i < n; i++)
+        live += futs[i] != NULL;
+    return (weft_join_all_t){ { &join_all_vtable }, futs, outs, n, live };
+}

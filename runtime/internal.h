@@ -1,0 +1,119 @@
+/* runtime/internal.h - weft's private declarations (weft__ prefix).
+ *
+ * Shared by the library's files and by the test library (which is built from
+ * the same sources with WEFT_TEST_HOOKS: chaos points, live-object counters
+ * and allocation-failure injection). Nothing here is installed.
+ */
+#ifndef WEFT_INTERNAL_H
+#define WEFT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "weft/weft.h"
+
+#define WEFT_CACHELINE 64
+#define WEFT_ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((size_t)(a)-1))
+#define WEFT_LIKELY(x) __builtin_expect(!!(x), 1)
+#define WEFT_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- Allocation (runtime/alloc.c) -------------------------------------- */
+/* All of weft's allocations go through these, so the test library can fail
+ * the k-th one and every caller is proven to turn that into WEFT_ENOMEM. */
+void *weft__alloc(size_t size);
+void *weft__calloc(size_t n, size_t size);
+void weft__free(void *p, size_t size);
+/* Cache-line aligned (for structures with padded fields); free with
+ * weft__free_aligned. */
+void *weft__alloc_aligned(size_t size);
+void weft__free_aligned(void *p);
+
+/* ---- Test hooks (runtime/debug.c) --------------------------------------- */
+enum weft__live_kind {
+    WEFT_LIVE_TASK,
+    WEFT_LIVE_JOIN_HANDLE,
+    WEFT_LIVE_ONESHOT,
+    WEFT_LIVE_RUNTIME,
+    WEFT_LIVE_FRAME, /* futures inside tasks that have not been dropped yet */
+    WEFT_LIVE_KINDS
+};
+
+#ifdef WEFT_TEST_HOOKS
+extern _Atomic long weft__live[WEFT_LIVE_KINDS];
+#define WEFT_LIVE_INC(k) atomic_fetch_add_explicit(&weft__live[(k)], 1, memory_order_relaxed)
+#define WEFT_LIVE_DEC(k) atomic_fetch_sub_explicit(&weft__live[(k)], 1, memory_order_relaxed)
+void weft__chaos_point(void);
+#define WEFT_CHAOS() weft__chaos_point()
+/* Test-only controls (also declared in tests/testlib.h). */
+void weft__chaos_set(uint64_t seed, unsigned permille);
+long weft__live_count(enum weft__live_kind k);
+void weft__alloc_fail_after(long n); /* fail the n-th allocation from now; -1 = never */
+long weft__alloc_count(void);
+#else
+#define WEFT_LIVE_INC(k) ((void)0)
+#define WEFT_LIVE_DEC(k) ((void)0)
+#define WEFT_CHAOS() ((void)0)
+#endif
+
+/* ---- Spin lock ------------------------------------------------------------
+ * For critical sections of a few instructions (owned-task shards). Spins a
+ * little, then yields the CPU so a preempted holder can finish. */
+typedef struct {
+    atomic_flag flag;
+} weft__spin_t;
+#define WEFT_SPIN_INIT { ATOMIC_FLAG_INIT }
+void weft__spin_lock_slow(weft__spin_t *l);
+static inline void weft__spin_lock(weft__spin_t *l)
+{
+    /* acquire: pairs with the release in weft__spin_unlock. */
+    if (WEFT_UNLIKELY(atomic_flag_test_and_set_explicit(&l->flag, memory_order_acquire)))
+        weft__spin_lock_slow(l);
+}
+static inline void weft__spin_unlock(weft__spin_t *l)
+{
+    /* release: publishes the critical section to the next weft__spin_lock. */
+    atomic_flag_clear_explicit(&l->flag, memory_order_release);
+}
+
+/* ---- Thread context (runtime/context.c) ---------------------------------- */
+struct weft__worker;
+struct weft__sched;
+
+typedef struct weft__tls {
+    struct weft__sched *sched;   /* runtime current on this thread, or NULL */
+    struct weft__worker *worker; /* set while this thread runs a worker loop */
+    weft_task_t *task;           /* task being polled, or NULL */
+    bool in_block_on;            /* inside weft_runtime_block_on */
+    bool yielded;                /* the running task woke itself (see task.c) */
+    int budget;                  /* coop budget left; -1 = unconstrained */
+} weft__tls_t;
+
+extern _Thread_local weft__tls_t weft__tls;
+
+#define WEFT_COOP_BUDGET 128
+/* Gives back the unit spent by weft_coop_proceed when the resource made no
+ * progress (returned WEFT_PENDING). */
+static inline void weft__coop_refund(void)
+{
+    if (weft__tls.budget >= 0)
+        weft__tls.budget++;
+}
+
+/* Aborts when called on a thread that is inside a runtime (`what` names the
+ * attempted operation). */
+void weft__assert_not_in_runtime(const char *what, const char *site);
+
+/* ---- Futex parker (runtime/park.c) ---------------------------------------- */
+typedef struct {
+    _Atomic uint32_t state; /* EMPTY, PARKED or NOTIFIED */
+} weft__parker_t;
+void weft__parker_init(weft__parker_t *p);
+/* Blocks until unparked (a permit given before park is not lost). */
+void weft__park(weft__parker_t *p);
+/* As weft__park, at most timeout_ns; returns true if a permit was consumed. */
+bool weft__park_timeout(weft__parker_t *p, uint64_t timeout_ns);
+void weft__unpark(weft__parker_t *p);
+uint64_t weft__now_ns(void);
+
+#endif

@@ -1,0 +1,102 @@
+/* runtime/owned.c - the list of every live task of a runtime, so shutdown
+ * can find and drop tasks that sit in no queue (parked on a waker).
+ *
+ * Sharded by task address: spawn and completion on different workers take
+ * different locks. Each shard is a spin lock over an intrusive doubly-linked
+ * list (O(1) removal), padded to a cache line so shards do not false-share.
+ * Closing marks every shard under its lock, so an insert either lands before
+ * the close (and shutdown finds it) or fails (and the spawner cancels).
+ */
+#include "sched.h"
+
+int weft__owned_init(weft__owned_t *o, unsigned nworkers)
+{
+    /* Four shards per worker keeps two workers on different locks most of
+     * the time; a power of two makes the shard choice a mask. */
+    unsigned n = 4;
+    while (n < 4u * nworkers && n < 4096)
+        n <<= 1;
+    o->shards = weft__calloc(n, sizeof(weft__owned_shard_t));
+    if (o->shards == NULL)
+        return WEFT_ENOMEM;
+    o->mask = n - 1;
+    for (unsigned i = 0; i < n; i++) {
+        atomic_flag_clear(&o->shards[i].lock.flag);
+        o->shards[i].closed = false;
+        o->shards[i].head = NULL;
+    }
+    return 0;
+}
+
+void weft__owned_free(weft__owned_t *o)
+{
+    weft__free(o->shards, (size_t)(o->mask + 1) * sizeof(weft__owned_shard_t));
+    o->shards = NULL;
+}
+
+static inline weft__owned_shard_t *shard_of(weft__owned_t *o, weft_task_t *t)
+{
+    /* Tasks are at least 64-byte objects: drop the low bits that never vary. */
+    uintptr_t h = (uintptr_t)t >> 6;
+    h ^= h >> 7;
+    return &o->shards[h & o->mask];
+}
+
+bool weft__owned_insert(weft__owned_t *o, weft_task_t *t)
+{
+    weft__owned_shard_t *sh = shard_of(o, t);
+    weft__spin_lock(&sh->lock);
+    if (sh->closed) {
+        weft__spin_unlock(&sh->lock);
+        return false;
+    }
+    t->owned_prev = NULL;
+    t->owned_next = sh->head;
+    if (sh->head)
+        sh->head->owned_prev = t;
+    sh->head = t;
+    weft__spin_unlock(&sh->lock);
+    return true;
+}
+
+void weft__owned_remove(weft__owned_t *o, weft_task_t *t)
+{
+    weft__owned_shard_t *sh = shard_of(o, t);
+    weft__spin_lock(&sh->lock);
+    if (t->owned_prev)
+        t->owned_prev->owned_next = t->owned_next;
+    else
+        sh->head = t->owned_next;
+    if (t->owned_next)
+        t->owned_next->owned_prev = t->owned_prev;
+    t->owned_prev = t->owned_next = NULL;
+    weft__spin_unlock(&sh->lock);
+}
+
+void weft__owned_close(weft__owned_t *o)
+{
+    for (unsigned i = 0; i <= o->mask; i++) {
+        weft__spin_lock(&o->shards[i].lock);
+        o->shards[i].closed = true;
+        weft__spin_unlock(&o->shards[i].lock);
+    }
+}
+
+weft_task_t *weft__owned_pop(weft__owned_t *o)
+{
+    for (unsigned i = 0; i <= o->mask; i++) {
+        weft__owned_shard_t *sh = &o->shards[i];
+        weft__spin_lock(&sh->lock);
+        weft_task_t *t = sh->head;
+        if (t) {
+            sh->head = t->owned_next;
+            if (sh->head)
+                sh->head->owned_prev = NULL;
+            t->owned_prev = t->owned_next = NULL;
+        }
+        weft__spin_unlock(&sh->lock);
+        if (t)
+            return t;
+    }
+    return NULL;
+}

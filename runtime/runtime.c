@@ -1,0 +1,346 @@
+/* runtime/runtime.c - the runtime object: builder, start, block_on,
+ * shutdown and free.
+ *
+ * Lifetime: the runtime's memory is reference counted (the user's reference
+ * plus one per live block_on root waker), because a root waker cloned into
+ * some resource may be woken after weft_runtime_free returned; it must find
+ * its parker still there. Everything else (tasks, threads) is gone when
+ * weft_runtime_free returns.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sched.h"
+
+struct weft_runtime_s {
+    weft__sched_t sched; /* first: a handle is a pointer to it */
+    _Atomic long refs;
+    pthread_mutex_t shutdown_lock; /* serialises shutdown callers */
+    int phase;                     /* 0 running, 1 stopping, 2 stopped; under shutdown_lock */
+};
+
+static inline weft_runtime_t *rt_of(weft__sched_t *s)
+{
+    return (weft_runtime_t *)(void *)s;
+}
+
+void weft_builder_init(weft_builder_t *b, weft_flavor_t flavor)
+{
+    memset(b, 0, sizeof *b);
+    b->flavor = flavor;
+}
+
+static void rt_release(weft_runtime_t *rt)
+{
+    /* acq_rel: the last holder sees every other holder's use before freeing. */
+    if (atomic_fetch_sub_explicit(&rt->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    weft__sched_t *s = &rt->sched;
+    weft__inject_destroy(&s->inject);
+    weft__idle_free(&s->idle);
+    weft__owned_free(&s->owned);
+    weft__free_aligned(s->workers);
+    pthread_mutex_destroy(&rt->shutdown_lock);
+    WEFT_LIVE_DEC(WEFT_LIVE_RUNTIME);
+    weft__free_aligned(rt);
+}
+
+static void stop_started_workers(weft__sched_t *s)
+{
+    atomic_store_explicit(&s->shutdown, true, memory_order_release);
+    weft__idle_notify_all(s);
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        if (s->workers[i].started) {
+            pthread_join(s->workers[i].thread, NULL);
+            s->workers[i].started = false;
+        }
+    }
+}
+
+int weft_runtime_new(const weft_builder_t *b, weft_runtime_t **out)
+{
+    weft__assert_not_in_runtime("weft_runtime_new", WEFT_SITE);
+    weft_builder_t def;
+    if (b == NULL) {
+        weft_builder_init(&def, WEFT_RUNTIME_MULTI_THREAD);
+        b = &def;
+    }
+    if (out == NULL || (b->flavor != WEFT_RUNTIME_MULTI_THREAD && b->flavor != WEFT_RUNTIME_CURRENT_THREAD) ||
+        b->workers > 1024)
+        return WEFT_EINVAL;
+    unsigned n = 1;
+    if (b->flavor == WEFT_RUNTIME_MULTI_THREAD) {
+        n = b->workers;
+        if (n == 0) {
+            long c = sysconf(_SC_NPROCESSORS_ONLN);
+            n = c > 0 ? (unsigned)c : 1;
+        }
+    }
+    weft_runtime_t *rt = weft__alloc_aligned(sizeof *rt);
+    if (rt == NULL)
+        return WEFT_ENOMEM;
+    memset(rt, 0, sizeof *rt);
+    weft__sched_t *s = &rt->sched;
+    s->workers = weft__alloc_aligned(n * sizeof(weft__worker_t));
+    if (s->workers == NULL)
+        goto fail_rt;
+    memset(s->workers, 0, n * sizeof(weft__worker_t));
+    if (weft__idle_init(&s->idle, n) != 0)
+        goto fail_workers;
+    if (weft__owned_init(&s->owned, n) != 0)
+        goto fail_idle;
+    weft__inject_init(&s->inject);
+    pthread_mutex_init(&rt->shutdown_lock, NULL);
+    atomic_init(&rt->refs, 1);
+    s->flavor = b->flavor;
+    s->nworkers = n;
+    s->cfg = *b;
+    s->gqi = b->global_queue_interval ? b->global_queue_interval : 61;
+    snprintf(s->name, sizeof s->name, "%s", b->thread_name ? b->thread_name : "weft-wrk");
+    atomic_init(&s->shutdown, false);
+    atomic_init(&s->driver_busy, false);
+    for (unsigned i = 0; i < n; i++) {
+        weft__worker_t *w = &s->workers[i];
+        weft__queue_init(&w->queue);
+        weft__parker_init(&w->parker);
+        w->sched = s;
+        w->index = i;
+        w->rng = 0x9E3779B9u * (i + 1);
+    }
+    WEFT_LIVE_INC(WEFT_LIVE_RUNTIME);
+    if (s->flavor == WEFT_RUNTIME_MULTI_THREAD) {
+        int rc = weft__workers_start(s);
+        if (rc != 0) {
+            stop_started_workers(s);
+            rt_release(rt);
+            return rc;
+        }
+    }
+    *out = rt;
+    return 0;
+
+fail_idle:
+    weft__idle_free(&s->idle);
+fail_workers:
+    weft__free_aligned(s->workers);
+fail_rt:
+    weft__free_aligned(rt);
+    return WEFT_ENOMEM;
+}
+
+weft_handle_t *weft_runtime_handle(weft_runtime_t *rt)
+{
+    return (weft_handle_t *)&rt->sched;
+}
+
+/* ---- block_on ------------------------------------------------------------ */
+
+typedef struct root_waker {
+    _Atomic long refs;
+    _Atomic bool woken;
+    weft__parker_t own;      /* multi-thread: the block_on thread parks here */
+    weft__parker_t *target;  /* own, or the current-thread driver's parker */
+    weft_runtime_t *rt;      /* a memory reference: target may live in it */
+} root_waker_t;
+
+static void root_release(root_waker_t *r)
+{
+    /* acq_rel: as in weft__task_ref_dec. */
+    if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1) {
+        rt_release(r->rt);
+        weft__free(r, sizeof *r);
+    }
+}
+
+static weft_waker_t root_clone(const void *d)
+{
+    root_waker_t *r = (root_waker_t *)d;
+    atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed); /* from a live reference */
+    return (weft_waker_t){ &weft__root_waker_vtable, r };
+}
+
+static void root_wake_by_ref(const void *d)
+{
+    root_waker_t *r = (root_waker_t *)d;
+    /* release: the waker's writes reach the root poll (acquire exchange in
+     * weft_runtime_block_on). */
+    atomic_store_explicit(&r->woken, true, memory_order_release);
+    weft__unpark(r->target);
+}
+
+static void root_wake(const void *d)
+{
+    root_wake_by_ref(d);
+    root_release((root_waker_t *)d);
+}
+
+static void root_drop(const void *d)
+{
+    root_release((root_waker_t *)d);
+}
+
+const weft_waker_vtable_t weft__root_waker_vtable = { root_clone, root_wake, root_wake_by_ref, root_drop };
+
+int weft_runtime_block_on(weft_runtime_t *rt, weft_future_t *fut, void *out)
+{
+    weft__assert_not_in_runtime("weft_runtime_block_on", WEFT_SITE);
+    weft__sched_t *s = &rt->sched;
+    bool ct = s->flavor == WEFT_RUNTIME_CURRENT_THREAD;
+    int rc = 0;
+    if (atomic_load_explicit(&s->shutdown, memory_order_acquire)) {
+        weft_future_drop(fut);
+        return WEFT_ESHUTDOWN;
+    }
+    if (ct && atomic_exchange_explicit(&s->driver_busy, true, memory_order_acquire)) {
+        weft_future_drop(fut);
+        return WEFT_EBUSY;
+    }
+    root_waker_t *r = weft__alloc(sizeof *r);
+    if (r == NULL) {
+        if (ct)
+            atomic_store_explicit(&s->driver_busy, false, memory_order_release);
+        weft_future_drop(fut);
+        return WEFT_ENOMEM;
+    }
+    atomic_init(&r->refs, 1);
+    atomic_init(&r->woken, true);
+    weft__parker_init(&r->own);
+    r->target = ct ? &s->workers[0].parker : &r->own;
+    r->rt = rt;
+    atomic_fetch_add_explicit(&rt->refs, 1, memory_order_relaxed);
+
+    weft_waker_t waker = { &weft__root_waker_vtable, r };
+    weft_context_t cx = { &waker };
+    weft__tls.sched = s;
+    weft__tls.in_block_on = true;
+    if (ct)
+        weft__tls.worker = &s->workers[0];
+    for (;;) {
+        if (ct && atomic_load_explicit(&s->shutdown, memory_order_acquire)) {
+            rc = WEFT_ESHUTDOWN;
+            break;
+        }
+        /* acquire: pairs with root_wake_by_ref's release. */
+        if (atomic_exchange_explicit(&r->woken, false, memory_order_acquire)) {
+            weft__tls.budget = WEFT_COOP_BUDGET;
+            weft_poll_t p = weft_future_poll(fut, &cx, out);
+            weft__tls.budget = -1;
+            if (p == WEFT_READY)
+                break;
+        }
+        if (ct) {
+            unsigned ran = weft__ct_run_some(s, s->gqi);
+            if (ran == 0 && !atomic_load_explicit(&r->woken, memory_order_acquire))
+                weft__park(r->target);
+        } else if (!atomic_load_explicit(&r->woken, memory_order_acquire)) {
+            weft__park(r->target);
+        }
+    }
+    weft__tls.sched = NULL;
+    weft__tls.worker = NULL;
+    weft__tls.in_block_on = false;
+    weft_future_drop(fut);
+    if (ct)
+        atomic_store_explicit(&s->driver_busy, false, memory_order_release);
+    root_release(r);
+    return rc;
+}
+
+/* ---- Shutdown -------------------------------------------------------------- */
+
+static void drain_worker_queues(weft__sched_t *s)
+{
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        weft__worker_t *w = &s->workers[i];
+        if (w->lifo) {
+            weft_task_t *t = w->lifo;
+            w->lifo = NULL;
+            weft__task_drop_queued(t);
+        }
+        weft_task_t *t;
+        while ((t = weft__queue_pop_spmc(&w->queue)) != NULL)
+            weft__task_drop_queued(t);
+    }
+}
+
+static bool wait_workers(weft__sched_t *s, uint64_t timeout_ms)
+{
+    if (s->flavor == WEFT_RUNTIME_CURRENT_THREAD) {
+        uint64_t deadline = timeout_ms == UINT64_MAX ? UINT64_MAX : weft__now_ns() + timeout_ms * 1000000u;
+        while (atomic_load_explicit(&s->driver_busy, memory_order_acquire)) {
+            weft__unpark(&s->workers[0].parker);
+            if (weft__now_ns() >= deadline)
+                return false;
+            struct timespec ts = { 0, 1000000 };
+            nanosleep(&ts, NULL);
+        }
+        return true;
+    }
+    struct timespec abs;
+    if (timeout_ms != UINT64_MAX) {
+        clock_gettime(CLOCK_REALTIME, &abs);
+        uint64_t ns = (uint64_t)abs.tv_nsec + (timeout_ms % 1000) * 1000000u;
+        abs.tv_sec += (time_t)(timeout_ms / 1000 + ns / 1000000000u);
+        abs.tv_nsec = (long)(ns % 1000000000u);
+    }
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        weft__worker_t *w = &s->workers[i];
+        if (!w->started)
+            continue;
+        if (timeout_ms == UINT64_MAX) {
+            pthread_join(w->thread, NULL);
+        } else if (pthread_timedjoin_np(w->thread, NULL, &abs) != 0) {
+            return false;
+        }
+        w->started = false;
+    }
+    return true;
+}
+
+int weft_runtime_shutdown_timeout(weft_runtime_t *rt, uint64_t timeout_ms)
+{
+    weft__assert_not_in_runtime("weft_runtime_shutdown_timeout", WEFT_SITE);
+    weft__sched_t *s = &rt->sched;
+    pthread_mutex_lock(&rt->shutdown_lock);
+    if (rt->phase == 2) {
+        pthread_mutex_unlock(&rt->shutdown_lock);
+        return 0;
+    }
+    if (rt->phase == 0) {
+        /* release: workers that see the flag see everything before it. */
+        atomic_store_explicit(&s->shutdown, true, memory_order_release);
+        weft__owned_close(&s->owned);
+        weft_task_t *t = weft__inject_close(&s->inject);
+        while (t != NULL) {
+            weft_task_t *next = t->next;
+            weft__task_drop_queued(t);
+            t = next;
+        }
+        weft__idle_notify_all(s);
+        rt->phase = 1;
+    }
+    if (!wait_workers(s, timeout_ms)) {
+        pthread_mutex_unlock(&rt->shutdown_lock);
+        return WEFT_ETIMEDOUT;
+    }
+    /* Every worker has stopped: what is left in their queues and on the
+     * owned list is dropped here. A task's drop that wakes or spawns finds
+     * the inject queue and the owned list closed. */
+    drain_worker_queues(s);
+    weft_task_t *t;
+    while ((t = weft__owned_pop(&s->owned)) != NULL)
+        weft__task_shutdown(t);
+    rt->phase = 2;
+    pthread_mutex_unlock(&rt->shutdown_lock);
+    return 0;
+}
+
+void weft_runtime_free(weft_runtime_t *rt)
+{
+    if (rt == NULL)
+        return;
+    weft_runtime_shutdown_timeout(rt, UINT64_MAX);
+    rt_release(rt);
+}

@@ -1,0 +1,166 @@
+/* runtime/sched.h - the scheduler's private structures.
+ *
+ * spawn -> weft__sched_schedule (sched.c) -> a worker's local queue
+ * (queue.c) or the inject queue (inject.c) -> worker loop (worker.c) ->
+ * weft__task_run (task.c) -> poll -> wake (task.c) -> schedule again.
+ * Idle workers park through idle.c; every task is on the owned list
+ * (owned.c) so shutdown can find and drop it.
+ */
+#ifndef WEFT_SCHED_H
+#define WEFT_SCHED_H
+
+#include "internal.h"
+#include "task.h"
+
+/* ---- Local run queue (queue.c) ------------------------------------------ */
+/* 256 slots: big enough that a burst of spawns rarely spills to the inject
+ * queue, small enough (2 KiB) to stay in L1/L2 per worker. Power of two. */
+#define WEFT_QUEUE_CAP 256u
+#define WEFT_QUEUE_MASK (WEFT_QUEUE_CAP - 1)
+
+typedef struct weft__queue {
+    /* head = (steal << 32) | real. Stealers and the owner CAS it; it sits on
+     * its own cache line so the owner's tail stores do not bounce it. */
+    _Alignas(WEFT_CACHELINE) _Atomic uint64_t head;
+    /* Written only by the owner; read by stealers. Own line, same reason. */
+    _Alignas(WEFT_CACHELINE) _Atomic uint32_t tail;
+    _Alignas(WEFT_CACHELINE) _Atomic(weft_task_t *) buf[WEFT_QUEUE_CAP];
+} weft__queue_t;
+
+struct weft__inject;
+void weft__queue_init(weft__queue_t *q);
+/* Owner only. Pushes t at the back; when full, moves half of the queue and
+ * t to the inject queue in one batch. */
+void weft__queue_push_back_spmc(weft__queue_t *q, weft_task_t *t, struct weft__inject *overflow);
+/* Owner only. Pops from the front, or NULL. */
+weft_task_t *weft__queue_pop_spmc(weft__queue_t *q);
+/* Any thread other than src's owner, which must own dst (and dst must be
+ * empty). Moves half of src's tasks into dst and returns one of them to run
+ * at once, or NULL. */
+weft_task_t *weft__queue_steal_into(weft__queue_t *src, weft__queue_t *dst);
+/* Number of tasks, possibly stale: a hint for parking decisions. */
+uint32_t weft__queue_len(const weft__queue_t *q);
+/* True when dst has room for a steal (at least half free). Owner only. */
+bool weft__queue_has_room_for_steal(const weft__queue_t *q);
+
+/* ---- Inject queue (inject.c) -------------------------------------------- */
+typedef struct weft__inject {
+    pthread_mutex_t lock;
+    weft_task_t *head, *tail; /* under lock */
+    bool closed;              /* under lock */
+    /* Lets workers skip the lock when empty; exact under the lock. */
+    _Atomic size_t len;
+} weft__inject_t;
+
+void weft__inject_init(weft__inject_t *q);
+void weft__inject_destroy(weft__inject_t *q);
+/* Pushes a chain first..last of n tasks. Returns false when closed (the
+ * caller keeps the references). Context: any thread. */
+bool weft__inject_push_batch(weft__inject_t *q, weft_task_t *first, weft_task_t *last, size_t n);
+/* Pops up to max tasks as a chain; returns the count. */
+size_t weft__inject_pop_batch(weft__inject_t *q, size_t max, weft_task_t **first);
+/* Closes; returns the chain left inside (caller drops the references). */
+weft_task_t *weft__inject_close(weft__inject_t *q);
+static inline bool weft__inject_is_empty(weft__inject_t *q)
+{
+    /* acquire: pairs with the release increment in weft__inject_push_batch,
+     * so a worker that sees len > 0 then finds the task under the lock. */
+    return atomic_load_explicit(&q->len, memory_order_acquire) == 0;
+}
+
+/* ---- Owned tasks (owned.c) --------------------------------------------- */
+typedef struct weft__owned_shard {
+    _Alignas(WEFT_CACHELINE) weft__spin_t lock;
+    bool closed;
+    weft_task_t *head;
+} weft__owned_shard_t;
+
+typedef struct weft__owned {
+    weft__owned_shard_t *shards;
+    unsigned mask;
+} weft__owned_t;
+
+int weft__owned_init(weft__owned_t *o, unsigned nworkers);
+void weft__owned_free(weft__owned_t *o);
+/* Adds t; returns false if the list is closed (shutdown began). */
+bool weft__owned_insert(weft__owned_t *o, weft_task_t *t);
+void weft__owned_remove(weft__owned_t *o, weft_task_t *t);
+/* Closes every shard: later inserts fail. */
+void weft__owned_close(weft__owned_t *o);
+/* Pops any task (its list reference moves to the caller), or NULL. */
+weft_task_t *weft__owned_pop(weft__owned_t *o);
+
+/* ---- Idle workers (idle.c) ------------------------------------------------ */
+typedef struct weft__idle {
+    /* (unparked << 16) | searching: read on every notify, so its own line. */
+    _Alignas(WEFT_CACHELINE) _Atomic uint32_t state;
+    _Alignas(WEFT_CACHELINE) pthread_mutex_t lock;
+    unsigned *sleepers; /* worker indices, under lock */
+    unsigned nsleepers;
+    unsigned nworkers;
+} weft__idle_t;
+
+/* ---- Workers and the scheduler -------------------------------------------- */
+typedef struct weft__worker {
+    weft__queue_t queue;
+    struct weft__sched *sched;
+    unsigned index;
+    weft_task_t *lifo;   /* owner only: the task woken last runs next */
+    unsigned lifo_polls; /* consecutive LIFO polls, capped */
+    uint32_t tick;
+    uint32_t rng;
+    bool searching;
+    bool sleeping; /* in idle.sleepers; under idle.lock */
+    weft__parker_t parker;
+    pthread_t thread;
+    bool started;
+} weft__worker_t;
+
+typedef struct weft__sched {
+    weft_flavor_t flavor;
+    unsigned nworkers; /* current-thread: 1 worker, driven by block_on */
+    weft__worker_t *workers;
+    weft__inject_t inject;
+    weft__idle_t idle;
+    weft__owned_t owned;
+    _Atomic bool shutdown;
+    unsigned gqi;
+    weft_builder_t cfg;
+    char name[16];
+    /* current-thread: the block_on thread owns worker 0 while this is set. */
+    _Atomic bool driver_busy;
+} weft__sched_t;
+
+int weft__idle_init(weft__idle_t *idle, unsigned nworkers);
+void weft__idle_free(weft__idle_t *idle);
+/* Wakes one parked worker if none is searching. Context: any thread, after
+ * publishing work. */
+void weft__idle_notify_one(weft__sched_t *s);
+void weft__idle_notify_all(weft__sched_t *s);
+/* The worker may search if fewer than half the workers do. */
+bool weft__idle_try_search(weft__sched_t *s, weft__worker_t *w);
+/* Ends searching; returns true if it was the last searcher. */
+bool weft__idle_end_search(weft__sched_t *s, weft__worker_t *w);
+/* Registers w as parked. Returns true if it was the last searcher. */
+bool weft__idle_park(weft__sched_t *s, weft__worker_t *w);
+/* Takes w off the sleeper list if it is still there (it found work after
+ * registering); returns true if it removed itself, false if a notifier
+ * already did (and unparked it). */
+bool weft__idle_unpark_self(weft__sched_t *s, weft__worker_t *w);
+/* Whether w is still on the sleeper list (a wake-up without being taken off
+ * it is a stale permit). */
+bool weft__idle_is_sleeping(weft__sched_t *s, weft__worker_t *w);
+
+extern const weft_waker_vtable_t weft__root_waker_vtable;
+
+/* sched.c */
+void weft__sched_schedule(weft_task_t *t, bool is_yield);
+void weft__sched_spawned(weft__sched_t *s, weft_task_t *t);
+bool weft__sched_has_work(weft__sched_t *s);
+/* worker.c */
+int weft__workers_start(weft__sched_t *s);
+void weft__worker_run_task(weft__worker_t *w, weft_task_t *t);
+/* Runs up to max queued tasks on the current-thread driver; returns count. */
+unsigned weft__ct_run_some(weft__sched_t *s, unsigned max);
+
+#endif

@@ -1,0 +1,88 @@
+/* runtime/task.h - the task: one allocation, one atomic state word.
+ *
+ * Layout of the allocation:
+ *
+ *   [ header, 64 bytes ][ future, vtable->size ][ output ][ site ptr ][ name ]
+ *
+ * The state word packs six flags and a reference count:
+ *
+ *   bit 0 RUNNING        a thread holds the right to poll or cancel the task
+ *   bit 1 COMPLETE       the future is gone; the output (or CANCELLED) is final
+ *   bit 2 NOTIFIED       woken: a run-queue entry exists or the poller re-queues
+ *   bit 3 CANCELLED      abort requested (or, with COMPLETE, the task was cancelled)
+ *   bit 4 JOIN_INTEREST  a join handle exists
+ *   bit 5 JOIN_WAKER     the join waker slot is owned by the task side
+ *   bit 6 NAMED          a name follows the output (never changes)
+ *   bits 7.. references  owned list + queue entry + join handle + wakers
+ *
+ * Every transition is one CAS or RMW on this word, so wake, poll, complete,
+ * abort and handle drop can race from any threads without a lock. The
+ * transitions are in task.c, each with the reasoning for its ordering.
+ */
+#ifndef WEFT_TASK_H
+#define WEFT_TASK_H
+
+#include "internal.h"
+
+#define WEFT_T_RUNNING (1u << 0)
+#define WEFT_T_COMPLETE (1u << 1)
+#define WEFT_T_NOTIFIED (1u << 2)
+#define WEFT_T_CANCELLED (1u << 3)
+#define WEFT_T_JOIN_INTEREST (1u << 4)
+#define WEFT_T_JOIN_WAKER (1u << 5)
+#define WEFT_T_NAMED (1u << 6)
+#define WEFT_T_REF_SHIFT 7
+#define WEFT_T_REF_ONE ((uint64_t)1 << WEFT_T_REF_SHIFT)
+#define WEFT_T_REFS(s) ((s) >> WEFT_T_REF_SHIFT)
+
+struct weft_task_s {
+    _Atomic uint64_t state;
+    /* Run-queue/inject link: written only by the holder of the notified
+     * reference (see sched.c). */
+    weft_task_t *next;
+    struct weft__sched *sched;
+    /* Owned list (runtime/owned.c), under the shard's lock. */
+    weft_task_t *owned_prev, *owned_next;
+    /* Protocol: JOIN_WAKER set => only the task side may touch it; clear =>
+     * only the join handle may. */
+    weft_waker_t join_waker;
+    /* The future's vtable, kept here because a user's drop may scribble on
+     * the future: layout, output size and output destructor stay known
+     * until the task is freed. */
+    const weft_future_vtable_t *vtable;
+};
+
+_Static_assert(sizeof(struct weft_task_s) == 64, "the task header is one cache line");
+
+/* The future starts right after the 64-byte header (16-aligned). */
+static inline weft_future_t *weft__task_future(weft_task_t *t)
+{
+    return (weft_future_t *)(void *)(t + 1);
+}
+
+/* Allocates a task holding a copy of fut. refs: owned + queue (+ handle).
+ * Returns NULL on allocation failure. */
+weft_task_t *weft__task_new(struct weft__sched *s, weft_future_t *fut, bool with_handle, const char *name,
+                            const char *site);
+/* Polls (or cancels) a task whose queue reference the caller holds; the
+ * reference is consumed. Runs on a worker or the current-thread driver. */
+void weft__task_run(weft_task_t *t);
+/* Shutdown: claims an idle task and cancels it. The caller holds a reference
+ * (taken from the owned list), consumed here. */
+void weft__task_shutdown(weft_task_t *t);
+/* Drops a queue reference without running the task (closed scheduler); a
+ * task that yielded while running is cancelled by its queue entry. */
+void weft__task_drop_queued(weft_task_t *t);
+void weft__task_ref_dec(weft_task_t *t);
+/* Spawn on a closed runtime: drop the future, complete as cancelled. */
+void weft__task_cancel_unspawned(weft_task_t *t);
+/* Requests cancellation (join handle abort). Context: any thread. */
+void weft__task_abort(weft_task_t *t);
+const char *weft__task_name(weft_task_t *t);
+const char *weft__task_site(weft_task_t *t);
+
+extern const weft_future_vtable_t weft__join_handle_vtable;
+
+extern const weft_waker_vtable_t weft__task_waker_vtable;
+
+#endif

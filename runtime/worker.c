@@ -1,0 +1,204 @@
+/* runtime/worker.c - the worker loop: find a task, poll it, park when there
+ * is nothing to do.
+ *
+ * Order of search (Tokio's and Go's, tuned the same way):
+ *   1. every gqi-th tick, the inject queue first, so remote spawns are not
+ *      starved by a busy local queue;
+ *   2. the LIFO slot, at most WEFT_MAX_LIFO_POLLS times in a row, so two
+ *      tasks ping-ponging through it cannot starve the rest of the queue;
+ *   3. the local queue, then the inject queue (a batch into the local queue);
+ *   4. steal half of another worker's queue (if fewer than half the workers
+ *      are already searching);
+ *   5. park (idle.c), after one last look at every queue.
+ * Each task poll gets a fresh cooperative budget of WEFT_COOP_BUDGET.
+ */
+#include <string.h>
+
+#include "sched.h"
+
+/* Two tasks that keep waking each other would otherwise own the worker;
+ * three in a row keeps most of the cache benefit (Tokio's figure). */
+#define WEFT_MAX_LIFO_POLLS 3
+
+static weft_task_t *pop_inject_batch(weft__sched_t *s, weft__worker_t *w)
+{
+    /* Take a fair share: what the others would take too, bounded by the room
+     * in our queue (half of it, so a following steal still fits). */
+    size_t len = atomic_load_explicit(&s->inject.len, memory_order_relaxed);
+    size_t want = len / s->nworkers + 1;
+    size_t room = WEFT_QUEUE_CAP - weft__queue_len(&w->queue);
+    if (want > room / 2)
+        want = room / 2 > 0 ? room / 2 : 1;
+    weft_task_t *first;
+    size_t n = weft__inject_pop_batch(&s->inject, want, &first);
+    if (n == 0)
+        return NULL;
+    weft_task_t *t = first->next;
+    while (t != NULL) {
+        weft_task_t *next = t->next;
+        weft__queue_push_back_spmc(&w->queue, t, &s->inject);
+        t = next;
+    }
+    return first;
+}
+
+static weft_task_t *next_task(weft__sched_t *s, weft__worker_t *w)
+{
+    w->tick++;
+    if (w->tick % s->gqi == 0 && !weft__inject_is_empty(&s->inject)) {
+        weft_task_t *t = pop_inject_batch(s, w);
+        if (t != NULL)
+            return t;
+    }
+    if (w->lifo != NULL) {
+        weft_task_t *t = w->lifo;
+        w->lifo = NULL;
+        return t;
+    }
+    weft_task_t *t = weft__queue_pop_spmc(&w->queue);
+    if (t != NULL)
+        return t;
+    return pop_inject_batch(s, w);
+}
+
+/* Runs t, then whatever it woke into the LIFO slot, within one budget and at
+ * most WEFT_MAX_LIFO_POLLS LIFO polls. */
+void weft__worker_run_task(weft__worker_t *w, weft_task_t *t)
+{
+    weft__sched_t *s = w->sched;
+    weft__tls.budget = WEFT_COOP_BUDGET;
+    weft__task_run(t);
+    unsigned lifo_polls = 0;
+    while (w->lifo != NULL) {
+        t = w->lifo;
+        w->lifo = NULL;
+        if (lifo_polls >= WEFT_MAX_LIFO_POLLS || weft__tls.budget <= 0) {
+            weft__queue_push_back_spmc(&w->queue, t, &s->inject);
+            if (s->flavor == WEFT_RUNTIME_MULTI_THREAD)
+                weft__idle_notify_one(s);
+            break;
+        }
+        lifo_polls++;
+        weft__task_run(t);
+    }
+    weft__tls.budget = -1;
+}
+
+static weft_task_t *steal_work(weft__sched_t *s, weft__worker_t *w)
+{
+    if (!w->searching && !weft__idle_try_search(s, w))
+        return NULL;
+    unsigned n = s->nworkers;
+    /* xorshift32: a different victim order per attempt spreads thieves. */
+    w->rng ^= w->rng << 13;
+    w->rng ^= w->rng >> 17;
+    w->rng ^= w->rng << 5;
+    unsigned start = w->rng % n;
+    for (unsigned i = 0; i < n; i++) {
+        unsigned v = (start + i) % n;
+        if (v == w->index)
+            continue;
+        weft_task_t *t = weft__queue_steal_into(&s->workers[v].queue, &w->queue);
+        if (t != NULL)
+            return t;
+    }
+    return pop_inject_batch(s, w);
+}
+
+static void park_worker(weft__sched_t *s, weft__worker_t *w)
+{
+    bool was_last_searcher = weft__idle_park(s, w);
+    (void)was_last_searcher; /* every parker re-checks below, searcher or not */
+    /* seq_cst fence: pairs with the fence in idle.c:weft__idle_notify_one
+     * (Dekker): either the producer sees us parked and wakes someone, or our
+     * re-check below sees its task. */
+    atomic_thread_fence(memory_order_seq_cst);
+    WEFT_CHAOS();
+    if (weft__sched_has_work(s) || atomic_load_explicit(&s->shutdown, memory_order_acquire)) {
+        if (weft__idle_unpark_self(s, w))
+            return; /* we took ourselves off the list: go and look */
+        /* A notifier already took us off the list and unparked us: the
+         * permit is waiting, the park below returns at once. */
+    }
+    for (;;) {
+        weft__park(&w->parker);
+        if (atomic_load_explicit(&s->shutdown, memory_order_acquire))
+            return;
+        if (!weft__idle_is_sleeping(s, w)) {
+            w->searching = true; /* the notifier counted us as searching */
+            return;
+        }
+        /* A stale permit: still on the list, sleep again. */
+    }
+}
+
+static void worker_loop(weft__sched_t *s, weft__worker_t *w)
+{
+    while (!atomic_load_explicit(&s->shutdown, memory_order_relaxed)) {
+        weft_task_t *t = next_task(s, w);
+        if (t == NULL)
+            t = steal_work(s, w);
+        if (t != NULL) {
+            if (w->searching && weft__idle_end_search(s, w))
+                weft__idle_notify_one(s); /* keep one searcher while work flows */
+            weft__worker_run_task(w, t);
+            continue;
+        }
+        park_worker(s, w);
+    }
+    if (w->searching)
+        weft__idle_end_search(s, w);
+}
+
+static void *worker_main(void *arg)
+{
+    weft__worker_t *w = arg;
+    weft__sched_t *s = w->sched;
+    char name[16];
+    snprintf(name, sizeof name, "%.11s-%u", s->name, w->index);
+    pthread_setname_np(pthread_self(), name);
+    weft__tls.sched = s;
+    weft__tls.worker = w;
+    if (s->cfg.on_thread_start)
+        s->cfg.on_thread_start(s->cfg.hook_arg);
+    worker_loop(s, w);
+    if (s->cfg.on_thread_stop)
+        s->cfg.on_thread_stop(s->cfg.hook_arg);
+    weft__tls.sched = NULL;
+    weft__tls.worker = NULL;
+    return NULL;
+}
+
+int weft__workers_start(weft__sched_t *s)
+{
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    if (s->cfg.stack_size != 0 && pthread_attr_setstacksize(&attr, s->cfg.stack_size) != 0) {
+        pthread_attr_destroy(&attr);
+        return WEFT_EINVAL;
+    }
+    int rc = 0;
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        if (pthread_create(&s->workers[i].thread, &attr, worker_main, &s->workers[i]) != 0) {
+            rc = WEFT_EAGAIN;
+            break;
+        }
+        s->workers[i].started = true;
+    }
+    pthread_attr_destroy(&attr);
+    return rc;
+}
+
+unsigned weft__ct_run_some(weft__sched_t *s, unsigned max)
+{
+    weft__worker_t *w = &s->workers[0];
+    unsigned n = 0;
+    while (n < max) {
+        weft_task_t *t = next_task(s, w);
+        if (t == NULL)
+            break;
+        weft__worker_run_task(w, t);
+        n++;
+    }
+    return n;
+}
