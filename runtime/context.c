@@ -3,7 +3,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 
-#include "sched.h"
+#include "scheduler.h"
 
 _Thread_local weft__tls_t weft__tls = { NULL, NULL, NULL, false, false, -1 };
 

@@ -9,7 +9,7 @@
  */
 #include <sched.h>
 
-#include "sched.h"
+#include "scheduler.h"
 
 #ifdef WEFT_TEST_HOOKS
 _Atomic long weft__live[WEFT_LIVE_KINDS];

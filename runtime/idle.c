@@ -18,7 +18,7 @@
  *     worker's re-check happens after the push.
  * The sleeper list itself is under a mutex: parking is the slow path.
  */
-#include "sched.h"
+#include "scheduler.h"
 
 #define IDLE_UNPARKED_ONE (1u << 16)
 #define IDLE_SEARCHING_MASK 0xffffu

@@ -9,7 +9,7 @@
  * per batch, not per task. Blocking (mutex); the critical sections are a
  * few pointer writes.
  */
-#include "sched.h"
+#include "scheduler.h"
 
 void weft__inject_init(weft__inject_t *q)
 {

@@ -7,7 +7,7 @@
  * Closing marks every shard under its lock, so an insert either lands before
  * the close (and shutdown finds it) or fails (and the spawner cancels).
  */
-#include "sched.h"
+#include "scheduler.h"
 
 int weft__owned_init(weft__owned_t *o, unsigned nworkers)
 {

@@ -22,7 +22,7 @@
  * Weakness: while a steal is in progress the owner cannot spill half, so a
  * push to a full queue goes to the inject queue one task at a time.
  */
-#include "sched.h"
+#include "scheduler.h"
 
 static inline uint32_t h_steal(uint64_t h) { return (uint32_t)(h >> 32); }
 static inline uint32_t h_real(uint64_t h) { return (uint32_t)h; }

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sched.h"
+#include "scheduler.h"
 
 struct weft_runtime_s {
     weft__sched_t sched; /* first: a handle is a pointer to it */

@@ -7,7 +7,7 @@
  * a spawn or a yield goes to the back of the local queue. Anywhere else: the
  * inject queue, and one parked worker is woken if none is searching.
  */
-#include "sched.h"
+#include "scheduler.h"
 
 static inline weft__worker_t *local_worker(weft__sched_t *s)
 {
@@ -19,7 +19,12 @@ static void push_remote(weft__sched_t *s, weft_task_t *t)
 {
     t->next = NULL;
     if (!weft__inject_push_batch(&s->inject, t, t, 1)) {
-        weft__task_drop_queued(t); /* shut down: the owned list cancels it */
+        /* Shut down: the owned-list walk cancels the task. This entry comes
+         * from a wake, spawn or abort, never from a yield (a task yields on
+         * its own worker), so it does not hold RUNNING: drop the reference
+         * only. Treating it as a yield entry would race with shutdown's own
+         * claim of RUNNING and drop the future twice. */
+        weft__task_ref_dec(t);
         return;
     }
     weft__idle_notify_one(s);

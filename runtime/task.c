@@ -29,7 +29,7 @@
  */
 #include <string.h>
 
-#include "sched.h"
+#include "scheduler.h"
 
 #define T_CAS(t, exp, des, succ, fail) \
     atomic_compare_exchange_weak_explicit(&(t)->state, (exp), (des), (succ), (fail))

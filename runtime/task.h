@@ -70,8 +70,10 @@ void weft__task_run(weft_task_t *t);
 /* Shutdown: claims an idle task and cancels it. The caller holds a reference
  * (taken from the owned list), consumed here. */
 void weft__task_shutdown(weft_task_t *t);
-/* Drops a queue reference without running the task (closed scheduler); a
- * task that yielded while running is cancelled by its queue entry. */
+/* Drops a local run-queue entry without running the task (shutdown, or an
+ * overflow into a closed inject queue); a task that yielded while running
+ * is cancelled by its entry. Only for entries that came through a worker's
+ * local queue: there, RUNNING set means the entry is a yield entry. */
 void weft__task_drop_queued(weft_task_t *t);
 void weft__task_ref_dec(weft_task_t *t);
 /* Spawn on a closed runtime: drop the future, complete as cancelled. */

@@ -14,7 +14,7 @@
  */
 #include <string.h>
 
-#include "sched.h"
+#include "scheduler.h"
 
 /* Two tasks that keep waking each other would otherwise own the worker;
  * three in a row keeps most of the cache benefit (Tokio's figure). */

@@ -82,7 +82,7 @@ WEFT_API WEFT_NORETURN void weft__async_bad_state(const weft_frame_t *fr, const 
     WEFT__ASYNC(frame_type, name, out_type, name##__drop)
 
 #define WEFT_BEGIN()                         \
-    (void)weft__cx;                          \
+    (void)weft__cx, (void)weft__out;         \
     switch (self->weft_frame.state) {        \
     case 0:
 

@@ -1,4 +1,4 @@
-/* runtime/sched.h - the scheduler's private structures.
+/* runtime/scheduler.h - the scheduler's private structures.
  *
  * spawn -> weft__sched_schedule (sched.c) -> a worker's local queue
  * (queue.c) or the inject queue (inject.c) -> worker loop (worker.c) ->

@@ -1,0 +1,234 @@
+/* tests/test_queue.c - the local run queue and the inject queue, directly:
+ * order, overflow, steal-half, and the concurrent scenarios of TESTING.md
+ * with exact counts (every task taken exactly once). */
+#include "scheduler.h"
+#include "testlib.h"
+
+#define NT 100000
+static weft_task_t *tasks;
+static _Atomic unsigned char *seen;
+
+static void setup(void)
+{
+    tasks = calloc(NT, sizeof *tasks);
+    seen = calloc(NT, 1);
+}
+static void teardown(void)
+{
+    free(tasks);
+    free((void *)seen);
+}
+static void mark(weft_task_t *t)
+{
+    size_t i = (size_t)(t - tasks);
+    ck_assert_uint_lt(i, NT);
+    unsigned char prev = atomic_fetch_add(&seen[i], 1);
+    ck_assert_msg(prev == 0, "task %zu taken twice", i);
+}
+static size_t drain_inject(weft__inject_t *inj)
+{
+    size_t n = 0;
+    weft_task_t *first;
+    size_t k;
+    while ((k = weft__inject_pop_batch(inj, 64, &first)) > 0) {
+        for (weft_task_t *t = first; t; t = t->next)
+            mark(t);
+        n += k;
+    }
+    return n;
+}
+
+static weft__queue_t *new_queue(void)
+{
+    weft__queue_t *q = aligned_alloc(64, sizeof *q);
+    weft__queue_init(q);
+    return q;
+}
+
+START_TEST(fifo_and_overflow)
+{
+    weft__queue_t *q = new_queue();
+    weft__inject_t inj;
+    weft__inject_init(&inj);
+    for (unsigned i = 0; i < WEFT_QUEUE_CAP; i++)
+        weft__queue_push_back_spmc(q, &tasks[i], &inj);
+    ck_assert_uint_eq(weft__queue_len(q), WEFT_QUEUE_CAP);
+    ck_assert(weft__inject_is_empty(&inj));
+    /* One more: half the queue plus this task move to the inject queue. */
+    weft__queue_push_back_spmc(q, &tasks[WEFT_QUEUE_CAP], &inj);
+    ck_assert_uint_eq(weft__queue_len(q), WEFT_QUEUE_CAP / 2);
+    ck_assert_uint_eq(atomic_load(&inj.len), WEFT_QUEUE_CAP / 2 + 1);
+    /* The oldest went to the inject queue, in order. */
+    weft_task_t *first;
+    ck_assert_uint_eq(weft__inject_pop_batch(&inj, 1, &first), 1);
+    ck_assert_ptr_eq(first, &tasks[0]);
+    mark(first);
+    ck_assert_uint_eq(drain_inject(&inj), WEFT_QUEUE_CAP / 2);
+    for (unsigned i = WEFT_QUEUE_CAP / 2; i < WEFT_QUEUE_CAP; i++) {
+        weft_task_t *t = weft__queue_pop_spmc(q);
+        ck_assert_ptr_eq(t, &tasks[i]); /* FIFO */
+        mark(t);
+    }
+    ck_assert_ptr_null(weft__queue_pop_spmc(q));
+    for (unsigned i = 0; i <= WEFT_QUEUE_CAP; i++)
+        ck_assert_int_eq(seen[i], 1);
+    weft__inject_destroy(&inj);
+    free(q);
+}
+END_TEST
+
+START_TEST(steal_takes_half)
+{
+    weft__queue_t *a = new_queue(), *b = new_queue();
+    weft__inject_t inj;
+    weft__inject_init(&inj);
+    for (unsigned i = 0; i < 10; i++)
+        weft__queue_push_back_spmc(a, &tasks[i], &inj);
+    weft_task_t *t = weft__queue_steal_into(a, b);
+    ck_assert_ptr_eq(t, &tasks[4]); /* 5 stolen: 4 queued in b, the 5th returned */
+    ck_assert_uint_eq(weft__queue_len(a), 5);
+    ck_assert_uint_eq(weft__queue_len(b), 4);
+    ck_assert_ptr_eq(weft__queue_pop_spmc(b), &tasks[0]);
+    ck_assert_ptr_eq(weft__queue_pop_spmc(a), &tasks[5]);
+    /* An empty queue yields nothing. */
+    weft__queue_t *c = new_queue();
+    ck_assert_ptr_null(weft__queue_steal_into(c, b));
+    weft__inject_destroy(&inj);
+    free(a);
+    free(b);
+    free(c);
+}
+END_TEST
+
+/* ---- Concurrent: owner pushes and pops while thieves steal -------------------- */
+typedef struct {
+    weft__queue_t *src;
+    weft__queue_t *own; /* the thief's own queue (it drains it itself) */
+    weft__queue_t *chain_src; /* optional: the thief's own queue is stolen from too */
+    _Atomic int *stop;
+    size_t taken;
+    uint64_t seed;
+} thief_t;
+
+static void *thief_main(void *arg)
+{
+    thief_t *th = arg;
+    while (!atomic_load(th->stop)) {
+        weft_task_t *t = weft__queue_steal_into(th->src, th->own);
+        if (t) {
+            mark(t);
+            th->taken++;
+        }
+        while ((t = weft__queue_pop_spmc(th->own)) != NULL) {
+            mark(t);
+            th->taken++;
+        }
+    }
+    weft_task_t *t;
+    while ((t = weft__queue_pop_spmc(th->own)) != NULL) {
+        mark(t);
+        th->taken++;
+    }
+    return NULL;
+}
+
+/* variant: 0 = one thief, 1 = two thieves, 2 = A steals from B while B steals from C */
+static void owner_vs_thieves(int variant, uint64_t seed, size_t n)
+{
+    memset((void *)seen, 0, NT);
+    weft__chaos_set(seed, 50);
+    weft__queue_t *q = new_queue(), *q1 = new_queue(), *q2 = new_queue();
+    weft__inject_t inj;
+    weft__inject_init(&inj);
+    _Atomic int stop = 0;
+    thief_t t1 = { q, q1, NULL, &stop, 0, seed }, t2 = { variant == 2 ? q1 : q, q2, NULL, &stop, 0, seed };
+    pthread_t p1, p2;
+    pthread_create(&p1, NULL, thief_main, &t1);
+    if (variant > 0)
+        pthread_create(&p2, NULL, thief_main, &t2);
+    size_t popped = 0, pushed = 0;
+    uint64_t x = seed * 2654435761u + 1;
+    while (pushed < n) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        unsigned burst = (unsigned)(x % 300); /* sometimes past capacity */
+        for (unsigned i = 0; i < burst && pushed < n; i++)
+            weft__queue_push_back_spmc(q, &tasks[pushed++], &inj);
+        unsigned pops = (unsigned)((x >> 20) % 200);
+        for (unsigned i = 0; i < pops; i++) {
+            weft_task_t *t = weft__queue_pop_spmc(q);
+            if (!t)
+                break;
+            mark(t);
+            popped++;
+        }
+    }
+    weft_task_t *t;
+    while ((t = weft__queue_pop_spmc(q)) != NULL) {
+        mark(t);
+        popped++;
+    }
+    atomic_store(&stop, 1);
+    pthread_join(p1, NULL);
+    if (variant > 0)
+        pthread_join(p2, NULL);
+    size_t spilled = drain_inject(&inj);
+    size_t total = popped + t1.taken + (variant > 0 ? t2.taken : 0) + spilled;
+    ck_assert_msg(total == n, "seed %llu variant %d: %zu of %zu tasks taken", (unsigned long long)seed, variant,
+                  total, n);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(seen[i] == 1, "seed %llu: task %zu taken %d times", (unsigned long long)seed, i, seen[i]);
+    weft__chaos_set(0, 0);
+    weft__inject_destroy(&inj);
+    free(q);
+    free(q1);
+    free(q2);
+}
+
+START_TEST(owner_vs_one_thief)
+{
+    uint64_t s0 = chaos_seed0();
+    for (int i = 0; i < chaos_iters(200) / 10 + 1; i++)
+        owner_vs_thieves(0, s0 + (uint64_t)i, 20000);
+}
+END_TEST
+
+START_TEST(owner_vs_two_thieves)
+{
+    uint64_t s0 = chaos_seed0();
+    for (int i = 0; i < chaos_iters(200) / 10 + 1; i++)
+        owner_vs_thieves(1, s0 + (uint64_t)i, 20000);
+}
+END_TEST
+
+START_TEST(steal_chain)
+{
+    uint64_t s0 = chaos_seed0();
+    for (int i = 0; i < chaos_iters(200) / 10 + 1; i++)
+        owner_vs_thieves(2, s0 + (uint64_t)i, 20000);
+}
+END_TEST
+
+/* ABA: a thief paused between its head load and CAS while the owner cycles
+ * more than 2^16 tasks must not take a task twice. The chaos yields make
+ * long pauses likely; the owner cycles 100,000 tasks through the ring. */
+START_TEST(thief_paused_across_wraparound)
+{
+    owner_vs_thieves(0, chaos_seed0() + 1000, NT);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("queue");
+    TCase *tc = tcase_create("local");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, fifo_and_overflow);
+    tcase_add_test(tc, steal_takes_half);
+    tcase_add_test(tc, owner_vs_one_thief);
+    tcase_add_test(tc, owner_vs_two_thieves);
+    tcase_add_test(tc, steal_chain);
+    tcase_add_test(tc, thief_paused_across_wraparound);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}

@@ -1,0 +1,427 @@
+/* tests/test_runtime.c - the runtime: builder, block_on, hooks, shutdown,
+ * misuse aborts, scheduling guarantees (LIFO cap, budget, wake while
+ * running, no stranded task). */
+#include "testlib.h"
+
+START_TEST(builder_rejects_bad_input)
+{
+    weft_builder_t b;
+    weft_runtime_t *rt = NULL;
+    weft_builder_init(&b, WEFT_RUNTIME_MULTI_THREAD);
+    b.workers = 5000;
+    ck_assert_int_eq(weft_runtime_new(&b, &rt), WEFT_EINVAL);
+    weft_builder_init(&b, (weft_flavor_t)7);
+    ck_assert_int_eq(weft_runtime_new(&b, &rt), WEFT_EINVAL);
+    weft_builder_init(&b, WEFT_RUNTIME_MULTI_THREAD);
+    b.workers = 2;
+    b.stack_size = 1; /* below PTHREAD_STACK_MIN */
+    ck_assert_int_eq(weft_runtime_new(&b, &rt), WEFT_EINVAL);
+    ck_assert_ptr_null(rt);
+    ck_assert_int_eq(weft_runtime_new(NULL, NULL), WEFT_EINVAL);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+START_TEST(runtime_new_enomem_at_every_step)
+{
+    /* Fail each allocation of runtime creation in turn. */
+    for (long k = 1; k < 20; k++) {
+        weft_builder_t b;
+        weft_builder_init(&b, WEFT_RUNTIME_MULTI_THREAD);
+        b.workers = 2;
+        weft_runtime_t *rt = NULL;
+        weft__alloc_fail_after(k);
+        int rc = weft_runtime_new(&b, &rt);
+        weft__alloc_fail_after(-1);
+        if (rc == 0) {
+            weft_runtime_free(rt);
+            ck_assert_int_gt(k, 1);
+            break;
+        }
+        ck_assert_int_eq(rc, WEFT_ENOMEM);
+        ASSERT_NO_LIVE();
+    }
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+static _Atomic int starts, stops;
+static char thread_name[32];
+static void on_start(void *arg)
+{
+    (void)arg;
+    starts++;
+    pthread_getname_np(pthread_self(), thread_name, sizeof thread_name);
+}
+static void on_stop(void *arg)
+{
+    ck_assert_ptr_eq(arg, &starts);
+    stops++;
+}
+
+START_TEST(builder_hooks_and_names)
+{
+    weft_builder_t b;
+    weft_builder_init(&b, WEFT_RUNTIME_MULTI_THREAD);
+    b.workers = 3;
+    b.thread_name = "pool";
+    b.stack_size = 256 * 1024;
+    b.on_thread_start = on_start;
+    b.on_thread_stop = on_stop;
+    b.hook_arg = &starts;
+    weft_runtime_t *rt;
+    ck_assert_int_eq(weft_runtime_new(&b, &rt), 0);
+    for (int i = 0; i < 5000 && starts < 3; i++)
+        sleep_ms(1);
+    ck_assert_int_eq(starts, 3);
+    ck_assert_int_eq(strncmp(thread_name, "pool-", 5), 0);
+    weft_runtime_free(rt);
+    ck_assert_int_eq(stops, 3);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+/* ---- Shutdown drops what has not finished ------------------------------------ */
+static _Atomic int parked_drops;
+typedef struct {
+    WEFT_FRAME;
+    weft_pending_t p;
+} parked_t;
+static void parked_cleanup(parked_t *p) { (void)p; parked_drops++; }
+WEFT_ASYNC_WITH_DROP(parked_t, parked_fn, weft_unit_t, parked_cleanup)
+{
+    WEFT_BEGIN();
+    WEFT_AWAIT(&self->p, weft_pending(), NULL);
+    WEFT_RETURN(0);
+    WEFT_END();
+}
+
+START_TEST(shutdown_drops_unfinished_tasks)
+{
+    weft_runtime_t *rt = shape_rt(_i);
+    parked_drops = 0;
+    for (int i = 0; i < 1000; i++) {
+        parked_t p = { WEFT_FRAME_INIT(parked_fn) };
+        ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &p, NULL), 0);
+    }
+    if (_i > 0)
+        sleep_ms(10); /* some polled, some still queued */
+    weft_runtime_free(rt);
+    ck_assert_int_eq(parked_drops, 1000);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+/* A worker stuck inside a poll: the timeout variant returns, then free waits. */
+static _Atomic int stuck_release, stuck_entered;
+typedef struct {
+    weft_future_t future;
+} stuck_t;
+static weft_poll_t stuck_poll(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    (void)f, (void)cx, (void)out;
+    stuck_entered = 1;
+    while (!stuck_release)
+        sleep_ms(1);
+    return WEFT_READY;
+}
+static const weft_future_vtable_t stuck_vt = { stuck_poll, NULL, NULL, sizeof(stuck_t), 0, "stuck" };
+static void *release_later(void *arg)
+{
+    (void)arg;
+    sleep_ms(100);
+    stuck_release = 1;
+    return NULL;
+}
+
+START_TEST(shutdown_timeout_with_stuck_worker)
+{
+    weft_runtime_t *rt = test_rt(WEFT_RUNTIME_MULTI_THREAD, 2);
+    stuck_t s = { { &stuck_vt } };
+    ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &s, NULL), 0);
+    while (!stuck_entered)
+        sleep_ms(1);
+    ck_assert_int_eq(weft_runtime_shutdown_timeout(rt, 20), WEFT_ETIMEDOUT);
+    pthread_t th;
+    pthread_create(&th, NULL, release_later, NULL);
+    weft_runtime_free(rt); /* waits for the poll to end */
+    pthread_join(th, NULL);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+/* ---- Misuse aborts ------------------------------------------------------------ */
+typedef struct {
+    weft_future_t future;
+    int what;
+} misuse_t;
+static weft_poll_t misuse_poll(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    (void)cx, (void)out;
+    weft_runtime_t *rt = NULL;
+    if (((misuse_t *)(void *)f)->what == 0) {
+        weft_ready_t r = weft_ready(1);
+        weft_runtime_t *other = NULL;
+        (void)other;
+        /* blocking on a runtime from inside a task */
+        weft_runtime_block_on((weft_runtime_t *)weft_handle_current(), WEFT_FUTURE(&r), NULL);
+    } else {
+        (void)weft_runtime_new(NULL, &rt); /* starting a runtime from inside a task */
+    }
+    return WEFT_READY;
+}
+static const weft_future_vtable_t misuse_vt = { misuse_poll, NULL, NULL, sizeof(misuse_t), 0, "misuse" };
+
+START_TEST(block_on_inside_task_aborts)
+{
+    weft_runtime_t *rt = test_rt(WEFT_RUNTIME_MULTI_THREAD, 1);
+    misuse_t m = { { &misuse_vt }, 0 };
+    weft_join_handle_t h;
+    ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &m, &h), 0);
+    weft_runtime_block_on(rt, weft_join(&h, NULL), NULL); /* the worker aborts the process */
+}
+END_TEST
+
+START_TEST(runtime_new_inside_block_on_aborts)
+{
+    weft_runtime_t *rt = test_rt(WEFT_RUNTIME_CURRENT_THREAD, 1);
+    misuse_t m = { { &misuse_vt }, 1 };
+    weft_runtime_block_on(rt, WEFT_FUTURE(&m), NULL);
+}
+END_TEST
+
+START_TEST(spawn_without_runtime_aborts)
+{
+    weft_ready_t r = weft_ready(1);
+    int rc = weft_spawn(&r, NULL);
+    ck_abort_msg("weft_spawn returned %d instead of aborting", rc);
+}
+END_TEST
+
+/* ---- Current-thread: concurrent block_on is refused ------------------------- */
+static weft_runtime_t *busy_rt;
+static void *second_block_on(void *arg)
+{
+    weft_ready_t r = weft_ready(1);
+    *(int *)arg = weft_runtime_block_on(busy_rt, WEFT_FUTURE(&r), NULL);
+    return NULL;
+}
+typedef struct {
+    weft_future_t future;
+} blocker_t;
+static weft_poll_t blocker_poll(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    (void)f, (void)cx;
+    int rc = 1;
+    pthread_t th;
+    pthread_create(&th, NULL, second_block_on, &rc);
+    pthread_join(th, NULL);
+    *(int *)out = rc;
+    return WEFT_READY;
+}
+static const weft_future_vtable_t blocker_vt = { blocker_poll, NULL, NULL, sizeof(blocker_t), sizeof(int), "blk" };
+
+START_TEST(current_thread_block_on_is_exclusive)
+{
+    busy_rt = test_rt(WEFT_RUNTIME_CURRENT_THREAD, 1);
+    blocker_t b = { { &blocker_vt } };
+    int rc = 0;
+    ck_assert_int_eq(weft_runtime_block_on(busy_rt, WEFT_FUTURE(&b), &rc), 0);
+    ck_assert_int_eq(rc, WEFT_EBUSY);
+    weft_runtime_free(busy_rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+/* ---- Scheduling guarantees ------------------------------------------------------ */
+
+/* Two tasks ping-ponging through the LIFO slot must not starve a third.
+ * Runs on one thread (current-thread, or one worker), so the rally state
+ * needs no locking. */
+static _Atomic int third_ran, rounds, turn;
+static weft_waker_t rally_w[2];
+typedef struct {
+    weft_future_t future;
+    int me;
+} rally_t;
+static weft_poll_t rally_poll(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    (void)out;
+    int me = ((rally_t *)(void *)f)->me;
+    if (third_ran || rounds > 1000000)
+        return WEFT_READY;
+    weft_waker_drop(&rally_w[me]);
+    rally_w[me] = weft_waker_clone(cx->waker);
+    if (turn == me) {
+        turn = 1 - me;
+        rounds++;
+        if (rally_w[1 - me].vtable)
+            weft_waker_wake_by_ref(&rally_w[1 - me]); /* lands in the LIFO slot */
+    }
+    return WEFT_PENDING;
+}
+static const weft_future_vtable_t rally_vt = { rally_poll, NULL, NULL, sizeof(rally_t), 0, "rally" };
+typedef struct {
+    weft_future_t future;
+} third_t;
+static weft_poll_t third_poll(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    (void)f, (void)cx, (void)out;
+    third_ran = 1;
+    return WEFT_READY;
+}
+static const weft_future_vtable_t third_vt = { third_poll, NULL, NULL, sizeof(third_t), 0, "third" };
+
+START_TEST(lifo_cap_lets_others_run)
+{
+    weft_runtime_t *rt = shape_rt(_i); /* current-thread, or one worker */
+    third_ran = rounds = turn = 0;
+    weft_handle_t *h = weft_runtime_handle(rt);
+    rally_t a = { { &rally_vt }, 0 }, b = { { &rally_vt }, 1 };
+    third_t t = { { &third_vt } };
+    weft_join_handle_t hc;
+    ck_assert_int_eq(weft_handle_spawn(h, &a, NULL), 0);
+    ck_assert_int_eq(weft_handle_spawn(h, &b, NULL), 0);
+    ck_assert_int_eq(weft_handle_spawn(h, &t, &hc), 0);
+    int rc = -1;
+    ck_assert_int_eq(weft_runtime_block_on(rt, weft_join(&hc, NULL), &rc), 0);
+    ck_assert_int_eq(rc, 0);
+    ck_assert(third_ran);
+    ck_assert_int_lt(rounds, 1000000);
+    weft_runtime_free(rt);
+    weft_waker_drop(&rally_w[0]);
+    weft_waker_drop(&rally_w[1]);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+/* The cooperative budget: a loop over an always-ready resource yields. */
+typedef struct {
+    WEFT_FRAME;
+    int i, pendings;
+    weft_join_handle_t h;
+    int rc;
+} coop_t;
+typedef struct {
+    weft_future_t future;
+    int *pendings;
+} counted_t;
+static weft_poll_t always_ready_poll(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    (void)out;
+    if (!weft_coop_proceed(cx)) {
+        (*((counted_t *)(void *)f)->pendings)++;
+        return WEFT_PENDING;
+    }
+    return WEFT_READY;
+}
+static const weft_future_vtable_t always_vt = { always_ready_poll, NULL, NULL, sizeof(counted_t), 0, "always" };
+typedef struct {
+    WEFT_FRAME;
+    int i, pendings;
+    counted_t c;
+} spinner_t;
+WEFT_ASYNC(spinner_t, spinner_fn, int)
+{
+    WEFT_BEGIN();
+    for (self->i = 0; self->i < 1000; self->i++)
+        WEFT_AWAIT(&self->c, ((counted_t){ { &always_vt }, &self->pendings }), NULL);
+    WEFT_RETURN(self->pendings);
+    WEFT_END();
+}
+
+START_TEST(coop_budget_forces_yield)
+{
+    weft_runtime_t *rt = shape_rt(_i);
+    spinner_t sp = { WEFT_FRAME_INIT(spinner_fn) };
+    weft_join_handle_t h;
+    ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &sp, &h), 0);
+    int pendings = -1, rc = -1;
+    ck_assert_int_eq(weft_runtime_block_on(rt, weft_join(&h, &pendings), &rc), 0);
+    ck_assert_int_eq(rc, 0);
+    /* 1000 ready polls at 128 per scheduling: forced out 7 times. */
+    ck_assert_int_ge(pendings, 1000 / WEFT_COOP_BUDGET - 1);
+    ck_assert_int_le(pendings, 1000 / WEFT_COOP_BUDGET + 1);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+/* A task woken (from another thread) while it runs is polled again exactly
+ * once for that wake. */
+static _Atomic int wr_polls, wr_phase;
+static weft_waker_t wr_waker;
+static void *wr_waker_thread(void *arg)
+{
+    (void)arg;
+    while (wr_phase != 1)
+        ;
+    weft_waker_wake_by_ref(&wr_waker);
+    wr_phase = 2;
+    return NULL;
+}
+typedef struct {
+    weft_future_t future;
+} wr_t;
+static weft_poll_t wr_poll(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    (void)f, (void)out;
+    int n = ++wr_polls;
+    if (n == 1) {
+        wr_waker = weft_waker_clone(cx->waker);
+        wr_phase = 1;
+        while (wr_phase != 2) /* the wake lands while we run */
+            ;
+        return WEFT_PENDING;
+    }
+    weft_waker_drop(&wr_waker);
+    return WEFT_READY;
+}
+static const weft_future_vtable_t wr_vt = { wr_poll, NULL, NULL, sizeof(wr_t), 0, "wr" };
+
+START_TEST(woken_while_running_runs_again_once)
+{
+    weft_runtime_t *rt = shape_rt(1 + _i);
+    wr_polls = 0;
+    wr_phase = 0;
+    pthread_t th;
+    pthread_create(&th, NULL, wr_waker_thread, NULL);
+    wr_t w = { { &wr_vt } };
+    weft_join_handle_t h;
+    ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &w, &h), 0);
+    int rc = -1;
+    ck_assert_int_eq(weft_runtime_block_on(rt, weft_join(&h, NULL), &rc), 0);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(wr_polls, 2);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("runtime");
+    TCase *tc = tcase_create("lifecycle");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, builder_rejects_bad_input);
+    tcase_add_test(tc, runtime_new_enomem_at_every_step);
+    tcase_add_test(tc, builder_hooks_and_names);
+    tcase_add_loop_test(tc, shutdown_drops_unfinished_tasks, 0, N_SHAPES);
+    tcase_add_test(tc, shutdown_timeout_with_stuck_worker);
+    tcase_add_test(tc, current_thread_block_on_is_exclusive);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("misuse");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test_raise_signal(tc, block_on_inside_task_aborts, SIGABRT);
+    tcase_add_test_raise_signal(tc, runtime_new_inside_block_on_aborts, SIGABRT);
+    tcase_add_test_raise_signal(tc, spawn_without_runtime_aborts, SIGABRT);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("scheduling");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, lifo_cap_lets_others_run, 0, 2);
+    tcase_add_loop_test(tc, coop_budget_forces_yield, 0, N_SHAPES);
+    tcase_add_loop_test(tc, woken_while_running_runs_again_once, 0, 2);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}
