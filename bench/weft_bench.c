@@ -97,7 +97,7 @@ WEFT_ASYNC(spawner_t, spawner, weft_unit_t)
         dec_t d = { { &dec_vtable } };
         check(weft_spawn(&d, NULL), "spawn");
     }
-    WEFT_RETURN(0);
+    WEFT_RETURN(WEFT_UNIT);
     WEFT_END();
 }
 
@@ -137,7 +137,7 @@ WEFT_ASYNC(yielder_t, yielder, weft_unit_t)
         WEFT_YIELD();
     if (atomic_fetch_sub_explicit(&remaining, 1, memory_order_acq_rel) == 1)
         latch_signal();
-    WEFT_RETURN(0);
+    WEFT_RETURN(WEFT_UNIT);
     WEFT_END();
 }
 
@@ -168,7 +168,7 @@ WEFT_ASYNC(ponger_t, ponger, weft_unit_t)
     WEFT_AWAIT_REF(weft_oneshot_recv(&self->rx1, &self->msg), &self->rc);
     check(self->rc, "ping recv");
     check(weft_oneshot_send(&self->tx2, &self->msg), "pong send");
-    WEFT_RETURN(0);
+    WEFT_RETURN(WEFT_UNIT);
     WEFT_END();
 }
 
@@ -194,7 +194,7 @@ WEFT_ASYNC(pinger_t, pinger, weft_unit_t)
     check(self->rc, "pong recv");
     if (atomic_fetch_sub_explicit(&remaining, 1, memory_order_acq_rel) == 1)
         latch_signal();
-    WEFT_RETURN(0);
+    WEFT_RETURN(WEFT_UNIT);
     WEFT_END();
 }
 
@@ -209,7 +209,7 @@ WEFT_ASYNC(pingers_t, pingers, weft_unit_t)
         pinger_t p = { WEFT_FRAME_INIT(pinger) };
         check(weft_spawn(&p, NULL), "spawn");
     }
-    WEFT_RETURN(0);
+    WEFT_RETURN(WEFT_UNIT);
     WEFT_END();
 }
 

@@ -1,5 +1,7 @@
 /* runtime/future.c - the leaf futures (ready, pending, yield_now), the noop
  * waker, async-frame support, and join of two or N futures. */
+#include <string.h>
+
 #include "internal.h"
 
 /* ---- Noop waker ------------------------------------------------------------ */
@@ -49,7 +51,7 @@ static weft_poll_t yield_poll(weft_future_t *f, weft_context_t *cx, void *out)
     weft_yield_t *y = (weft_yield_t *)(void *)f;
     if (y->yielded) {
         if (out != NULL)
-            *(weft_unit_t *)out = 0;
+            *(weft_unit_t *)out = WEFT_UNIT;
         return WEFT_READY;
     }
     y->yielded = true;
@@ -76,13 +78,26 @@ void weft_frame_drop(weft_future_t *f)
     }
 }
 
+/* __func__ inside a body is "<name>__body": print <name>. */
+static int fn_len(const char *fn)
+{
+    size_t n = strlen(fn);
+    if (n > 6 && strcmp(fn + n - 6, "__body") == 0)
+        n -= 6;
+    return (int)n;
+}
+
 void weft__async_bad_state(const weft_frame_t *fr, const char *fn, const char *site)
 {
     if (fr->state == WEFT_STATE_DONE)
-        weft_panic(site, "async function %s polled after it completed", fn);
-    if (fr->state == 0 || fr->awaiting != NULL)
-        weft_panic(site, "async function %s reached WEFT_END without WEFT_RETURN", fn);
-    weft_panic(site, "async function %s: corrupt resume point %u", fn, (unsigned)fr->state);
+        weft_panic(site, "async function %.*s polled after it completed", fn_len(fn), fn);
+    weft_panic(site, "async function %.*s: corrupt resume point %u (frame overwritten?)", fn_len(fn), fn,
+               (unsigned)fr->state);
+}
+
+void weft__async_fell_off(const char *fn, const char *site)
+{
+    weft_panic(site, "async function %.*s reached WEFT_END without WEFT_RETURN", fn_len(fn), fn);
 }
 
 /* ---- join2 ----------------------------------------------------------------- */
@@ -101,7 +116,7 @@ static weft_poll_t join2_poll(weft_future_t *f, weft_context_t *cx, void *out)
     if (j->a != NULL || j->b != NULL)
         return WEFT_PENDING;
     if (out != NULL)
-        *(weft_unit_t *)out = 0;
+        *(weft_unit_t *)out = WEFT_UNIT;
     return WEFT_READY;
 }
 
@@ -142,7 +157,7 @@ static weft_poll_t join_all_poll(weft_future_t *f, weft_context_t *cx, void *out
     if (j->remaining > 0)
         return WEFT_PENDING;
     if (out != NULL)
-        *(weft_unit_t *)out = 0;
+        *(weft_unit_t *)out = WEFT_UNIT;
     return WEFT_READY;
 }
 

@@ -148,9 +148,10 @@ int weft_oneshot_send(weft_oneshot_tx_t *tx, const void *value)
      * rx_poll/try_recv); acquire reads the receiver's waker slot. */
     uint32_t prev = atomic_fetch_or_explicit(&c->state, OS_SENT | OS_TX_DONE, memory_order_acq_rel);
     if (prev & OS_RX_CLOSED) {
-        /* The receiver closed first and will never look: take it back. */
-        atomic_fetch_or_explicit(&c->state, OS_TAKEN, memory_order_relaxed);
-        rc = WEFT_EPIPE;
+        /* The receiver closed first: take the value back, unless a racing
+         * try_recv claimed it (whoever sets TAKEN first owns the value). */
+        uint32_t p = atomic_fetch_or_explicit(&c->state, OS_TAKEN, memory_order_acq_rel);
+        rc = (p & OS_TAKEN) ? 0 : WEFT_EPIPE;
     } else if (prev & OS_RX_WAKER) {
         weft_waker_wake_by_ref(&c->rx_waker);
     }
@@ -180,18 +181,21 @@ bool weft_oneshot_is_closed(const weft_oneshot_tx_t *tx)
 
 /* ---- Receiver ------------------------------------------------------------ */
 
-static int take_value(weft_oneshot_rx_t *rx, weft_oneshot_t *c, uint32_t s, void *dst)
+/* Claims the value by setting TAKEN first (send may be taking it back after
+ * a close), then moves it out. */
+static int take_value(weft_oneshot_t *c, uint32_t s, void *dst)
 {
-    if ((s & OS_SENT) && !(s & OS_TAKEN)) {
-        if (dst != NULL)
-            memcpy(dst, c->value, c->value_size);
-        else if (c->drop_value)
-            c->drop_value(c->value);
-        atomic_fetch_or_explicit(&c->state, OS_TAKEN, memory_order_relaxed);
-        (void)rx;
-        return 0;
-    }
-    return WEFT_EPIPE;
+    if (!(s & OS_SENT) || (s & OS_TAKEN))
+        return WEFT_EPIPE;
+    /* acq_rel: pairs with send's fetch_or of TAKEN; one of us wins. */
+    uint32_t p = atomic_fetch_or_explicit(&c->state, OS_TAKEN, memory_order_acq_rel);
+    if (p & OS_TAKEN)
+        return WEFT_EPIPE;
+    if (dst != NULL)
+        memcpy(dst, c->value, c->value_size);
+    else if (c->drop_value)
+        c->drop_value(c->value);
+    return 0;
 }
 
 static void rx_finish(weft_oneshot_rx_t *rx)
@@ -212,14 +216,16 @@ static weft_poll_t rx_poll(weft_future_t *f, weft_context_t *cx, void *out)
         return WEFT_PENDING;
     /* acquire: pairs with send's release: the value is visible. */
     uint32_t s = atomic_load_explicit(&c->state, memory_order_acquire);
-    if (!(s & OS_TX_DONE)) {
-        s = register_waker(c, &c->rx_waker, OS_RX_WAKER, OS_TX_DONE, cx);
+    /* Closed by the receiver: a value sent before the close is still taken;
+     * none can come after it, so do not wait. */
+    if (!(s & (OS_TX_DONE | OS_RX_CLOSED))) {
+        s = register_waker(c, &c->rx_waker, OS_RX_WAKER, OS_TX_DONE | OS_RX_CLOSED, cx);
         if (s == 0) {
             weft__coop_refund();
             return WEFT_PENDING;
         }
     }
-    int rc = take_value(rx, c, s, rx->dst);
+    int rc = take_value(c, s, rx->dst);
     rx_finish(rx);
     if (out != NULL)
         *(int *)out = rc;
@@ -258,7 +264,7 @@ int weft_oneshot_try_recv(weft_oneshot_rx_t *rx, void *dst)
     /* acquire: pairs with send's release. */
     uint32_t s = atomic_load_explicit(&c->state, memory_order_acquire);
     if (s & OS_SENT)
-        return take_value(rx, c, s, dst);
+        return take_value(c, s, dst);
     if (s & OS_TX_DONE)
         return WEFT_EPIPE;
     return WEFT_EAGAIN;
@@ -291,7 +297,7 @@ static weft_poll_t closed_poll(weft_future_t *f, weft_context_t *cx, void *out)
             return WEFT_PENDING;
     }
     if (out != NULL)
-        *(weft_unit_t *)out = 0;
+        *(weft_unit_t *)out = WEFT_UNIT;
     return WEFT_READY;
 }
 

@@ -146,7 +146,7 @@ WEFT_ASYNC_WITH_DROP(holder_t, holder, weft_unit_t, holder_cleanup)
 {
     WEFT_BEGIN();
     WEFT_AWAIT(&self->p, weft_pending(), NULL);
-    WEFT_RETURN(0);
+    WEFT_RETURN(WEFT_UNIT);
     WEFT_END();
 }
 

@@ -92,7 +92,7 @@ WEFT_ASYNC_WITH_DROP(parked_t, parked_fn, weft_unit_t, parked_cleanup)
 {
     WEFT_BEGIN();
     WEFT_AWAIT(&self->p, weft_pending(), NULL);
-    WEFT_RETURN(0);
+    WEFT_RETURN(WEFT_UNIT);
     WEFT_END();
 }
 

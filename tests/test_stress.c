@@ -210,7 +210,7 @@ WEFT_ASYNC_WITH_DROP(waker_on_drop_t, waker_on_drop, weft_unit_t, wake_sibling)
 {
     WEFT_BEGIN();
     WEFT_AWAIT(&self->p, weft_pending(), NULL);
-    WEFT_RETURN(0);
+    WEFT_RETURN(WEFT_UNIT);
     WEFT_END();
 }
 
@@ -270,7 +270,7 @@ WEFT_ASYNC(waitall_t, waitall, weft_unit_t)
     WEFT_BEGIN();
     while (ran < 3280) /* 1 + 3 + 9 + ... + 3^7 */
         WEFT_YIELD();
-    WEFT_RETURN(0);
+    WEFT_RETURN(WEFT_UNIT);
     WEFT_END();
 }
 

@@ -7,7 +7,8 @@ typedef struct {
     pthread_mutex_t mu;
     weft_waker_t waker;           /* under mu */
     _Atomic int polled;           /* polls so far */
-    _Atomic int release;          /* let it complete */
+    _Atomic int release;          /* let it complete (set under mu) */
+    int release_pending;          /* set release at the next ctl_wake */
     _Atomic int drops;            /* future drops: must end at exactly 1 */
     _Atomic int out_drops;        /* output destructor calls */
     _Atomic int abort_self;       /* abort its own task at the next poll */
@@ -27,6 +28,10 @@ typedef struct {
 static void ctl_wake(ctl_t *c)
 {
     pthread_mutex_lock(&c->mu);
+    if (c->release_pending) {
+        c->release = 1;
+        c->release_pending = 0;
+    }
     weft_waker_t w = c->waker;
     c->waker = (weft_waker_t){ NULL, NULL };
     pthread_mutex_unlock(&c->mu);
@@ -40,14 +45,17 @@ static weft_poll_t tgt_poll(weft_future_t *f, weft_context_t *cx, void *out)
     c->polled++;
     if (c->abort_self)
         weft_join_handle_abort(&c->self);
+    /* release is read under mu, where the driver sets it and takes the
+     * waker: a release cannot slip in between our check and our register. */
+    pthread_mutex_lock(&c->mu);
     if (c->release) {
+        pthread_mutex_unlock(&c->mu);
         tgt_out_t *o = out;
         o->ctl = c;
         o->heap = malloc(sizeof(int));
         *o->heap = 42;
         return WEFT_READY;
     }
-    pthread_mutex_lock(&c->mu);
     weft_waker_drop(&c->waker);
     c->waker = weft_waker_clone(cx->waker);
     pthread_mutex_unlock(&c->mu);
@@ -130,7 +138,7 @@ WEFT_ASYNC(driver_t, driver, int)
         do_abort(self);
     if (self->hm == H_DROP_AFTER_POLL)
         drop_handle(self);
-    self->ctl->release = 1;
+    self->ctl->release_pending = 1;
     ctl_wake(self->ctl);
     while (self->ctl->drops == 0)
         WEFT_YIELD();
@@ -248,7 +256,7 @@ WEFT_ASYNC(spawn_named_t, spawn_named_fn, weft_unit_t)
         ck_assert_int_eq(weft_spawn_named("reporter", &n, &self->h), 0);
     }
     WEFT_AWAIT_REF(&self->h, NULL);
-    WEFT_RETURN(0);
+    WEFT_RETURN(WEFT_UNIT);
     WEFT_END();
 }
 
@@ -347,7 +355,7 @@ WEFT_ASYNC(mutual_t, mutual_fn, weft_unit_t)
     WEFT_BEGIN();
     WEFT_AWAIT_REF(weft_oneshot_recv(&self->go, NULL), &self->rc);
     WEFT_AWAIT_REF(self->other, &self->rc);
-    WEFT_RETURN(0);
+    WEFT_RETURN(WEFT_UNIT);
     WEFT_END();
 }
 

@@ -51,6 +51,7 @@ typedef struct weft_frame_s {
 /* Generic drop of a frame: drops the child in progress, if any. */
 WEFT_API void weft_frame_drop(weft_future_t *f);
 WEFT_API WEFT_NORETURN void weft__async_bad_state(const weft_frame_t *fr, const char *fn, const char *site);
+WEFT_API WEFT_NORETURN void weft__async_fell_off(const char *fn, const char *site);
 
 /* A weft_unit_t output takes no room in a task (out_size 0, and the task
  * passes out = NULL); any other type takes its size. */
@@ -133,7 +134,7 @@ WEFT_API WEFT_NORETURN void weft__async_bad_state(const weft_frame_t *fr, const 
 /* Closes the body. Reaching it without WEFT_RETURN, or polling a finished
  * frame, aborts with the function's name and this site. */
 #define WEFT_END()                                                             \
-    weft__async_bad_state(&self->weft_frame, __func__, WEFT_SITE);             \
+    weft__async_fell_off(__func__, WEFT_SITE);                                 \
     default:                                                                   \
         weft__async_bad_state(&self->weft_frame, __func__, WEFT_SITE);         \
     }

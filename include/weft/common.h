@@ -31,8 +31,13 @@
 /* "file.c:123": the call site recorded by spawn and by misuse aborts. */
 #define WEFT_SITE __FILE__ ":" WEFT__STR(__LINE__)
 
-/* The output type of a future that produces nothing useful. */
-typedef unsigned char weft_unit_t;
+/* The output type of a future that produces nothing useful: a distinct
+ * type (not a char), so WEFT_OUT_SIZE can tell it from a real uint8_t
+ * output. Return it as WEFT_RETURN(WEFT_UNIT). */
+typedef struct weft_unit_s {
+    unsigned char unit_;
+} weft_unit_t;
+#define WEFT_UNIT ((weft_unit_t){ 0 })
 
 /* Abort the process with "weft: <message> (at <site>)". Used for programming
  * errors (misuse), never for conditions a caller can handle. */
