@@ -47,9 +47,9 @@ bool weft__park_timeout(weft__parker_t *p, uint64_t timeout_ns)
     expect = P_EMPTY;
     if (!atomic_compare_exchange_strong_explicit(&p->state, &expect, P_PARKED, memory_order_relaxed,
                                                  memory_order_relaxed)) {
-        /* Only NOTIFIED can have appeared: consume it. */
-        atomic_store_explicit(&p->state, P_EMPTY, memory_order_relaxed);
-        atomic_thread_fence(memory_order_acquire); /* pairs with weft__unpark's release */
+        /* Only NOTIFIED can have appeared: consume it. acquire: pairs
+         * with weft__unpark's release exchange. */
+        atomic_exchange_explicit(&p->state, P_EMPTY, memory_order_acquire);
         return true;
     }
     uint64_t deadline = timeout_ns == UINT64_MAX ? UINT64_MAX : weft__now_ns() + timeout_ns;

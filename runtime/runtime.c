@@ -342,5 +342,6 @@ void weft_runtime_free(weft_runtime_t *rt)
     if (rt == NULL)
         return;
     weft_runtime_shutdown_timeout(rt, UINT64_MAX);
+    weft__foreign_wakes_quiesce();
     rt_release(rt);
 }

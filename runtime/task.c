@@ -27,6 +27,7 @@
  * nothing, so wakers do not order memory by themselves: resources publish
  * their own state with release/acquire before waking (as in Tokio).
  */
+#include <sched.h>
 #include <string.h>
 
 #include "scheduler.h"
@@ -134,6 +135,42 @@ static void ref_sub(weft_task_t *t, uint64_t n)
     uint64_t prev = atomic_fetch_sub_explicit(&t->state, n * WEFT_T_REF_ONE, memory_order_acq_rel);
     if (WEFT_T_REFS(prev) == n)
         task_dealloc(t);
+}
+
+/* ---- Foreign wakes ---------------------------------------------------------
+ * A wake from a thread that is not a worker of the task's runtime may find
+ * the task idle, and then touches the runtime (the inject queue) after its
+ * CAS. Shutdown completes every task before it frees the runtime, but such
+ * a wake may have passed its CAS just before. So foreign wakes are counted
+ * (process-wide: the runtime may be gone, the counter never is) and
+ * weft_runtime_free waits for the count to read zero before freeing
+ * (weft__foreign_wakes_quiesce). A wake on one of the task's own workers
+ * needs no count: the runtime cannot be freed while its workers run.
+ * Ordering: the increment precedes the wake's CAS on the state word; the
+ * shutdown's claiming CAS that reads it (acquire) therefore sees the
+ * increment, and waits for the matching decrement (release). */
+static _Atomic long foreign_wakes;
+
+static inline bool foreign_begin(weft_task_t *t)
+{
+    weft__worker_t *w = weft__tls.worker;
+    if (w != NULL && w->sched == t->sched)
+        return false;
+    atomic_fetch_add_explicit(&foreign_wakes, 1, memory_order_seq_cst);
+    return true;
+}
+
+static inline void foreign_end(bool foreign)
+{
+    if (foreign) /* release: our use of the runtime precedes the free */
+        atomic_fetch_sub_explicit(&foreign_wakes, 1, memory_order_release);
+}
+
+void weft__foreign_wakes_quiesce(void)
+{
+    /* acquire: pairs with foreign_end's release. */
+    while (atomic_load_explicit(&foreign_wakes, memory_order_acquire) != 0)
+        sched_yield();
 }
 
 /* ---- Completion ---------------------------------------------------------- */
@@ -297,11 +334,14 @@ void weft__task_cancel_unspawned(weft_task_t *t)
 
 void weft__task_abort(weft_task_t *t)
 {
+    bool foreign = foreign_begin(t);
     uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
     uint64_t next;
     for (;;) {
-        if (s & (WEFT_T_COMPLETE | WEFT_T_CANCELLED))
+        if (s & (WEFT_T_COMPLETE | WEFT_T_CANCELLED)) {
+            foreign_end(foreign);
             return;
+        }
         if (s & WEFT_T_RUNNING)
             next = s | WEFT_T_NOTIFIED | WEFT_T_CANCELLED; /* the poller sees it */
         else if (s & WEFT_T_NOTIFIED)
@@ -315,6 +355,7 @@ void weft__task_abort(weft_task_t *t)
     }
     if (!(s & (WEFT_T_RUNNING | WEFT_T_NOTIFIED)))
         weft__sched_schedule(t, false);
+    foreign_end(foreign);
 }
 
 /* ---- Task wakers ---------------------------------------------------------- */
@@ -337,14 +378,16 @@ static void task_wake_by_ref(const void *data)
         weft__tls.yielded = true; /* woken by its own poll: see the file comment */
         return;
     }
+    bool foreign = foreign_begin(t);
     uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
     uint64_t next;
     for (;;) {
         if (s & WEFT_T_RUNNING)
             next = s | WEFT_T_NOTIFIED;
-        else if (s & (WEFT_T_COMPLETE | WEFT_T_NOTIFIED))
+        else if (s & (WEFT_T_COMPLETE | WEFT_T_NOTIFIED)) {
+            foreign_end(foreign);
             return;
-        else
+        } else
             next = (s | WEFT_T_NOTIFIED) + WEFT_T_REF_ONE;
         WEFT_CHAOS();
         /* release: the waker's writes before the wake reach the next poll
@@ -354,6 +397,7 @@ static void task_wake_by_ref(const void *data)
     }
     if (!(s & WEFT_T_RUNNING))
         weft__sched_schedule(t, false);
+    foreign_end(foreign);
 }
 
 static void task_wake(const void *data)
@@ -364,6 +408,7 @@ static void task_wake(const void *data)
         weft__task_ref_dec(t); /* never the last: the poller holds one */
         return;
     }
+    bool foreign = foreign_begin(t);
     uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
     uint64_t next;
     bool submit;
@@ -386,6 +431,7 @@ static void task_wake(const void *data)
         weft__sched_schedule(t, false);
     else if (WEFT_T_REFS(next) == 0)
         task_dealloc(t);
+    foreign_end(foreign);
 }
 
 static void task_waker_drop(const void *data)

@@ -80,6 +80,9 @@ void weft__task_ref_dec(weft_task_t *t);
 void weft__task_cancel_unspawned(weft_task_t *t);
 /* Requests cancellation (join handle abort). Context: any thread. */
 void weft__task_abort(weft_task_t *t);
+/* Waits until no wake from outside a runtime's workers is between its CAS
+ * and its push (see task.c); called before a runtime's memory is freed. */
+void weft__foreign_wakes_quiesce(void);
 const char *weft__task_name(weft_task_t *t);
 const char *weft__task_site(weft_task_t *t);
 

@@ -10,7 +10,9 @@
  *   4. steal half of another worker's queue (if fewer than half the workers
  *      are already searching);
  *   5. park (idle.c), after one last look at every queue.
- * Each task poll gets a fresh cooperative budget of WEFT_COOP_BUDGET.
+ * Each task taken from a queue gets a fresh cooperative budget of
+ * WEFT_COOP_BUDGET, shared with the LIFO successors it runs (as in Tokio).
+ * The inject check counts scheduling ticks (tasks taken), not polls.
  */
 #include <string.h>
 

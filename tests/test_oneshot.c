@@ -105,6 +105,23 @@ START_TEST(close_then_try_recv)
 }
 END_TEST
 
+START_TEST(closed_receiver_does_not_wait)
+{
+    weft_oneshot_tx_t tx;
+    weft_oneshot_rx_t rx;
+    ck_assert_int_eq(weft_oneshot_new(4, NULL, &tx, &rx), 0);
+    weft_oneshot_close(&rx);
+    int rc = 0, got;
+    /* The sender is alive, but can never send now: the wait ends at once. */
+    ck_assert_int_eq(weft_future_poll(weft_oneshot_recv(&rx, &got), &cx, &rc), WEFT_READY);
+    ck_assert_int_eq(rc, WEFT_EPIPE);
+    weft_oneshot_rx_drop(&rx);
+    int v = 1;
+    ck_assert_int_eq(weft_oneshot_send(&tx, &v), WEFT_EPIPE);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
 START_TEST(unreceived_value_is_destroyed)
 {
     value_drops = 0;
@@ -189,6 +206,7 @@ int main(void)
     tcase_add_test(tc, sender_drop_is_observed);
     tcase_add_test(tc, receiver_drop_is_observed);
     tcase_add_test(tc, close_then_try_recv);
+    tcase_add_test(tc, closed_receiver_does_not_wait);
     tcase_add_test(tc, unreceived_value_is_destroyed);
     tcase_add_test(tc, close_races_send);
     suite_add_tcase(s, tc);

@@ -47,11 +47,14 @@ END_TEST
 
 static _Atomic int starts, stops;
 static char thread_name[32];
+static pthread_mutex_t name_mu = PTHREAD_MUTEX_INITIALIZER;
 static void on_start(void *arg)
 {
     (void)arg;
-    starts++;
+    pthread_mutex_lock(&name_mu);
     pthread_getname_np(pthread_self(), thread_name, sizeof thread_name);
+    pthread_mutex_unlock(&name_mu);
+    starts++;
 }
 static void on_stop(void *arg)
 {

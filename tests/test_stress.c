@@ -68,8 +68,10 @@ static void *storm_main(void *arg)
     while (!atomic_load(st->stop)) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         int i = (int)(x % NSLOTS);
-        if (st->aborter && (x >> 32) % 7 == 0)
-            weft_join_handle_abort(&st->handles[i]); /* handles stay alive until the end */
+        /* Only odd handles are aborted: the main thread awaits (consumes)
+         * the even ones, and a handle is not shared between threads. */
+        if (st->aborter && (x >> 32) % 7 == 0 && (i & 1))
+            weft_join_handle_abort(&st->handles[i]); /* odd handles live until the storm stops */
         else
             slot_wake(&st->slots[i], (x >> 40) & 1);
     }

@@ -386,6 +386,34 @@ START_TEST(mutual_join_does_not_leak)
 }
 END_TEST
 
+/* A one-byte output must not be mistaken for weft_unit_t (out_size 0). */
+typedef struct {
+    WEFT_FRAME;
+} byte_t;
+WEFT_ASYNC(byte_t, byte_fn, uint8_t)
+{
+    WEFT_BEGIN();
+    WEFT_RETURN(200);
+    WEFT_END();
+}
+
+START_TEST(one_byte_output_survives_spawn)
+{
+    weft_runtime_t *rt = shape_rt(_i);
+    byte_t b = { WEFT_FRAME_INIT(byte_fn) };
+    weft_join_handle_t h;
+    ck_assert_uint_eq(byte_fn__vtable.out_size, 1);
+    ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &b, &h), 0);
+    uint8_t v = 0;
+    int rc = -1;
+    ck_assert_int_eq(weft_runtime_block_on(rt, weft_join(&h, &v), &rc), 0);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_eq(v, 200);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("task");
@@ -401,6 +429,7 @@ int main(void)
     tcase_add_loop_test(tc, spawn_after_shutdown_is_cancelled, 0, N_SHAPES);
     tcase_add_test(tc, spawn_enomem_leaves_future_with_caller);
     tcase_add_loop_test(tc, mutual_join_does_not_leak, 0, N_SHAPES);
+    tcase_add_loop_test(tc, one_byte_output_survives_spawn, 0, N_SHAPES);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -23,19 +23,22 @@ typedef enum weft_flavor_e {
 
 typedef struct weft_builder_s {
     weft_flavor_t flavor;
-    unsigned workers;          /* multi-thread: 0 = number of CPUs; max 1024 */
+    unsigned workers;          /* multi-thread: 0 = number of CPUs; max 1024 (checked for both flavours) */
     const char *thread_name;   /* worker name prefix (<= 11 chars kept), default "weft-wrk" */
     size_t stack_size;         /* 0 = the system default */
-    void (*on_thread_start)(void *arg); /* run on each worker as it starts */
-    void (*on_thread_stop)(void *arg);  /* run on each worker as it exits */
+    void (*on_thread_start)(void *arg); /* multi-thread: run on each worker as it starts */
+    void (*on_thread_stop)(void *arg);  /* multi-thread: run on each worker as it exits */
     void *hook_arg;
-    unsigned global_queue_interval; /* polls between inject-queue checks; 0 = 61 */
+    /* Scheduling ticks between inject-queue checks (and, current-thread,
+     * the most tasks run between two polls of the block_on future); 0 = 61. */
+    unsigned global_queue_interval;
 } weft_builder_t;
 
 /* Fills *b with the defaults of `flavor`. Context: any thread. */
 WEFT_API void weft_builder_init(weft_builder_t *b, weft_flavor_t flavor);
 
-/* Creates and starts a runtime (worker threads start now).
+/* Creates and starts a runtime (worker threads start now). b may be NULL:
+ * a multi-thread runtime with one worker per CPU.
  * Returns 0 and *out, or WEFT_ENOMEM, WEFT_EINVAL (bad builder field),
  * WEFT_EAGAIN (a thread could not be created). On error nothing is left
  * running and *out is untouched.
@@ -46,8 +49,11 @@ WEFT_API int weft_runtime_new(const weft_builder_t *b, weft_runtime_t **out);
  * too when the flavour is current-thread. Takes ownership of fut (drops it
  * when done); the output goes to out (may be NULL).
  * Returns 0, WEFT_EBUSY (another thread is in block_on of this
- * current-thread runtime; fut is then not polled, still dropped), or
- * WEFT_ESHUTDOWN (the runtime is shutting down; fut dropped unpolled).
+ * current-thread runtime; fut is then not polled, still dropped),
+ * WEFT_ENOMEM (fut dropped unpolled), or WEFT_ESHUTDOWN (the runtime is
+ * shutting down: fut is dropped, unpolled if shutdown came first; on a
+ * current-thread runtime a shutdown from another thread also ends a
+ * block_on in progress, after fut was polled).
  * Context: a thread that is not a worker and not already inside block_on
  * (aborts otherwise). Blocks. */
 WEFT_API int weft_runtime_block_on(weft_runtime_t *rt, weft_future_t *fut, void *out);
@@ -60,7 +66,8 @@ WEFT_API weft_handle_t *weft_runtime_handle(weft_runtime_t *rt);
  * exit (a worker stuck inside a poll cannot be interrupted); returns 0 when
  * done, or WEFT_ETIMEDOUT: the runtime stays valid and shutting down, and a
  * later call or weft_runtime_free finishes the job.
- * Context: not from a worker of this runtime or from inside a task (aborts). */
+ * Context: a thread outside every runtime: from a worker, a task or inside
+ * any block_on it aborts (it would block a runtime thread). */
 WEFT_API int weft_runtime_shutdown_timeout(weft_runtime_t *rt, uint64_t timeout_ms);
 
 /* Shuts down (waiting as long as it takes) and frees the runtime. */
@@ -90,7 +97,9 @@ typedef struct weft_spawn_opts_s {
  * dropped after success. jh (may be NULL to detach) receives the join handle.
  * Returns 0, or WEFT_ENOMEM: nothing was spawned and the caller still owns
  * fut. After shutdown began, the future is dropped at once and the handle
- * reports WEFT_ECANCELED (returns 0).
+ * reports WEFT_ECANCELED (returns 0). `site` must have static storage (a
+ * string literal: the macros pass WEFT_SITE). Futures and outputs may need
+ * at most 16-byte alignment.
  * Context: any thread; from a worker the task goes to that worker's queue,
  * otherwise to the runtime's inject queue. Never blocks. */
 WEFT_API WEFT_NODISCARD int weft_spawn_at(weft_handle_t *h, weft_future_t *fut, weft_join_handle_t *jh,
@@ -105,7 +114,10 @@ WEFT_API WEFT_NODISCARD int weft_spawn_at(weft_handle_t *h, weft_future_t *fut, 
  * discard it) and returns the handle as a future to await. */
 WEFT_API weft_future_t *weft_join(weft_join_handle_t *jh, void *dst);
 /* Requests cancellation: the task's future is dropped at its next
- * scheduling point (at once if idle). No effect on a finished task.
+ * scheduling point: a running task's when its poll returns, an idle task's
+ * by the worker it is queued to (on a current-thread runtime, at the next
+ * block_on or at shutdown). A task that completes in the poll during which
+ * it is aborted keeps its output. No effect on a finished task.
  * Context: any thread, also the task itself. */
 WEFT_API void weft_join_handle_abort(const weft_join_handle_t *jh);
 WEFT_API bool weft_join_handle_is_finished(const weft_join_handle_t *jh);
