@@ -248,8 +248,8 @@ int main(void)
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, async_fn_runs_as_state_machine);
     tcase_add_test(tc, drop_mid_await_drops_child);
-    tcase_add_test_raise_signal(tc, poll_after_completion_aborts, SIGABRT);
-    tcase_add_test_raise_signal(tc, falling_off_the_end_aborts, SIGABRT);
+    ADD_ABORT_TEST(tc, poll_after_completion_aborts);
+    ADD_ABORT_TEST(tc, falling_off_the_end_aborts);
     tcase_add_test(tc, async_cleanup_runs_on_drop);
     suite_add_tcase(s, tc);
     tc = tcase_create("leaf");

@@ -416,9 +416,9 @@ int main(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("misuse");
     tcase_set_timeout(tc, 30);
-    tcase_add_test_raise_signal(tc, block_on_inside_task_aborts, SIGABRT);
-    tcase_add_test_raise_signal(tc, runtime_new_inside_block_on_aborts, SIGABRT);
-    tcase_add_test_raise_signal(tc, spawn_without_runtime_aborts, SIGABRT);
+    ADD_ABORT_TEST(tc, block_on_inside_task_aborts);
+    ADD_ABORT_TEST(tc, runtime_new_inside_block_on_aborts);
+    ADD_ABORT_TEST(tc, spawn_without_runtime_aborts);
     suite_add_tcase(s, tc);
     tc = tcase_create("scheduling");
     tcase_set_timeout(tc, 60);

@@ -64,6 +64,19 @@ static inline uint64_t chaos_seed0(void)
     return e ? strtoull(e, NULL, 0) : 1;
 }
 
+/* Tests that expect an abort need Check's fork mode; without it (CK_FORK=no,
+ * as under valgrind) they are left out rather than kill the run. */
+static inline bool can_fork(void)
+{
+    const char *e = getenv("CK_FORK");
+    return e == NULL || strcmp(e, "no") != 0;
+}
+#define ADD_ABORT_TEST(tc, fn)                          \
+    do {                                                \
+        if (can_fork())                                 \
+            tcase_add_test_raise_signal(tc, fn, SIGABRT); \
+    } while (0)
+
 /* Runs the suite with TAP on stdout; the exit status says if all passed. */
 static inline int run_suite(Suite *s)
 {
