@@ -57,7 +57,7 @@ static void drop_chain(weft_task_t *t)
 {
     while (t != NULL) {
         weft_task_t *n = t->next;
-        weft__task_drop_queued(t);
+        weft__task_drop_queued(t, true);
         t = n;
     }
 }
@@ -107,7 +107,7 @@ void weft__queue_push_back_spmc(weft__queue_t *q, weft_task_t *t, weft__inject_t
             /* A stealer is freeing slots right now: do not wait for it. */
             t->next = NULL;
             if (!weft__inject_push_batch(overflow, t, t, 1))
-                weft__task_drop_queued(t);
+                weft__task_drop_queued(t, true);
             return;
         }
         if (push_overflow(q, t, real, overflow))

@@ -108,6 +108,7 @@ int weft_runtime_new(const weft_builder_t *b, weft_runtime_t **out)
         w->sched = s;
         w->index = i;
         w->rng = 0x9E3779B9u * (i + 1);
+        w->tick = s->gqi;
     }
     WEFT_LIVE_INC(WEFT_LIVE_RUNTIME);
     if (s->flavor == WEFT_RUNTIME_MULTI_THREAD) {
@@ -257,11 +258,11 @@ static void drain_worker_queues(weft__sched_t *s)
         if (w->lifo) {
             weft_task_t *t = w->lifo;
             w->lifo = NULL;
-            weft__task_drop_queued(t);
+            weft__task_drop_queued(t, true);
         }
         weft_task_t *t;
         while ((t = weft__queue_pop_spmc(&w->queue)) != NULL)
-            weft__task_drop_queued(t);
+            weft__task_drop_queued(t, true);
     }
 }
 
@@ -315,7 +316,7 @@ int weft_runtime_shutdown_timeout(weft_runtime_t *rt, uint64_t timeout_ms)
         weft_task_t *t = weft__inject_close(&s->inject);
         while (t != NULL) {
             weft_task_t *next = t->next;
-            weft__task_drop_queued(t);
+            weft__task_drop_queued(t, true);
             t = next;
         }
         weft__idle_notify_all(s);

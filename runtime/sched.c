@@ -19,22 +19,25 @@ static void push_remote(weft__sched_t *s, weft_task_t *t)
 {
     t->next = NULL;
     if (!weft__inject_push_batch(&s->inject, t, t, 1)) {
-        /* Shut down: the owned-list walk cancels the task. This entry comes
-         * from a wake, spawn or abort, never from a yield (a task yields on
-         * its own worker), so it does not hold RUNNING: drop the reference
-         * only. Treating it as a yield entry would race with shutdown's own
-         * claim of RUNNING and drop the future twice. */
-        weft__task_ref_dec(t);
+        /* Shut down. This entry comes from a wake, spawn or abort, never
+         * from a yield (a task yields on its own worker), so it does not
+         * hold RUNNING: reading RUNNING as a yield entry would race with
+         * shutdown's own claim and drop the future twice. */
+        weft__task_drop_queued(t, false);
         return;
     }
     weft__idle_notify_one(s);
 }
 
-static void push_local_back(weft__sched_t *s, weft__worker_t *w, weft_task_t *t)
+/* Pushes to the back of this worker's queue. Another worker is woken only
+ * when there is more than the one task this worker takes next: waking a
+ * sibling (a futex syscall here, a steal and a cache miss there) to run a
+ * serial chain of tasks costs more than it gives. */
+void weft__sched_push_local_back(weft__sched_t *s, weft__worker_t *w, weft_task_t *t)
 {
     weft__queue_push_back_spmc(&w->queue, t, &s->inject);
-    if (s->flavor == WEFT_RUNTIME_MULTI_THREAD)
-        weft__idle_notify_one(s);
+    if (s->flavor == WEFT_RUNTIME_MULTI_THREAD && weft__queue_len(&w->queue) > 1)
+        weft__idle_notify_local(s);
 }
 
 void weft__sched_schedule(weft_task_t *t, bool is_yield)
@@ -46,22 +49,29 @@ void weft__sched_schedule(weft_task_t *t, bool is_yield)
         return;
     }
     if (is_yield) {
-        push_local_back(s, w, t);
+        weft__sched_push_local_back(s, w, t);
         return;
     }
     weft_task_t *prev = w->lifo;
     w->lifo = t;
     if (prev != NULL)
-        push_local_back(s, w, prev);
+        weft__sched_push_local_back(s, w, prev);
 }
 
 void weft__sched_spawned(weft__sched_t *s, weft_task_t *t)
 {
     weft__worker_t *w = local_worker(s);
-    if (w == NULL)
+    if (w == NULL) {
         push_remote(s, t);
-    else
-        push_local_back(s, w, t);
+        return;
+    }
+    /* Like Go's runnext: the newest spawn runs next on this worker, while
+     * its frame is still in cache; the one it displaces goes to the back of
+     * the queue, where others can steal it. */
+    weft_task_t *prev = w->lifo;
+    w->lifo = t;
+    if (prev != NULL)
+        weft__sched_push_local_back(s, w, prev);
 }
 
 bool weft__sched_has_work(weft__sched_t *s)
@@ -92,10 +102,8 @@ int weft_spawn_at(weft_handle_t *h, weft_future_t *fut, weft_join_handle_t *jh, 
         jh->dst = NULL;
         WEFT_LIVE_INC(WEFT_LIVE_JOIN_HANDLE);
     }
-    if (!weft__owned_insert(&s->owned, t)) {
-        weft__task_cancel_unspawned(t);
-        return 0;
-    }
+    /* Not on the owned list yet (task.h): a spawn racing shutdown is
+     * cancelled by whoever drops its queue entry. */
     weft__sched_spawned(s, t);
     return 0;
 }

@@ -107,7 +107,7 @@ typedef struct weft__worker {
     unsigned index;
     weft_task_t *lifo;   /* owner only: the task woken last runs next */
     unsigned lifo_polls; /* consecutive LIFO polls, capped */
-    uint32_t tick;
+    uint32_t tick; /* countdown to the next inject-queue check */
     uint32_t rng;
     bool searching;
     bool sleeping; /* in idle.sleepers; under idle.lock */
@@ -136,6 +136,9 @@ void weft__idle_free(weft__idle_t *idle);
 /* Wakes one parked worker if none is searching. Context: any thread, after
  * publishing work. */
 void weft__idle_notify_one(weft__sched_t *s);
+/* The same for a task the calling worker put in its own queue: a hint for
+ * parallelism, without the Dekker fence (idle.c says why). */
+void weft__idle_notify_local(weft__sched_t *s);
 void weft__idle_notify_all(weft__sched_t *s);
 /* The worker may search if fewer than half the workers do. */
 bool weft__idle_try_search(weft__sched_t *s, weft__worker_t *w);
@@ -156,6 +159,7 @@ extern const weft_waker_vtable_t weft__root_waker_vtable;
 /* sched.c */
 void weft__sched_schedule(weft_task_t *t, bool is_yield);
 void weft__sched_spawned(weft__sched_t *s, weft_task_t *t);
+void weft__sched_push_local_back(weft__sched_t *s, weft__worker_t *w, weft_task_t *t);
 bool weft__sched_has_work(weft__sched_t *s);
 /* worker.c */
 int weft__workers_start(weft__sched_t *s);

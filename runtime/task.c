@@ -177,18 +177,28 @@ void weft__foreign_wakes_quiesce(void)
 
 /* The caller holds RUNNING. Drops the future, publishes COMPLETE (with
  * CANCELLED when `cancelled`), hands the output to the join handle or drops
- * it, removes the task from the owned list when in_owned, and releases
- * `refs` references. */
+ * it, removes the task from the owned list when it is on it (in_owned
+ * false: shutdown already unlinked it), and releases `refs` references. */
 static void task_complete(weft_task_t *t, bool cancelled, bool in_owned, uint64_t refs)
 {
     const weft_future_vtable_t *vt = t->vtable;
     weft_future_drop(weft__task_future(t));
     WEFT_LIVE_DEC(WEFT_LIVE_FRAME);
-    if (in_owned)
+    uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
+    /* OWNED is only ever set by the holder of RUNNING: stable here. */
+    if (in_owned && (s & WEFT_T_OWNED))
         weft__owned_remove(&t->sched->owned, t);
 
     bool out_dropped = cancelled || vt->drop_output == NULL;
-    uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
+    if (refs == 2 &&
+        (s & ~(uint64_t)(WEFT_T_NOTIFIED | WEFT_T_NAMED | WEFT_T_OWNED)) == (WEFT_T_RUNNING | 2 * WEFT_T_REF_ONE)) {
+        /* Sole owner (see exclusive() below): no handle, no waker left, so
+         * no other thread can read or write the state word any more. */
+        if (!out_dropped)
+            vt->drop_output(task_out(t));
+        task_dealloc(t);
+        return;
+    }
     /* JOIN_INTEREST never comes back once cleared, so with no handle left the
      * output can be dropped before completion is published. */
     if (!out_dropped && !(s & WEFT_T_JOIN_INTEREST)) {
@@ -233,12 +243,28 @@ static void task_complete(weft_task_t *t, bool cancelled, bool in_owned, uint64_
 
 /* ---- Running -------------------------------------------------------------- */
 
+/* True when the state shows exactly two references (the owned list's and
+ * the caller's) and no join handle: then no waker exists (wakers are only
+ * made by polling, which is ours to do, or cloned from a counted one) and
+ * no handle can abort, so no other thread can touch the state word until
+ * we make a waker. The owned list's holder, shutdown, runs only after the
+ * workers stopped. A detached task that never waits (a spawn_many or
+ * chained_spawn task) thus runs and completes without an atomic RMW on its
+ * state word. */
+static inline bool exclusive(uint64_t s)
+{
+    return (s & ~(uint64_t)(WEFT_T_NAMED | WEFT_T_OWNED)) == (WEFT_T_NOTIFIED | 2 * WEFT_T_REF_ONE);
+}
+
 void weft__task_run(weft_task_t *t)
 {
     /* acquire: pairs with the release of the previous poller's idle CAS and
      * of the waker that set NOTIFIED, so this poll sees their writes. */
     uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
-    if (s & WEFT_T_RUNNING) {
+    if (exclusive(s)) {
+        s = (s & ~(uint64_t)WEFT_T_NOTIFIED) | WEFT_T_RUNNING;
+        atomic_store_explicit(&t->state, s, memory_order_relaxed);
+    } else if (s & WEFT_T_RUNNING) {
         /* A self-yielded task: this queue entry carries the running right.
          * A wake that arrived meanwhile is covered by the poll we are about
          * to do, so clear it (else the task would run twice for it). */
@@ -278,12 +304,25 @@ void weft__task_run(weft_task_t *t)
         return;
     }
     s = atomic_load_explicit(&t->state, memory_order_relaxed);
+    uint64_t owned = 0;
+    if (!(s & WEFT_T_OWNED)) {
+        /* First WEFT_PENDING: from now on the task may sit where no queue
+         * holds it, so shutdown must be able to find it. A closed list means
+         * shutdown began: cancel now. */
+        if (!weft__owned_insert(&t->sched->owned, t)) {
+            task_complete(t, true, false, 2);
+            return;
+        }
+        owned = WEFT_T_OWNED;
+    }
     for (;;) {
         if (s & WEFT_T_CANCELLED) {
+            if (owned)
+                atomic_fetch_or_explicit(&t->state, owned, memory_order_relaxed);
             task_complete(t, true, true, 2);
             return;
         }
-        uint64_t next = s & ~(uint64_t)WEFT_T_RUNNING;
+        uint64_t next = (s & ~(uint64_t)WEFT_T_RUNNING) | owned;
         /* Not woken: drop the running reference (the owned list's keeps the
          * task alive). Woken while running: it becomes the queue entry's. */
         if (!(s & WEFT_T_NOTIFIED))
@@ -315,20 +354,28 @@ void weft__task_shutdown(weft_task_t *t)
     task_complete(t, true, false, 1);
 }
 
-void weft__task_drop_queued(weft_task_t *t)
+void weft__task_drop_queued(weft_task_t *t, bool may_be_yield)
 {
     uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
-    if (s & WEFT_T_RUNNING)
+    if (may_be_yield && (s & WEFT_T_RUNNING)) {
         task_complete(t, true, true, 2); /* a self-yielded entry: it holds RUNNING */
-    else
-        weft__task_ref_dec(t);
-}
-
-/* Spawn on a closed runtime: cancel before the first poll. The task is not on
- * the owned list; both the list's and the queue's references are ours. */
-void weft__task_cancel_unspawned(weft_task_t *t)
-{
-    atomic_fetch_or_explicit(&t->state, WEFT_T_RUNNING, memory_order_relaxed);
+        return;
+    }
+    if (s & WEFT_T_OWNED) {
+        weft__task_ref_dec(t); /* the owned-list walk cancels it */
+        return;
+    }
+    /* Never polled: no list holds it, this entry must cancel it. Only an
+     * abort may race us (it sets CANCELLED only: NOTIFIED is set). */
+    for (;;) {
+        if (s & (WEFT_T_RUNNING | WEFT_T_COMPLETE)) {
+            weft__task_ref_dec(t);
+            return;
+        }
+        if (T_CAS(t, &s, s | WEFT_T_RUNNING | WEFT_T_CANCELLED, memory_order_acq_rel, memory_order_acquire))
+            break;
+    }
+    /* 2 references: the queue entry's, and the one kept for the owned list. */
     task_complete(t, true, false, 2);
 }
 

@@ -13,7 +13,13 @@
  *   bit 4 JOIN_INTEREST  a join handle exists
  *   bit 5 JOIN_WAKER     the join waker slot is owned by the task side
  *   bit 6 NAMED          a name follows the output (never changes)
- *   bits 7.. references  owned list + queue entry + join handle + wakers
+ *   bit 7 OWNED          on the owned list (set at the first WEFT_PENDING)
+ *   bits 8.. references  owned list + queue entry + join handle + wakers
+ *
+ * A task joins the owned list only when its poll first returns PENDING:
+ * until then it is always in a run queue (or being polled), where shutdown
+ * finds it by draining the queues. A task that finishes in its first poll
+ * never takes the owned list's lock.
  *
  * Every transition is one CAS or RMW on this word, so wake, poll, complete,
  * abort and handle drop can race from any threads without a lock. The
@@ -31,7 +37,8 @@
 #define WEFT_T_JOIN_INTEREST (1u << 4)
 #define WEFT_T_JOIN_WAKER (1u << 5)
 #define WEFT_T_NAMED (1u << 6)
-#define WEFT_T_REF_SHIFT 7
+#define WEFT_T_OWNED (1u << 7)
+#define WEFT_T_REF_SHIFT 8
 #define WEFT_T_REF_ONE ((uint64_t)1 << WEFT_T_REF_SHIFT)
 #define WEFT_T_REFS(s) ((s) >> WEFT_T_REF_SHIFT)
 
@@ -70,14 +77,15 @@ void weft__task_run(weft_task_t *t);
 /* Shutdown: claims an idle task and cancels it. The caller holds a reference
  * (taken from the owned list), consumed here. */
 void weft__task_shutdown(weft_task_t *t);
-/* Drops a local run-queue entry without running the task (shutdown, or an
- * overflow into a closed inject queue); a task that yielded while running
- * is cancelled by its entry. Only for entries that came through a worker's
- * local queue: there, RUNNING set means the entry is a yield entry. */
-void weft__task_drop_queued(weft_task_t *t);
+/* Drops a run-queue entry without running the task (shutdown, or a push
+ * into a closed inject queue). A task not yet on the owned list (never
+ * polled) is cancelled by its entry, as is one that yielded while running
+ * (its entry holds RUNNING). may_be_yield: the entry came through a worker's
+ * local queue, where RUNNING set means a yield entry; a wake, spawn or
+ * abort entry (may_be_yield false) must not read RUNNING that way, since
+ * shutdown's own claim may have set it. */
+void weft__task_drop_queued(weft_task_t *t, bool may_be_yield);
 void weft__task_ref_dec(weft_task_t *t);
-/* Spawn on a closed runtime: drop the future, complete as cancelled. */
-void weft__task_cancel_unspawned(weft_task_t *t);
 /* Requests cancellation (join handle abort). Context: any thread. */
 void weft__task_abort(weft_task_t *t);
 /* Waits until no wake from outside a runtime's workers is between its CAS
