@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "scheduler.h"
+#include "../reactor/reactor.h"
 
 struct weft_runtime_s {
     weft__sched_t sched; /* first: a handle is a pointer to it */
@@ -30,6 +31,7 @@ void weft_builder_init(weft_builder_t *b, weft_flavor_t flavor)
 {
     memset(b, 0, sizeof *b);
     b->flavor = flavor;
+    b->enable_time = true;
 }
 
 static void rt_release(weft_runtime_t *rt)
@@ -38,6 +40,7 @@ static void rt_release(weft_runtime_t *rt)
     if (atomic_fetch_sub_explicit(&rt->refs, 1, memory_order_acq_rel) != 1)
         return;
     weft__sched_t *s = &rt->sched;
+    weft__reactor_free(s->reactor);
     weft__inject_destroy(&s->inject);
     weft__idle_free(&s->idle);
     weft__owned_free(&s->owned);
@@ -111,10 +114,18 @@ int weft_runtime_new(const weft_builder_t *b, weft_runtime_t **out)
         w->tick = s->gqi;
     }
     WEFT_LIVE_INC(WEFT_LIVE_RUNTIME);
+    if (b->enable_time) {
+        int rc = weft__reactor_start(&s->reactor, s->name);
+        if (rc != 0) {
+            rt_release(rt);
+            return rc;
+        }
+    }
     if (s->flavor == WEFT_RUNTIME_MULTI_THREAD) {
         int rc = weft__workers_start(s);
         if (rc != 0) {
             stop_started_workers(s);
+            weft__reactor_stop(s->reactor);
             rt_release(rt);
             return rc;
         }
@@ -333,6 +344,10 @@ int weft_runtime_shutdown_timeout(weft_runtime_t *rt, uint64_t timeout_ms)
     weft_task_t *t;
     while ((t = weft__owned_pop(&s->owned)) != NULL)
         weft__task_shutdown(t);
+    /* Every task, and so every timer it held, is gone: stop the reactor
+     * (its memory stays until the runtime's, for sleeps in block_on roots
+     * still running on other threads). */
+    weft__reactor_stop(s->reactor);
     rt->phase = 2;
     pthread_mutex_unlock(&rt->shutdown_lock);
     return 0;

@@ -129,6 +129,9 @@ typedef struct weft__sched {
     char name[16];
     /* current-thread: the block_on thread owns worker 0 while this is set. */
     _Atomic bool driver_busy;
+    /* The reactor (reactor/reactor.c), NULL when time is disabled. Stopped
+     * at shutdown, freed with the runtime's memory. */
+    struct weft__reactor *reactor;
 } weft__sched_t;
 
 int weft__idle_init(weft__idle_t *idle, unsigned nworkers);

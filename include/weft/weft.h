@@ -9,6 +9,8 @@
 #include "join.h"
 #include "runtime.h"
 #include "oneshot.h"
+#include "atomic_waker.h"
+#include "time.h"
 
 #define WEFT_VERSION_MAJOR 0
 #define WEFT_VERSION_MINOR 1

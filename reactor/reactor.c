@@ -1,0 +1,166 @@
+/* reactor/reactor.c - the reactor thread: a libuv loop with one doorbell
+ * (uv_async_t) and one timer (uv_timer_t) armed for the wheel's next
+ * deadline. See reactor.h. */
+#include "reactor.h"
+
+#include <string.h>
+
+#include "weft/time.h"
+
+uint64_t weft_now_ns(void)
+{
+    return weft__now_ns();
+}
+
+uint64_t weft__reactor_ms_ceil(const weft__reactor_t *r, uint64_t ns)
+{
+    if (ns <= r->origin_ns)
+        return 0;
+    return (ns - r->origin_ns + 999999u) / 1000000u;
+}
+
+uint64_t weft__reactor_now_ms(const weft__reactor_t *r)
+{
+    return (weft__now_ns() - r->origin_ns) / 1000000u;
+}
+
+bool weft__reactor_timer_insert_locked(weft__reactor_t *r, weft__timer_t *e, uint64_t ms, bool *ring)
+{
+    /* The wheel's time may lag behind the clock (the reactor advances it
+     * when it wakes); a deadline already reached is due now either way. */
+    if (r->stopped || ms <= weft__reactor_now_ms(r))
+        return false; /* due now (or no reactor left to wait for) */
+    if (!weft__wheel_insert(&r->wheel, e, ms))
+        return false;
+    if (e->wheel_deadline_ < r->armed) {
+        r->armed = e->wheel_deadline_; /* later inserters need not ring again */
+        *ring = true;
+    }
+    return true;
+}
+
+void weft__reactor_ring(weft__reactor_t *r)
+{
+    uv_async_send(&r->doorbell);
+}
+
+/* Fires one due timer: publish, then wake (under the time lock, so the
+ * sleep's drop, which takes the lock, cannot free it meanwhile). */
+static void fire_timer(weft__timer_t *e, void *arg)
+{
+    (void)arg;
+    weft_sleep_t *s = (weft_sleep_t *)(void *)((char *)e - offsetof(weft_sleep_t, entry_));
+    /* release: pairs with the acquire load in sleep_poll. */
+    atomic_store_explicit(&s->fired_, 1, memory_order_release);
+    weft_atomic_waker_wake(&s->waker_);
+}
+
+static void timer_cb(uv_timer_t *t);
+
+/* Fires what is due and re-arms the libuv timer for what is next. */
+static void process_timers(weft__reactor_t *r)
+{
+    pthread_mutex_lock(&r->time_lock);
+    weft__wheel_advance(&r->wheel, weft__reactor_now_ms(r), fire_timer, NULL);
+    uint64_t next = weft__wheel_next(&r->wheel);
+    r->armed = next;
+    pthread_mutex_unlock(&r->time_lock);
+    if (next == UINT64_MAX) {
+        uv_timer_stop(&r->timer);
+        return;
+    }
+    uint64_t now = weft__reactor_now_ms(r);
+    uv_update_time(&r->loop); /* libuv measures the delay from its cached time */
+    uv_timer_start(&r->timer, timer_cb, next > now ? next - now : 0, 0);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+    process_timers(t->data);
+}
+
+static void on_close(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void doorbell_cb(uv_async_t *a)
+{
+    weft__reactor_t *r = a->data;
+    if (atomic_load_explicit(&r->stopping, memory_order_acquire)) {
+        uv_timer_stop(&r->timer);
+        uv_close((uv_handle_t *)&r->timer, on_close);
+        uv_close((uv_handle_t *)&r->doorbell, on_close);
+        return;
+    }
+    process_timers(r);
+}
+
+static void *reactor_main(void *arg)
+{
+    weft__reactor_t *r = arg;
+    uv_run(&r->loop, UV_RUN_DEFAULT); /* returns once both handles closed */
+    return NULL;
+}
+
+int weft__reactor_start(weft__reactor_t **out, const char *name)
+{
+    weft__reactor_t *r = weft__alloc(sizeof *r);
+    if (r == NULL)
+        return WEFT_ENOMEM;
+    memset(r, 0, sizeof *r);
+    int rc = uv_loop_init(&r->loop);
+    if (rc != 0) {
+        weft__free(r, sizeof *r);
+        return rc; /* libuv errors are negated errno values */
+    }
+    uv_async_init(&r->loop, &r->doorbell, doorbell_cb);
+    uv_timer_init(&r->loop, &r->timer);
+    r->doorbell.data = r;
+    r->timer.data = r;
+    pthread_mutex_init(&r->time_lock, NULL);
+    r->origin_ns = weft__now_ns();
+    weft__wheel_init(&r->wheel, 0);
+    r->armed = UINT64_MAX;
+    atomic_init(&r->stopping, false);
+    if (pthread_create(&r->thread, NULL, reactor_main, r) != 0) {
+        uv_close((uv_handle_t *)&r->timer, NULL);
+        uv_close((uv_handle_t *)&r->doorbell, NULL);
+        uv_run(&r->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&r->loop);
+        pthread_mutex_destroy(&r->time_lock);
+        weft__free(r, sizeof *r);
+        return WEFT_EAGAIN;
+    }
+    char tn[16];
+    snprintf(tn, sizeof tn, "%.10s-io", name);
+    pthread_setname_np(r->thread, tn);
+    r->started = true;
+    *out = r;
+    return 0;
+}
+
+void weft__reactor_stop(weft__reactor_t *r)
+{
+    if (r == NULL || !r->started)
+        return;
+    r->started = false;
+    /* release: pairs with doorbell_cb's acquire. */
+    atomic_store_explicit(&r->stopping, true, memory_order_release);
+    uv_async_send(&r->doorbell);
+    pthread_join(r->thread, NULL);
+    int rc = uv_loop_close(&r->loop);
+    if (rc != 0)
+        weft_panic(WEFT_SITE, "reactor: uv_loop_close failed (%s): a handle was left open", uv_strerror(rc));
+    pthread_mutex_lock(&r->time_lock);
+    r->stopped = true;
+    pthread_mutex_unlock(&r->time_lock);
+}
+
+void weft__reactor_free(weft__reactor_t *r)
+{
+    if (r == NULL)
+        return;
+    pthread_mutex_destroy(&r->time_lock);
+    weft__free(r, sizeof *r);
+}

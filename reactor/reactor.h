@@ -1,0 +1,52 @@
+/* reactor/reactor.h - the reactor thread (internal).
+ *
+ * One thread per runtime runs a libuv loop. Workers never block on it: a
+ * timer is inserted into the wheel by the worker itself under the time
+ * lock, and the reactor is rung (uv_async_send, which coalesces) only when
+ * the new deadline is earlier than the one its libuv timer is armed for.
+ * The reactor fires due timers under the same lock, waking each through
+ * its atomic waker.
+ */
+#ifndef WEFT_REACTOR_H
+#define WEFT_REACTOR_H
+
+#include <uv.h>
+
+#include "../runtime/internal.h"
+#include "timer_wheel.h"
+
+typedef struct weft__reactor {
+    uv_loop_t loop;
+    uv_async_t doorbell;
+    uv_timer_t timer;
+    pthread_t thread;
+    _Atomic bool stopping;
+    uint64_t origin_ns; /* wheel time 0 */
+    /* The time lock: the wheel, `armed`, and every entry's links. */
+    pthread_mutex_t time_lock;
+    weft__wheel_t wheel;
+    uint64_t armed; /* wheel ms the libuv timer fires at, UINT64_MAX: none */
+    bool started;
+    bool stopped; /* under time_lock */
+} weft__reactor_t;
+
+/* Starts the reactor thread. Returns 0, WEFT_ENOMEM, WEFT_EAGAIN, or a
+ * libuv error mapped to a negative errno. */
+int weft__reactor_start(weft__reactor_t **out, const char *name);
+/* Stops the thread and closes every handle and the loop. Timers armed
+ * later are due at once. Context: after every task was dropped. */
+void weft__reactor_stop(weft__reactor_t *r);
+/* Frees a stopped reactor (NULL is fine). */
+void weft__reactor_free(weft__reactor_t *r);
+
+/* Wheel milliseconds for an absolute weft_now_ns time, rounded up so a
+ * timer never fires early. */
+uint64_t weft__reactor_ms_ceil(const weft__reactor_t *r, uint64_t ns);
+uint64_t weft__reactor_now_ms(const weft__reactor_t *r);
+
+/* Under the time lock: inserts e due at ms; returns false when due now.
+ * Rings the reactor when the deadline is earlier than the armed one. */
+bool weft__reactor_timer_insert_locked(weft__reactor_t *r, weft__timer_t *e, uint64_t ms, bool *ring);
+void weft__reactor_ring(weft__reactor_t *r);
+
+#endif
