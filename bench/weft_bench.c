@@ -317,6 +317,55 @@ static double run_idle_task_bytes(unsigned workers)
     return (double)(after - before) / NUM_IDLE;
 }
 
+/* ---- timers ------------------------------------------------------------------- */
+#define NUM_TIMERS 100000
+static double *lateness; /* ms, one per task */
+
+typedef struct {
+    WEFT_FRAME;
+    int idx;
+    uint64_t ms, start;
+    weft_sleep_t sleep;
+} sleeper_t;
+WEFT_ASYNC(sleeper_t, sleeper, weft_unit_t)
+{
+    WEFT_BEGIN();
+    self->start = weft_now_ns();
+    WEFT_AWAIT(&self->sleep, weft_sleep_ms(self->ms), NULL);
+    lateness[self->idx] = (double)(weft_now_ns() - self->start) / 1e6 - (double)self->ms;
+    if (atomic_fetch_sub_explicit(&remaining, 1, memory_order_acq_rel) == 1)
+        latch_signal();
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+static double timers_p50, timers_p99;
+static int cmp_double(const void *a, const void *b);
+
+static double run_timers(void)
+{
+    if (lateness == NULL)
+        lateness = calloc(NUM_TIMERS, sizeof *lateness);
+    atomic_store(&remaining, NUM_TIMERS);
+    latch_reset();
+    uint64_t x = 88172645463325252ull;
+    double t0 = now_ns();
+    for (int i = 0; i < NUM_TIMERS; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        sleeper_t sl = { WEFT_FRAME_INIT(sleeper), .idx = i, .ms = 1 + x % 50 };
+        check(weft_handle_spawn(g_handle, &sl, NULL), "spawn");
+    }
+    latch_wait();
+    double wall = (now_ns() - t0) / 1e6;
+    qsort(lateness, NUM_TIMERS, sizeof *lateness, cmp_double);
+    /* nearest rank, as the Tokio peer computes them */
+    timers_p50 = lateness[(size_t)(0.50 * NUM_TIMERS + 0.5) - 1];
+    timers_p99 = lateness[(size_t)(0.99 * NUM_TIMERS + 0.5) - 1];
+    return wall;
+}
+
 /* ---- Driver ------------------------------------------------------------------ */
 typedef struct {
     const char *name;
@@ -349,7 +398,7 @@ static void usage(void)
     fprintf(stderr, "usage: weft-bench [--workers N] [--only NAME] [--iters N]\nworkloads:");
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++)
         fprintf(stderr, " %s", workloads[i].name);
-    fprintf(stderr, " idle_task_bytes\n");
+    fprintf(stderr, " idle_task_bytes timers (timers_wall, timers_late_p50, timers_late_p99)\n");
     exit(2);
 }
 
@@ -370,7 +419,7 @@ int main(int argc, char **argv)
     }
     if (workers < 1 || workers > 1024 || iters < 1 || iters > 1000)
         usage();
-    bool known = only == NULL || strcmp(only, "idle_task_bytes") == 0;
+    bool known = only == NULL || strcmp(only, "idle_task_bytes") == 0 || strncmp(only, "timers", 6) == 0;
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++)
         known = known || strcmp(only, workloads[i].name) == 0;
     if (!known)
@@ -402,6 +451,21 @@ int main(int argc, char **argv)
             v[k] = w->run();
         printf("%s %.1f %s\n", w->name, median(v, iters), w->unit);
         fflush(stdout);
+    }
+    if (only == NULL || strncmp(only, "timers", 6) == 0) {
+        double *p50 = calloc((size_t)iters, sizeof *p50), *p99 = calloc((size_t)iters, sizeof *p99);
+        run_timers(); /* warm-up */
+        for (int k = 0; k < iters; k++) {
+            v[k] = run_timers();
+            p50[k] = timers_p50;
+            p99[k] = timers_p99;
+        }
+        printf("timers_wall %.3f ms\n", median(v, iters));
+        printf("timers_late_p50 %.3f ms\n", median(p50, iters));
+        printf("timers_late_p99 %.3f ms\n", median(p99, iters));
+        free(p50);
+        free(p99);
+        free(lateness);
     }
     weft_runtime_free(rt);
     free(v);

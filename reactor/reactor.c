@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "weft/time.h"
+#include "../runtime/scheduler.h"
 
 uint64_t weft_now_ns(void)
 {
@@ -44,15 +45,36 @@ void weft__reactor_ring(weft__reactor_t *r)
     uv_async_send(&r->doorbell);
 }
 
-/* Fires one due timer: publish, then wake (under the time lock, so the
- * sleep's drop, which takes the lock, cannot free it meanwhile). */
+/* Wakers of fired timers, woken outside the time lock in batches: waking
+ * is the slow part (each one schedules a task), and workers registering new
+ * timers should not wait behind it. */
+#define FIRE_BATCH 64
+typedef struct {
+    weft_waker_t w[FIRE_BATCH];
+    unsigned n;
+} fire_batch_t;
+
+/* Fires one due timer (under the time lock, so the sleep's drop, which takes
+ * the lock, cannot free it meanwhile): publish, then take its waker. The
+ * waker is a handle of its own, safe to wake after the sleep is gone. */
 static void fire_timer(weft__timer_t *e, void *arg)
 {
-    (void)arg;
+    fire_batch_t *b = arg;
     weft_sleep_t *s = (weft_sleep_t *)(void *)((char *)e - offsetof(weft_sleep_t, entry_));
     /* release: pairs with the acquire load in sleep_poll. */
     atomic_store_explicit(&s->fired_, 1, memory_order_release);
-    weft_atomic_waker_wake(&s->waker_);
+    weft_waker_t w = weft_atomic_waker_take(&s->waker_);
+    if (w.vtable != NULL)
+        b->w[b->n++] = w;
+}
+
+static void wake_batch(fire_batch_t *b)
+{
+    weft__sched_batch_begin();
+    for (unsigned i = 0; i < b->n; i++)
+        weft_waker_wake(&b->w[i]);
+    weft__sched_batch_end();
+    b->n = 0;
 }
 
 static void timer_cb(uv_timer_t *t);
@@ -60,11 +82,20 @@ static void timer_cb(uv_timer_t *t);
 /* Fires what is due and re-arms the libuv timer for what is next. */
 static void process_timers(weft__reactor_t *r)
 {
+    fire_batch_t b;
+    b.n = 0;
+    uint64_t now_ms = weft__reactor_now_ms(r);
     pthread_mutex_lock(&r->time_lock);
-    weft__wheel_advance(&r->wheel, weft__reactor_now_ms(r), fire_timer, NULL);
+    /* At most FIRE_BATCH timers per pass under the lock, then wake them. */
+    while (weft__wheel_advance_max(&r->wheel, now_ms, fire_timer, &b, FIRE_BATCH) == FIRE_BATCH) {
+        pthread_mutex_unlock(&r->time_lock);
+        wake_batch(&b);
+        pthread_mutex_lock(&r->time_lock);
+    }
     uint64_t next = weft__wheel_next(&r->wheel);
     r->armed = next;
     pthread_mutex_unlock(&r->time_lock);
+    wake_batch(&b);
     if (next == UINT64_MAX) {
         uv_timer_stop(&r->timer);
         return;

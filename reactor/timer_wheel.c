@@ -6,8 +6,8 @@
 static unsigned level_for(uint64_t elapsed, uint64_t when)
 {
     uint64_t masked = (elapsed ^ when) | (WEFT_WHEEL_SLOTS - 1);
-    if (masked > WEFT_WHEEL_MAX_MS)
-        masked = WEFT_WHEEL_MAX_MS;
+    if (masked >= (UINT64_C(1) << 36)) /* beyond the top level: use it */
+        masked = (UINT64_C(1) << 36) - 1;
     unsigned significant = 63u - (unsigned)__builtin_clzll(masked);
     return significant / 6;
 }
@@ -59,10 +59,13 @@ void weft__wheel_remove(weft__wheel_t *w, weft__timer_t *t)
     w->count--;
 }
 
-/* The first occupied slot at or after the wheel's position, per level; the
- * lowest level with one holds the earliest work. */
+/* The occupied slot with the earliest start, over all levels. Usually the
+ * lowest occupied level holds it, but not always: an advance that stopped
+ * midway through a higher slot (weft__wheel_advance_max) leaves that slot
+ * due at the wheel's time while newer timers sit in level 0 after it. */
 static bool next_slot(const weft__wheel_t *w, unsigned *level_out, unsigned *slot_out, uint64_t *when_out)
 {
+    bool found = false;
     for (unsigned level = 0; level < WEFT_WHEEL_LEVELS; level++) {
         uint64_t occ = w->occupied[level];
         if (occ == 0)
@@ -78,12 +81,14 @@ static bool next_slot(const weft__wheel_t *w, unsigned *level_out, unsigned *slo
             when += level_range;
         if (when < w->elapsed)
             when = w->elapsed;
-        *level_out = level;
-        *slot_out = slot;
-        *when_out = when;
-        return true;
+        if (!found || when <= *when_out) { /* ties: the higher level cascades first */
+            *level_out = level;
+            *slot_out = slot;
+            *when_out = when;
+            found = true;
+        }
     }
-    return false;
+    return found;
 }
 
 uint64_t weft__wheel_next(const weft__wheel_t *w)
@@ -93,33 +98,34 @@ uint64_t weft__wheel_next(const weft__wheel_t *w)
     return next_slot(w, &level, &slot, &when) ? when : UINT64_MAX;
 }
 
-uint64_t weft__wheel_advance(weft__wheel_t *w, uint64_t now_ms, void (*fire)(weft__timer_t *t, void *arg),
-                             void *arg)
+uint64_t weft__wheel_advance_max(weft__wheel_t *w, uint64_t now_ms, void (*fire)(weft__timer_t *t, void *arg),
+                                 void *arg, uint64_t max)
 {
     uint64_t fired = 0;
     unsigned level, slot;
     uint64_t when;
-    while (next_slot(w, &level, &slot, &when) && when <= now_ms) {
+    while (fired < max && next_slot(w, &level, &slot, &when) && when <= now_ms) {
         w->elapsed = when;
-        /* Take the whole slot, then fire or move each timer lower. */
-        weft__timer_t *t = w->slots[level][slot];
-        w->slots[level][slot] = NULL;
-        w->occupied[level] &= ~(UINT64_C(1) << slot);
-        while (t != NULL) {
-            weft__timer_t *next = t->next_;
-            t->linked_ = false;
-            t->prev_ = t->next_ = NULL;
-            w->count--;
+        /* Unlink timers one by one: fire the due ones, move the others to a
+         * lower level. Stopping midway leaves the rest in their slot. */
+        weft__timer_t *t;
+        while (fired < max && (t = w->slots[level][slot]) != NULL) {
+            weft__wheel_remove(w, t);
             if (t->wheel_deadline_ <= now_ms) {
                 fire(t, arg);
                 fired++;
             } else {
                 weft__wheel_insert(w, t, t->wheel_deadline_);
             }
-            t = next;
         }
     }
-    if (now_ms > w->elapsed)
+    if (fired < max && now_ms > w->elapsed)
         w->elapsed = now_ms;
     return fired;
+}
+
+uint64_t weft__wheel_advance(weft__wheel_t *w, uint64_t now_ms, void (*fire)(weft__timer_t *t, void *arg),
+                             void *arg)
+{
+    return weft__wheel_advance_max(w, now_ms, fire, arg, UINT64_MAX);
 }

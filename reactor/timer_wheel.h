@@ -8,7 +8,7 @@
  * level's occupancy word). Advancing finds the next occupied slot with a
  * rotate and a count-trailing-zeros per level; a slot above level 0 is
  * re-inserted lower when reached (cascading), so each timer moves at most
- * five times. Deadlines further than 2^36 - 1 ms away are clamped to that.
+ * five times. Deadlines further than WEFT_WHEEL_MAX_MS away are clamped to it.
  *
  * Single-threaded: the reactor's time lock protects it (reactor.c).
  */
@@ -22,7 +22,10 @@
 
 #define WEFT_WHEEL_LEVELS 6
 #define WEFT_WHEEL_SLOTS 64
-#define WEFT_WHEEL_MAX_MS ((UINT64_C(1) << 36) - 1)
+/* The farthest deadline: one level-5 slot short of a full turn, so a
+ * clamped timer never lands in the slot the wheel is in (which would read
+ * as due now). About 2.1 years. */
+#define WEFT_WHEEL_MAX_MS ((UINT64_C(1) << 36) - (UINT64_C(1) << 30) - 1)
 
 /* The entry is the public weft_timer_entry_t, embedded in each sleep. */
 typedef weft_timer_entry_t weft__timer_t;
@@ -45,5 +48,9 @@ uint64_t weft__wheel_next(const weft__wheel_t *w);
  * unlinked). Returns how many fired. */
 uint64_t weft__wheel_advance(weft__wheel_t *w, uint64_t now_ms, void (*fire)(weft__timer_t *t, void *arg),
                              void *arg);
+/* The same, stopping after `max` timers fired (the wheel stays consistent:
+ * call again to go on). */
+uint64_t weft__wheel_advance_max(weft__wheel_t *w, uint64_t now_ms, void (*fire)(weft__timer_t *t, void *arg),
+                                 void *arg, uint64_t max);
 
 #endif

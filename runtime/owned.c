@@ -1,11 +1,13 @@
-/* runtime/owned.c - the list of every live task of a runtime, so shutdown
- * can find and drop tasks that sit in no queue (parked on a waker).
+/* runtime/owned.c - the list of the tasks that wait, so shutdown can find
+ * and drop tasks that sit in no queue (parked on a waker). A task joins it
+ * at its first WEFT_PENDING (task.c) and leaves it when it completes.
  *
- * Sharded by task address: spawn and completion on different workers take
+ * Sharded by task address: tasks on different workers mostly take
  * different locks. Each shard is a spin lock over an intrusive doubly-linked
  * list (O(1) removal), padded to a cache line so shards do not false-share.
  * Closing marks every shard under its lock, so an insert either lands before
- * the close (and shutdown finds it) or fails (and the spawner cancels).
+ * the close (and shutdown finds it) or fails (and the poller cancels the
+ * task it was about to park).
  */
 #include "scheduler.h"
 

@@ -42,6 +42,7 @@ static void rt_release(weft_runtime_t *rt)
     weft__sched_t *s = &rt->sched;
     weft__reactor_free(s->reactor);
     weft__inject_destroy(&s->inject);
+    weft__inject_destroy(&s->woken);
     weft__idle_free(&s->idle);
     weft__owned_free(&s->owned);
     weft__free_aligned(s->workers);
@@ -95,6 +96,7 @@ int weft_runtime_new(const weft_builder_t *b, weft_runtime_t **out)
     if (weft__owned_init(&s->owned, n) != 0)
         goto fail_idle;
     weft__inject_init(&s->inject);
+    weft__inject_init(&s->woken);
     pthread_mutex_init(&rt->shutdown_lock, NULL);
     atomic_init(&rt->refs, 1);
     s->flavor = b->flavor;
@@ -324,11 +326,14 @@ int weft_runtime_shutdown_timeout(weft_runtime_t *rt, uint64_t timeout_ms)
         /* release: workers that see the flag see everything before it. */
         atomic_store_explicit(&s->shutdown, true, memory_order_release);
         weft__owned_close(&s->owned);
-        weft_task_t *t = weft__inject_close(&s->inject);
-        while (t != NULL) {
-            weft_task_t *next = t->next;
-            weft__task_drop_queued(t, true);
-            t = next;
+        weft__inject_t *remote[2] = { &s->inject, &s->woken };
+        for (int q = 0; q < 2; q++) {
+            weft_task_t *t = weft__inject_close(remote[q]);
+            while (t != NULL) {
+                weft_task_t *next = t->next;
+                weft__task_drop_queued(t, true);
+                t = next;
+            }
         }
         weft__idle_notify_all(s);
         rt->phase = 1;

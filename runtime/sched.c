@@ -1,11 +1,13 @@
 /* runtime/sched.c - where a runnable task goes: spawn and wake both end
  * here.
  *
- * On a worker of the task's runtime: a wake puts the task in the LIFO slot
- * (it probably consumes what its waker just produced, while that is still in
- * cache), displacing the previous occupant to the back of the local queue;
- * a spawn or a yield goes to the back of the local queue. Anywhere else: the
- * inject queue, and one parked worker is woken if none is searching.
+ * On a worker of the task's runtime: a wake or a spawn puts the task in the
+ * LIFO slot (it probably consumes what its waker just produced, or what its
+ * spawner just wrote, while that is still in cache), displacing the
+ * previous occupant to the back of the local queue; a yield goes to the
+ * back of the local queue. Anywhere else: the inject queue (the `woken`
+ * queue for the reactor's batches), and one parked worker is woken if none
+ * is searching.
  */
 #include "scheduler.h"
 
@@ -15,9 +17,63 @@ static inline weft__worker_t *local_worker(weft__sched_t *s)
     return (w != NULL && w->sched == s) ? w : NULL;
 }
 
+/* A batch of remote schedules (the reactor waking many timers at once):
+ * one lock acquisition and one notify for the lot, into the `woken` queue
+ * that workers read before the inject queue. Only the runtime's own
+ * threads batch (the reactor), so the runtime outlives the batch. */
+typedef struct {
+    weft__sched_t *s;
+    weft_task_t *first, *last;
+    size_t n;
+    bool active;
+} remote_batch_t;
+static _Thread_local remote_batch_t batch;
+
+static void batch_flush(void)
+{
+    if (batch.n == 0)
+        return;
+    weft__sched_t *s = batch.s;
+    weft_task_t *first = batch.first;
+    if (!weft__inject_push_batch(&s->woken, first, batch.last, batch.n)) {
+        while (first != NULL) {
+            weft_task_t *next = first->next;
+            weft__task_drop_queued(first, false);
+            first = next;
+        }
+    } else {
+        weft__idle_notify_one(s);
+    }
+    batch.first = batch.last = NULL;
+    batch.n = 0;
+}
+
+void weft__sched_batch_begin(void)
+{
+    batch.active = true;
+}
+
+void weft__sched_batch_end(void)
+{
+    batch_flush();
+    batch.active = false;
+}
+
 static void push_remote(weft__sched_t *s, weft_task_t *t)
 {
     t->next = NULL;
+    if (batch.active) {
+        if (batch.n > 0 && batch.s != s)
+            batch_flush();
+        batch.s = s;
+        if (batch.last)
+            batch.last->next = t;
+        else
+            batch.first = t;
+        batch.last = t;
+        batch.n++;
+        return;
+    }
     if (!weft__inject_push_batch(&s->inject, t, t, 1)) {
         /* Shut down. This entry comes from a wake, spawn or abort, never
          * from a yield (a task yields on its own worker), so it does not
@@ -76,7 +132,7 @@ void weft__sched_spawned(weft__sched_t *s, weft_task_t *t)
 
 bool weft__sched_has_work(weft__sched_t *s)
 {
-    if (!weft__inject_is_empty(&s->inject))
+    if (!weft__inject_is_empty(&s->inject) || !weft__inject_is_empty(&s->woken))
         return true;
     for (unsigned i = 0; i < s->nworkers; i++)
         if (weft__queue_len(&s->workers[i].queue) != 0)
@@ -102,8 +158,13 @@ int weft_spawn_at(weft_handle_t *h, weft_future_t *fut, weft_join_handle_t *jh, 
         jh->dst = NULL;
         WEFT_LIVE_INC(WEFT_LIVE_JOIN_HANDLE);
     }
-    /* Not on the owned list yet (task.h): a spawn racing shutdown is
-     * cancelled by whoever drops its queue entry. */
+    /* Shutdown began: drop the future now, the handle reports
+     * WEFT_ECANCELED. (A spawn that races the flag lands in a queue that
+     * shutdown drains, and the draining cancels it: task.h.) */
+    if (atomic_load_explicit(&s->shutdown, memory_order_acquire)) {
+        weft__task_drop_queued(t, false);
+        return 0;
+    }
     weft__sched_spawned(s, t);
     return 0;
 }

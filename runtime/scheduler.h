@@ -1,10 +1,12 @@
 /* runtime/scheduler.h - the scheduler's private structures.
  *
- * spawn -> weft__sched_schedule (sched.c) -> a worker's local queue
- * (queue.c) or the inject queue (inject.c) -> worker loop (worker.c) ->
- * weft__task_run (task.c) -> poll -> wake (task.c) -> schedule again.
- * Idle workers park through idle.c; every task is on the owned list
- * (owned.c) so shutdown can find and drop it.
+ * spawn (weft_spawn_at) -> weft__sched_spawned (sched.c) -> a worker's LIFO
+ * slot or local queue (queue.c), or the inject queue (inject.c) -> worker
+ * loop (worker.c) -> weft__task_run (task.c) -> poll -> wake (task.c) ->
+ * weft__sched_schedule -> queued again. Idle workers park through idle.c.
+ * A task that waits (returned WEFT_PENDING) is on the owned list (owned.c),
+ * so shutdown can find and drop it; one that has not waited yet is always
+ * in a queue, where shutdown's draining finds it.
  */
 #ifndef WEFT_SCHED_H
 #define WEFT_SCHED_H
@@ -121,6 +123,8 @@ typedef struct weft__sched {
     unsigned nworkers; /* current-thread: 1 worker, driven by block_on */
     weft__worker_t *workers;
     weft__inject_t inject;
+    /* Tasks the reactor woke (timers fired): taken before `inject`. */
+    weft__inject_t woken;
     weft__idle_t idle;
     weft__owned_t owned;
     _Atomic bool shutdown;
@@ -162,6 +166,10 @@ extern const weft_waker_vtable_t weft__root_waker_vtable;
 /* sched.c */
 void weft__sched_schedule(weft_task_t *t, bool is_yield);
 void weft__sched_spawned(weft__sched_t *s, weft_task_t *t);
+/* Between begin and end, remote schedules from this thread are queued and
+ * pushed to the inject queue in one batch at end. */
+void weft__sched_batch_begin(void);
+void weft__sched_batch_end(void);
 void weft__sched_push_local_back(weft__sched_t *s, weft__worker_t *w, weft_task_t *t);
 bool weft__sched_has_work(weft__sched_t *s);
 /* worker.c */

@@ -22,17 +22,17 @@
  * three in a row keeps most of the cache benefit (Tokio's figure). */
 #define WEFT_MAX_LIFO_POLLS 3
 
-static weft_task_t *pop_inject_batch(weft__sched_t *s, weft__worker_t *w)
+static weft_task_t *pop_batch_from(weft__sched_t *s, weft__worker_t *w, weft__inject_t *q)
 {
     /* Take a fair share: what the others would take too, bounded by the room
      * in our queue (half of it, so a following steal still fits). */
-    size_t len = atomic_load_explicit(&s->inject.len, memory_order_relaxed);
+    size_t len = atomic_load_explicit(&q->len, memory_order_relaxed);
     size_t want = len / s->nworkers + 1;
     size_t room = WEFT_QUEUE_CAP - weft__queue_len(&w->queue);
     if (want > room / 2)
         want = room / 2 > 0 ? room / 2 : 1;
     weft_task_t *first;
-    size_t n = weft__inject_pop_batch(&s->inject, want, &first);
+    size_t n = weft__inject_pop_batch(q, want, &first);
     if (n == 0)
         return NULL;
     weft_task_t *t = first->next;
@@ -44,13 +44,24 @@ static weft_task_t *pop_inject_batch(weft__sched_t *s, weft__worker_t *w)
     return first;
 }
 
+/* Remote work: tasks woken by the reactor first (they waited on an event
+ * that has happened), then spawns and wakes from other threads. Without
+ * this order a burst of remote spawns delays every timer behind it. */
+static weft_task_t *pop_inject_batch(weft__sched_t *s, weft__worker_t *w)
+{
+    weft_task_t *t = weft__inject_is_empty(&s->woken) ? NULL : pop_batch_from(s, w, &s->woken);
+    if (t == NULL && !weft__inject_is_empty(&s->inject))
+        t = pop_batch_from(s, w, &s->inject);
+    return t;
+}
+
 static weft_task_t *next_task(weft__sched_t *s, weft__worker_t *w)
 {
     /* A countdown, not tick % gqi: a division per scheduled task showed up
      * in chained_spawn's profile. */
     if (--w->tick == 0) {
         w->tick = s->gqi;
-        weft_task_t *t = weft__inject_is_empty(&s->inject) ? NULL : pop_inject_batch(s, w);
+        weft_task_t *t = pop_inject_batch(s, w);
         if (t != NULL)
             return t;
     }

@@ -101,8 +101,9 @@ typedef struct weft_spawn_opts_s {
  * reports WEFT_ECANCELED (returns 0). `site` must have static storage (a
  * string literal: the macros pass WEFT_SITE). Futures and outputs may need
  * at most 16-byte alignment.
- * Context: any thread; from a worker the task goes to that worker's queue,
- * otherwise to the runtime's inject queue. Never blocks. */
+ * Context: any thread; from a worker of h the task goes to that worker's
+ * LIFO slot (it runs next there, unless another worker takes what it
+ * displaced), otherwise to the runtime's inject queue. Never blocks. */
 WEFT_API WEFT_NODISCARD int weft_spawn_at(weft_handle_t *h, weft_future_t *fut, weft_join_handle_t *jh,
                                           const weft_spawn_opts_t *opts, const char *site);
 

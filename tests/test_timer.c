@@ -1,0 +1,396 @@
+/* tests/test_timer.c - the timing wheel on a mock clock, sleeps, timeouts
+ * and intervals on a real runtime, and the atomic waker. */
+#include "../reactor/timer_wheel.h"
+#include "testlib.h"
+
+/* ---- The wheel, on a mock clock -------------------------------------------- */
+#define WN 20000
+static weft__timer_t wt[WN];
+static uint64_t wdl[WN], wfired[WN], wnow;
+static void wfire(weft__timer_t *e, void *a)
+{
+    (void)a;
+    if (wfired[e - wt] != 0)
+        ck_abort_msg("timer %d fired twice", (int)(e - wt));
+    wfired[e - wt] = wnow;
+}
+
+/* Random timers, inserted while the clock advances in uneven steps, fired
+ * in batches of `batch` (the reactor's way): each fires at the first
+ * advance at or after its deadline, never before. */
+static void wheel_run(uint64_t start, uint64_t seed, uint64_t batch, uint64_t max_delay)
+{
+    weft__wheel_t w;
+    weft__wheel_init(&w, start);
+    memset(wfired, 0, sizeof wfired);
+    uint64_t x = seed | 1;
+    int n = 0;
+    wnow = start;
+    uint64_t last_advance = start;
+    for (int step = 0; step < 400; step++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        wnow += 1 + x % 7; /* the clock moves; the wheel only when advanced */
+        for (int k = 0; k < 50 && n < WN; k++, n++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            wdl[n] = wnow + 1 + x % max_delay;
+            /* Inserted relative to a wheel that may lag behind the clock. */
+            ck_assert(weft__wheel_insert(&w, &wt[n], wdl[n]));
+        }
+        if (x % 3 == 0) {
+            while (weft__wheel_advance_max(&w, wnow, wfire, NULL, batch) == batch)
+                ;
+            last_advance = wnow;
+        }
+        /* Every timer due at or before the last advance has fired. */
+        /* (plain ifs: a Check assertion per timer per step is slow) */
+        for (int i = 0; i < n; i++) {
+            bool ok = wdl[i] <= last_advance ? wfired[i] != 0 && wfired[i] >= wdl[i] && wfired[i] <= last_advance
+                                             : wfired[i] == 0;
+            if (!ok)
+                ck_abort_msg("start %llu batch %llu: timer %d due %llu fired %llu (advanced to %llu)",
+                             (unsigned long long)start, (unsigned long long)batch, i, (unsigned long long)wdl[i],
+                             (unsigned long long)wfired[i], (unsigned long long)last_advance);
+        }
+    }
+    wnow += max_delay + 1;
+    weft__wheel_advance(&w, wnow, wfire, NULL);
+    for (int i = 0; i < n; i++)
+        if (wfired[i] < wdl[i])
+            ck_abort_msg("timer %d due %llu fired %llu", i, (unsigned long long)wdl[i], (unsigned long long)wfired[i]);
+    ck_assert_uint_eq(w.count, 0);
+}
+
+START_TEST(wheel_fires_each_timer_once_on_time)
+{
+    wheel_run(0, 7, UINT64_MAX, 50);
+    wheel_run(0, 8, 64, 50);       /* the reactor's batches of 64 */
+    wheel_run(1000, 9, 3, 5000);   /* tiny batches, deadlines across levels 0-2 */
+    wheel_run(0, 10, 64, 300000);  /* up to level 3 */
+}
+END_TEST
+
+START_TEST(wheel_mock_clock_past_2_pow_36)
+{
+    /* The wheel's time is 64-bit: levels are digits of the distance, so
+     * crossing 2^36 ms (or any power of 64) is nothing special. */
+    wheel_run((UINT64_C(1) << 36) - 2000, 11, 64, 5000);
+    wheel_run((UINT64_C(1) << 40) + 12345, 12, 64, 50);
+}
+END_TEST
+
+START_TEST(wheel_clamps_far_future_and_removes)
+{
+    weft__wheel_t w;
+    weft__wheel_init(&w, 100);
+    weft__timer_t a, b, c;
+    ck_assert(!weft__wheel_insert(&w, &a, 100)); /* due now: not inserted */
+    ck_assert(!weft__wheel_insert(&w, &a, 5));
+    ck_assert(weft__wheel_insert(&w, &b, UINT64_MAX)); /* clamped, not wrapped */
+    ck_assert_uint_eq(b.wheel_deadline_, 100 + WEFT_WHEEL_MAX_MS);
+    ck_assert_uint_gt(WEFT_WHEEL_MAX_MS, UINT64_C(1) << 35); /* still over a year */
+    ck_assert(weft__wheel_insert(&w, &c, 150));
+    /* next is when advance has work: here the start of c's level-1 slot */
+    ck_assert_uint_gt(weft__wheel_next(&w), 100);
+    ck_assert_uint_le(weft__wheel_next(&w), 150);
+    weft__wheel_remove(&w, &c);
+    ck_assert(!c.linked_);
+    weft__wheel_remove(&w, &c); /* twice is harmless */
+    ck_assert_uint_eq(w.count, 1);
+    wnow = 100 + WEFT_WHEEL_MAX_MS;
+    memset(wfired, 0, sizeof wfired);
+    ck_assert_uint_eq(weft__wheel_advance(&w, wnow - 1, wfire, NULL), 0);
+    ck_assert(b.linked_);
+    weft__wheel_remove(&w, &b);
+    ck_assert_uint_eq(w.count, 0);
+    ck_assert_uint_eq(weft__wheel_next(&w), UINT64_MAX);
+}
+END_TEST
+
+/* ---- Sleeps on a runtime ------------------------------------------------------- */
+typedef struct {
+    WEFT_FRAME;
+    uint64_t ms, t0, took;
+    weft_sleep_t s;
+} napper_t;
+WEFT_ASYNC(napper_t, napper, uint64_t)
+{
+    WEFT_BEGIN();
+    self->t0 = weft_now_ns();
+    WEFT_AWAIT(&self->s, weft_sleep_ms(self->ms), NULL);
+    WEFT_RETURN(weft_now_ns() - self->t0);
+    WEFT_END();
+}
+
+START_TEST(sleep_never_ends_early)
+{
+    weft_runtime_t *rt = shape_rt(_i);
+    uint64_t ms[] = { 0, 1, 5, 20, 70 }; /* 70 ms crosses a level-1 slot */
+    for (size_t k = 0; k < sizeof ms / sizeof ms[0]; k++) {
+        napper_t n = { WEFT_FRAME_INIT(napper), .ms = ms[k] };
+        uint64_t took = 0;
+        ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&n), &took), 0);
+        ck_assert_msg(took >= ms[k] * 1000000u, "slept %llu ns for %llu ms", (unsigned long long)took,
+                      (unsigned long long)ms[k]);
+        /* generous: a loaded CI machine may be slow to schedule us */
+        ck_assert_msg(took < (ms[k] + 500) * 1000000u, "slept %llu ms for %llu ms",
+                      (unsigned long long)(took / 1000000u), (unsigned long long)ms[k]);
+    }
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+START_TEST(timer_at_exactly_now_and_in_the_past)
+{
+    weft_runtime_t *rt = shape_rt(_i);
+    weft_sleep_t s = weft_sleep_until(weft_now_ns());
+    ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&s), NULL), 0);
+    s = weft_sleep_until(0);
+    weft_waker_t noop = weft_waker_noop();
+    ck_assert(weft_sleep_is_elapsed(&s));
+    ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&s), NULL), 0);
+    (void)noop;
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+/* timeout: the inner future is dropped when time runs out */
+static _Atomic int inner_drops;
+typedef struct {
+    WEFT_FRAME;
+    uint64_t ms;
+    weft_sleep_t s;
+} slow_t;
+static void slow_cleanup(slow_t *s) { (void)s; inner_drops++; }
+WEFT_ASYNC_WITH_DROP(slow_t, slow_fn, int, slow_cleanup)
+{
+    WEFT_BEGIN();
+    WEFT_AWAIT(&self->s, weft_sleep_ms(self->ms), NULL);
+    WEFT_RETURN(7);
+    WEFT_END();
+}
+typedef struct {
+    WEFT_FRAME;
+    slow_t inner;
+    int inner_out, rc;
+    uint64_t inner_ms, limit_ms;
+    weft_timeout_t t;
+} with_timeout_t;
+WEFT_ASYNC(with_timeout_t, with_timeout, int)
+{
+    WEFT_BEGIN();
+    self->inner = (slow_t){ WEFT_FRAME_INIT(slow_fn), .ms = self->inner_ms };
+    WEFT_AWAIT(&self->t, weft_timeout_ms(WEFT_FUTURE(&self->inner), &self->inner_out, self->limit_ms), &self->rc);
+    WEFT_RETURN(self->rc == 0 ? self->inner_out : self->rc);
+    WEFT_END();
+}
+
+START_TEST(timeout_cancels_or_passes_through)
+{
+    weft_runtime_t *rt = shape_rt(_i);
+    inner_drops = 0;
+    with_timeout_t a = { WEFT_FRAME_INIT(with_timeout), .inner_ms = 500, .limit_ms = 10 };
+    int r = 0;
+    uint64_t t0 = weft_now_ns();
+    ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&a), &r), 0);
+    ck_assert_int_eq(r, WEFT_ETIMEDOUT);
+    ck_assert_int_eq(inner_drops, 1); /* dropped at expiry */
+    ck_assert_uint_lt(weft_now_ns() - t0, 400u * 1000000u);
+    with_timeout_t b = { WEFT_FRAME_INIT(with_timeout), .inner_ms = 5, .limit_ms = 2000 };
+    ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&b), &r), 0);
+    ck_assert_int_eq(r, 7);
+    ck_assert_int_eq(inner_drops, 2);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+/* interval: 5 ms period, the task stalls 23 ms after the first tick; the
+ * missed-tick policy decides the next scheduled times. */
+typedef struct {
+    WEFT_FRAME;
+    weft_interval_t iv;
+    weft_tick_t tick;
+    uint64_t at[4];
+    int i;
+} ticker_t;
+static void ticker_cleanup(ticker_t *t) { weft_interval_drop(&t->iv); }
+WEFT_ASYNC_WITH_DROP(ticker_t, ticker_fn, int, ticker_cleanup)
+{
+    WEFT_BEGIN();
+    for (self->i = 0; self->i < 4; self->i++) {
+        WEFT_AWAIT(&self->tick, weft_interval_tick(&self->iv), &self->at[self->i]);
+        if (self->i == 0)
+            sleep_ms(23); /* blocks the worker: ticks are missed */
+    }
+    WEFT_RETURN(0);
+    WEFT_END();
+}
+
+START_TEST(interval_missed_tick_policies)
+{
+    weft_runtime_t *rt = test_rt(WEFT_RUNTIME_CURRENT_THREAD, 1);
+    const uint64_t P = 5000000u;
+    for (int pol = 0; pol < 3; pol++) {
+        ticker_t t = { WEFT_FRAME_INIT(ticker_fn), .iv = weft_interval_ms(5, (weft_missed_tick_t)pol) };
+        ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&t), NULL), 0);
+        /* at[] are the ticks' scheduled times. Tick 1 (due at 5 ms) is
+         * taken late, at about 23 ms; the policy places tick 2. */
+        uint64_t d1 = t.at[1] - t.at[0], d2 = t.at[2] - t.at[1], d3 = t.at[3] - t.at[2];
+        ck_assert_uint_eq(d1, P);
+        ck_assert_uint_eq(d3, P);
+        if (pol == WEFT_MISSED_BURST) {
+            ck_assert_uint_eq(d2, P); /* on the grid, fired back to back */
+        } else if (pol == WEFT_MISSED_DELAY) {
+            ck_assert_uint_ge(d2, 18000000u + P); /* one period after the late tick */
+        } else {
+            ck_assert_uint_eq(d2 % P, 0); /* stays on the grid, skipping */
+            ck_assert_uint_ge(d2, 3 * P);
+        }
+    }
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+/* ---- Atomic waker ---------------------------------------------------------------- */
+static _Atomic int aw_wakes;
+static weft_waker_t cw_clone(const void *d);
+static void cw_wbr(const void *d) { (void)d; aw_wakes++; }
+static void cw_drop(const void *d) { (void)d; }
+static void cw_wake(const void *d) { cw_wbr(d); }
+static const weft_waker_vtable_t cw_vt = { cw_clone, cw_wake, cw_wbr, cw_drop };
+static weft_waker_t cw_clone(const void *d) { return (weft_waker_t){ &cw_vt, d }; }
+
+START_TEST(atomic_waker_woken_twice)
+{
+    weft_atomic_waker_t aw = WEFT_ATOMIC_WAKER_INIT;
+    weft_waker_t w = { &cw_vt, &aw };
+    aw_wakes = 0;
+    weft_atomic_waker_wake(&aw); /* nothing registered: nothing happens */
+    ck_assert_int_eq(aw_wakes, 0);
+    weft_atomic_waker_register(&aw, &w);
+    weft_atomic_waker_wake(&aw);
+    weft_atomic_waker_wake(&aw); /* the waker was taken by the first */
+    ck_assert_int_eq(aw_wakes, 1);
+    weft_waker_t t = weft_atomic_waker_take(&aw);
+    ck_assert_ptr_null(t.vtable);
+    weft_atomic_waker_drop(&aw);
+}
+END_TEST
+
+/* A wake racing a register is never lost: after each round (register, then
+ * check the flag; the other thread sets the flag, then wakes) the waiter
+ * either saw the flag or got woken. */
+static weft_atomic_waker_t race_aw;
+static _Atomic int race_flag, race_round, race_done;
+static void *race_waker(void *arg)
+{
+    int rounds = *(int *)arg;
+    for (int r = 1; r <= rounds; r++) {
+        while (race_round != r)
+            ;
+        race_flag = 1;
+        weft_atomic_waker_wake(&race_aw);
+        race_done = r;
+    }
+    return NULL;
+}
+
+START_TEST(atomic_waker_wake_while_registering)
+{
+    int rounds = chaos_iters(1000) * 5;
+    weft__chaos_set(chaos_seed0(), 100);
+    weft_atomic_waker_init(&race_aw);
+    weft_waker_t w = { &cw_vt, &race_aw };
+    pthread_t th;
+    pthread_create(&th, NULL, race_waker, &rounds);
+    for (int r = 1; r <= rounds; r++) {
+        race_flag = 0;
+        int before = aw_wakes;
+        race_round = r;
+        weft_atomic_waker_register(&race_aw, &w);
+        bool saw = race_flag;
+        while (race_done != r)
+            ;
+        ck_assert_msg(saw || aw_wakes > before, "round %d: wake lost", r);
+    }
+    pthread_join(th, NULL);
+    weft__chaos_set(0, 0);
+    weft_atomic_waker_drop(&race_aw);
+}
+END_TEST
+
+/* ---- Cancel while the wheel fires ------------------------------------------------ */
+typedef struct {
+    weft_join_handle_t *hs;
+    int n;
+    _Atomic int *stop;
+} killer_t;
+static void *killer_main(void *arg)
+{
+    killer_t *k = arg;
+    uint64_t x = 99;
+    while (!*k->stop) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int i = (int)(x % (uint64_t)k->n);
+        if (i & 1) /* odd handles are only aborted, never awaited */
+            weft_join_handle_abort(&k->hs[i]);
+    }
+    return NULL;
+}
+
+START_TEST(abort_sleepers_while_firing)
+{
+    weft_runtime_t *rt = shape_rt(_i);
+    enum { N = 400 };
+    weft_join_handle_t *hs = calloc(N, sizeof *hs);
+    for (int i = 0; i < N; i++) {
+        napper_t n = { WEFT_FRAME_INIT(napper), .ms = 1 + (uint64_t)(i % 7) };
+        ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &n, &hs[i]), 0);
+    }
+    _Atomic int stop = 0;
+    killer_t k = { hs, N, &stop };
+    pthread_t th;
+    pthread_create(&th, NULL, killer_main, &k);
+    for (int i = 0; i < N; i += 2) {
+        int rc = -1;
+        uint64_t took;
+        ck_assert_int_eq(weft_runtime_block_on(rt, weft_join(&hs[i], &took), &rc), 0);
+        ck_assert_int_eq(rc, 0);
+    }
+    stop = 1;
+    pthread_join(th, NULL);
+    for (int i = 1; i < N; i += 2)
+        weft_join_handle_drop(&hs[i]);
+    weft_runtime_free(rt);
+    free(hs);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("timer");
+    TCase *tc = tcase_create("wheel");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, wheel_fires_each_timer_once_on_time);
+    tcase_add_test(tc, wheel_mock_clock_past_2_pow_36);
+    tcase_add_test(tc, wheel_clamps_far_future_and_removes);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("time");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, sleep_never_ends_early, 0, N_SHAPES);
+    tcase_add_loop_test(tc, timer_at_exactly_now_and_in_the_past, 0, N_SHAPES);
+    tcase_add_loop_test(tc, timeout_cancels_or_passes_through, 0, N_SHAPES);
+    tcase_add_test(tc, interval_missed_tick_policies);
+    tcase_add_loop_test(tc, abort_sleepers_while_firing, 0, N_SHAPES);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("atomic_waker");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, atomic_waker_woken_twice);
+    tcase_add_test(tc, atomic_waker_wake_while_registering);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}
