@@ -176,6 +176,21 @@ void weft__reactor_stop(weft__reactor_t *r)
     if (r == NULL || !r->started)
         return;
     r->started = false;
+    /* First refuse new timers (they are due at once from now on, and do not
+     * ring a doorbell that is about to close), then fire every timer left:
+     * a sleep awaited by a block_on on another thread must not wait for a
+     * reactor that is gone. */
+    fire_batch_t b;
+    b.n = 0;
+    pthread_mutex_lock(&r->time_lock);
+    r->stopped = true;
+    while (weft__wheel_advance_max(&r->wheel, UINT64_MAX, fire_timer, &b, FIRE_BATCH) == FIRE_BATCH) {
+        pthread_mutex_unlock(&r->time_lock);
+        wake_batch(&b);
+        pthread_mutex_lock(&r->time_lock);
+    }
+    pthread_mutex_unlock(&r->time_lock);
+    wake_batch(&b);
     /* release: pairs with doorbell_cb's acquire. */
     atomic_store_explicit(&r->stopping, true, memory_order_release);
     uv_async_send(&r->doorbell);
@@ -183,9 +198,6 @@ void weft__reactor_stop(weft__reactor_t *r)
     int rc = uv_loop_close(&r->loop);
     if (rc != 0)
         weft_panic(WEFT_SITE, "reactor: uv_loop_close failed (%s): a handle was left open", uv_strerror(rc));
-    pthread_mutex_lock(&r->time_lock);
-    r->stopped = true;
-    pthread_mutex_unlock(&r->time_lock);
 }
 
 void weft__reactor_free(weft__reactor_t *r)

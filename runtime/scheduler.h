@@ -167,7 +167,7 @@ extern const weft_waker_vtable_t weft__root_waker_vtable;
 void weft__sched_schedule(weft_task_t *t, bool is_yield);
 void weft__sched_spawned(weft__sched_t *s, weft_task_t *t);
 /* Between begin and end, remote schedules from this thread are queued and
- * pushed to the inject queue in one batch at end. */
+ * pushed to the `woken` queue in one batch at end (the reactor's wakes). */
 void weft__sched_batch_begin(void);
 void weft__sched_batch_end(void);
 void weft__sched_push_local_back(weft__sched_t *s, weft__worker_t *w, weft_task_t *t);

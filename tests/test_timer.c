@@ -373,6 +373,33 @@ START_TEST(abort_sleepers_while_firing)
 }
 END_TEST
 
+/* A sleep awaited by a block_on on another thread ends when the runtime
+ * shuts down (its reactor is gone), instead of hanging that thread. */
+static weft_runtime_t *long_rt;
+static void *long_sleeper(void *arg)
+{
+    weft_sleep_t s = weft_sleep_ms(60000);
+    *(int *)arg = weft_runtime_block_on(long_rt, WEFT_FUTURE(&s), NULL);
+    return NULL;
+}
+
+START_TEST(shutdown_ends_foreign_sleeps)
+{
+    long_rt = test_rt(WEFT_RUNTIME_MULTI_THREAD, 1);
+    int rc = -1;
+    pthread_t th;
+    pthread_create(&th, NULL, long_sleeper, &rc);
+    sleep_ms(50); /* let it register */
+    uint64_t t0 = weft_now_ns();
+    ck_assert_int_eq(weft_runtime_shutdown_timeout(long_rt, 5000), 0);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_lt(weft_now_ns() - t0, 5000u * 1000000u);
+    weft_runtime_free(long_rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("timer");
@@ -389,6 +416,7 @@ int main(void)
     tcase_add_loop_test(tc, timeout_cancels_or_passes_through, 0, N_SHAPES);
     tcase_add_test(tc, interval_missed_tick_policies);
     tcase_add_loop_test(tc, abort_sleepers_while_firing, 0, N_SHAPES);
+    tcase_add_test(tc, shutdown_ends_foreign_sleeps);
     suite_add_tcase(s, tc);
     tc = tcase_create("atomic_waker");
     tcase_set_timeout(tc, 120);

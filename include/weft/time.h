@@ -4,7 +4,9 @@
  * A sleep is a future embedded in its awaiter (no allocation). Its first
  * poll registers it with the runtime's reactor; dropping it unregisters it
  * (O(1), under the reactor's time lock). Deadlines are rounded up to the
- * next millisecond, so a sleep never ends early.
+ * next millisecond, so a sleep never ends early, except that one more than
+ * about 2.1 years away (the wheel's reach, WEFT_WHEEL_MAX_MS) ends then.
+ * Once the runtime shuts down, its sleeps are due at once.
  */
 #ifndef WEFT_TIME_H
 #define WEFT_TIME_H
@@ -81,7 +83,8 @@ typedef struct weft_tick_s {
     weft_interval_t *iv;
 } weft_tick_t;
 WEFT_API WEFT_NODISCARD weft_tick_t weft_interval_tick(weft_interval_t *iv);
-/* Drops the interval's timer registration. */
+/* Drops the interval's timer registration. The interval must have been
+ * made by weft_interval_ms. */
 WEFT_API void weft_interval_drop(weft_interval_t *iv);
 
 #endif
