@@ -207,7 +207,11 @@ int weft_runtime_block_on(weft_runtime_t *rt, weft_future_t *fut, void *out)
         weft_future_drop(fut);
         return WEFT_ESHUTDOWN;
     }
-    if (ct && atomic_exchange_explicit(&s->driver_busy, true, memory_order_acquire)) {
+    /* seq_cst here and on the shutdown flag (set, then driver_busy read, in
+     * weft_runtime_shutdown_timeout): a store-buffer pair, where
+     * release/acquire would let both sides miss each other and drive worker
+     * 0's queues at once. */
+    if (ct && atomic_exchange_explicit(&s->driver_busy, true, memory_order_seq_cst)) {
         weft_future_drop(fut);
         return WEFT_EBUSY;
     }
@@ -232,7 +236,7 @@ int weft_runtime_block_on(weft_runtime_t *rt, weft_future_t *fut, void *out)
     if (ct)
         weft__tls.worker = &s->workers[0];
     for (;;) {
-        if (ct && atomic_load_explicit(&s->shutdown, memory_order_acquire)) {
+        if (ct && atomic_load_explicit(&s->shutdown, memory_order_seq_cst)) {
             rc = WEFT_ESHUTDOWN;
             break;
         }
@@ -283,7 +287,7 @@ static bool wait_workers(weft__sched_t *s, uint64_t timeout_ms)
 {
     if (s->flavor == WEFT_RUNTIME_CURRENT_THREAD) {
         uint64_t deadline = timeout_ms == UINT64_MAX ? UINT64_MAX : weft__now_ns() + timeout_ms * 1000000u;
-        while (atomic_load_explicit(&s->driver_busy, memory_order_acquire)) {
+        while (atomic_load_explicit(&s->driver_busy, memory_order_seq_cst)) {
             weft__unpark(&s->workers[0].parker);
             if (weft__now_ns() >= deadline)
                 return false;
@@ -323,8 +327,9 @@ int weft_runtime_shutdown_timeout(weft_runtime_t *rt, uint64_t timeout_ms)
         return 0;
     }
     if (rt->phase == 0) {
-        /* release: workers that see the flag see everything before it. */
-        atomic_store_explicit(&s->shutdown, true, memory_order_release);
+        /* seq_cst: workers that see the flag see everything before it, and
+         * it pairs with block_on's driver_busy exchange (see there). */
+        atomic_store_explicit(&s->shutdown, true, memory_order_seq_cst);
         weft__owned_close(&s->owned);
         weft__inject_t *remote[2] = { &s->inject, &s->woken };
         for (int q = 0; q < 2; q++) {

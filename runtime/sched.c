@@ -96,6 +96,21 @@ void weft__sched_push_local_back(weft__sched_t *s, weft__worker_t *w, weft_task_
         weft__idle_notify_local(s);
 }
 
+/* Puts t in the LIFO slot; a displaced occupant goes to the back of the
+ * queue and a sibling is woken to take it, so a worker that stays busy in
+ * its current poll holds back at most the one task in its slot (as in
+ * Tokio and Go's runnext). */
+static void push_lifo(weft__sched_t *s, weft__worker_t *w, weft_task_t *t)
+{
+    weft_task_t *prev = w->lifo;
+    w->lifo = t;
+    if (prev == NULL)
+        return;
+    weft__queue_push_back_spmc(&w->queue, prev, &s->inject);
+    if (s->flavor == WEFT_RUNTIME_MULTI_THREAD)
+        weft__idle_notify_local(s);
+}
+
 void weft__sched_schedule(weft_task_t *t, bool is_yield)
 {
     weft__sched_t *s = t->sched;
@@ -108,10 +123,7 @@ void weft__sched_schedule(weft_task_t *t, bool is_yield)
         weft__sched_push_local_back(s, w, t);
         return;
     }
-    weft_task_t *prev = w->lifo;
-    w->lifo = t;
-    if (prev != NULL)
-        weft__sched_push_local_back(s, w, prev);
+    push_lifo(s, w, t);
 }
 
 void weft__sched_spawned(weft__sched_t *s, weft_task_t *t)
@@ -124,10 +136,7 @@ void weft__sched_spawned(weft__sched_t *s, weft_task_t *t)
     /* Like Go's runnext: the newest spawn runs next on this worker, while
      * its frame is still in cache; the one it displaces goes to the back of
      * the queue, where others can steal it. */
-    weft_task_t *prev = w->lifo;
-    w->lifo = t;
-    if (prev != NULL)
-        weft__sched_push_local_back(s, w, prev);
+    push_lifo(s, w, t);
 }
 
 bool weft__sched_has_work(weft__sched_t *s)

@@ -141,36 +141,48 @@ static void ref_sub(weft_task_t *t, uint64_t n)
  * A wake from a thread that is not a worker of the task's runtime may find
  * the task idle, and then touches the runtime (the inject queue) after its
  * CAS. Shutdown completes every task before it frees the runtime, but such
- * a wake may have passed its CAS just before. So foreign wakes are counted
- * (process-wide: the runtime may be gone, the counter never is) and
- * weft_runtime_free waits for the count to read zero before freeing
- * (weft__foreign_wakes_quiesce). A wake on one of the task's own workers
- * needs no count: the runtime cannot be freed while its workers run.
- * Ordering: the increment precedes the wake's CAS on the state word; the
- * shutdown's claiming CAS that reads it (acquire) therefore sees the
- * increment, and waits for the matching decrement (release). */
-static _Atomic long foreign_wakes;
+ * a wake may have passed its CAS just before. So foreign wakes are counted,
+ * process-wide (the runtime may be gone, the counter never is), in one of
+ * two counters chosen by an epoch bit; weft_runtime_free flips the epoch and
+ * waits for the old counter to drain (weft__foreign_wakes_quiesce). Wakes
+ * that start after the flip use the other counter, so a free never waits on
+ * an endless stream of wakes aimed at other runtimes; and such a late wake
+ * finds its task COMPLETE (shutdown completed it) and leaves the runtime
+ * alone. A wake on one of the task's own workers needs no count: the
+ * runtime cannot be freed while its workers run.
+ * Ordering: the increment precedes the wake's CAS on the state word;
+ * shutdown's claiming CAS reads that CAS (acquire), so the quiesce that
+ * follows sees the increment and waits for the matching decrement
+ * (release). */
+static _Atomic long foreign_wakes[2];
+static _Atomic unsigned foreign_epoch;
+static pthread_mutex_t quiesce_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static inline bool foreign_begin(weft_task_t *t)
+/* Returns 0 for a local wake, else 1 + the counter used. */
+static inline unsigned foreign_begin(weft_task_t *t)
 {
     weft__worker_t *w = weft__tls.worker;
     if (w != NULL && w->sched == t->sched)
-        return false;
-    atomic_fetch_add_explicit(&foreign_wakes, 1, memory_order_seq_cst);
-    return true;
+        return 0;
+    unsigned e = atomic_load_explicit(&foreign_epoch, memory_order_relaxed) & 1u;
+    atomic_fetch_add_explicit(&foreign_wakes[e], 1, memory_order_seq_cst);
+    return e + 1;
 }
 
-static inline void foreign_end(bool foreign)
+static inline void foreign_end(unsigned token)
 {
-    if (foreign) /* release: our use of the runtime precedes the free */
-        atomic_fetch_sub_explicit(&foreign_wakes, 1, memory_order_release);
+    if (token != 0) /* release: our use of the runtime precedes the free */
+        atomic_fetch_sub_explicit(&foreign_wakes[token - 1], 1, memory_order_release);
 }
 
 void weft__foreign_wakes_quiesce(void)
 {
+    pthread_mutex_lock(&quiesce_lock);
+    unsigned old = atomic_fetch_xor_explicit(&foreign_epoch, 1u, memory_order_seq_cst) & 1u;
     /* acquire: pairs with foreign_end's release. */
-    while (atomic_load_explicit(&foreign_wakes, memory_order_acquire) != 0)
+    while (atomic_load_explicit(&foreign_wakes[old], memory_order_acquire) != 0)
         sched_yield();
+    pthread_mutex_unlock(&quiesce_lock);
 }
 
 /* ---- Completion ---------------------------------------------------------- */
@@ -184,7 +196,9 @@ static void task_complete(weft_task_t *t, bool cancelled, bool in_owned, uint64_
     const weft_future_vtable_t *vt = t->vtable;
     weft_future_drop(weft__task_future(t));
     WEFT_LIVE_DEC(WEFT_LIVE_FRAME);
-    uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
+    /* acquire: if this shows us as the sole owner, the last other holder's
+     * release (its ref_dec) must happen before the free below. */
+    uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
     /* OWNED is only ever set by the holder of RUNNING: stable here. */
     if (in_owned && (s & WEFT_T_OWNED))
         weft__owned_remove(&t->sched->owned, t);
@@ -365,8 +379,9 @@ void weft__task_drop_queued(weft_task_t *t, bool may_be_yield)
         weft__task_ref_dec(t); /* the owned-list walk cancels it */
         return;
     }
-    /* Never polled: no list holds it, this entry must cancel it. Only an
-     * abort may race us (it sets CANCELLED only: NOTIFIED is set). */
+    /* Never polled: no list holds it, this entry must cancel it. An abort
+     * (sets CANCELLED only: NOTIFIED is set) or a join-handle drop may race
+     * us; the CAS loop absorbs both. */
     for (;;) {
         if (s & (WEFT_T_RUNNING | WEFT_T_COMPLETE)) {
             weft__task_ref_dec(t);
@@ -381,7 +396,7 @@ void weft__task_drop_queued(weft_task_t *t, bool may_be_yield)
 
 void weft__task_abort(weft_task_t *t)
 {
-    bool foreign = foreign_begin(t);
+    unsigned foreign = foreign_begin(t);
     uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
     uint64_t next;
     for (;;) {
@@ -425,7 +440,7 @@ static void task_wake_by_ref(const void *data)
         weft__tls.yielded = true; /* woken by its own poll: see the file comment */
         return;
     }
-    bool foreign = foreign_begin(t);
+    unsigned foreign = foreign_begin(t);
     uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
     uint64_t next;
     for (;;) {
@@ -455,7 +470,7 @@ static void task_wake(const void *data)
         weft__task_ref_dec(t); /* never the last: the poller holds one */
         return;
     }
-    bool foreign = foreign_begin(t);
+    unsigned foreign = foreign_begin(t);
     uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
     uint64_t next;
     bool submit;

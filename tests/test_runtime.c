@@ -402,6 +402,58 @@ START_TEST(woken_while_running_runs_again_once)
 }
 END_TEST
 
+/* A task spawns two children and then keeps its worker busy: the child
+ * displaced from the LIFO slot is taken by the idle worker at once. */
+static _Atomic uint64_t child_started_ns;
+typedef struct {
+    weft_future_t future;
+} child_t;
+static weft_poll_t child_poll(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    (void)f, (void)cx, (void)out;
+    uint64_t zero = 0;
+    atomic_compare_exchange_strong(&child_started_ns, &zero, weft_now_ns());
+    return WEFT_READY;
+}
+static const weft_future_vtable_t child_vt = { child_poll, NULL, NULL, sizeof(child_t), 0, "child" };
+typedef struct {
+    weft_future_t future;
+} busy_parent_t;
+static weft_poll_t busy_parent_poll(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    (void)f, (void)cx;
+    for (int i = 0; i < 2; i++) {
+        child_t c = { { &child_vt } };
+        ck_assert_int_eq(weft_spawn(&c, NULL), 0);
+    }
+    uint64_t t0 = weft_now_ns();
+    while (weft_now_ns() - t0 < 200000000u && child_started_ns == 0)
+        ; /* a long poll (the pitfall), but the other worker is idle */
+    *(uint64_t *)out = weft_now_ns() - t0;
+    return WEFT_READY;
+}
+static const weft_future_vtable_t busy_vt = { busy_parent_poll, NULL, NULL, sizeof(busy_parent_t), sizeof(uint64_t),
+                                              "busy" };
+
+START_TEST(displaced_spawn_runs_on_idle_worker)
+{
+    weft_runtime_t *rt = test_rt(WEFT_RUNTIME_MULTI_THREAD, 2);
+    sleep_ms(20); /* both workers parked */
+    child_started_ns = 0;
+    busy_parent_t p = { { &busy_vt } };
+    weft_join_handle_t h;
+    ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &p, &h), 0);
+    uint64_t waited = 0;
+    int rc = -1;
+    ck_assert_int_eq(weft_runtime_block_on(rt, weft_join(&h, &waited), &rc), 0);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_msg(waited < 150000000u, "the idle worker did not take the child (waited %llu ms)",
+                  (unsigned long long)(waited / 1000000u));
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("runtime");
@@ -425,6 +477,7 @@ int main(void)
     tcase_add_loop_test(tc, lifo_cap_lets_others_run, 0, 2);
     tcase_add_loop_test(tc, coop_budget_forces_yield, 0, N_SHAPES);
     tcase_add_loop_test(tc, woken_while_running_runs_again_once, 0, 2);
+    tcase_add_test(tc, displaced_spawn_runs_on_idle_worker);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -371,6 +371,49 @@ START_TEST(stress_alloc_failure_every_k)
 }
 END_TEST
 
+/* Freeing a runtime waits only for wakes that were under way when it
+ * began: threads hammering a task of ANOTHER runtime must not hold it up. */
+static _Atomic int hammer_stop;
+static slot_t hammer_slot;
+static void *hammer_main(void *arg)
+{
+    (void)arg;
+    while (!hammer_stop)
+        slot_wake(&hammer_slot, false);
+    return NULL;
+}
+
+START_TEST(free_ignores_wakes_of_other_runtimes)
+{
+    memset(&hammer_slot, 0, sizeof hammer_slot);
+    pthread_mutex_init(&hammer_slot.mu, NULL);
+    hammer_slot.target_polls = 1 << 30;
+    weft_runtime_t *b = test_rt(WEFT_RUNTIME_MULTI_THREAD, 1);
+    waiter_t w = { { &waiter_vt }, &hammer_slot };
+    ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(b), &w, NULL), 0);
+    while (hammer_slot.polls == 0)
+        sleep_ms(1);
+    hammer_stop = 0;
+    pthread_t th[6];
+    for (int i = 0; i < 6; i++)
+        pthread_create(&th[i], NULL, hammer_main, NULL);
+    for (int k = 0; k < 20; k++) {
+        weft_runtime_t *a = test_rt(WEFT_RUNTIME_MULTI_THREAD, 1);
+        uint64_t t0 = weft_now_ns();
+        weft_runtime_free(a);
+        ck_assert_msg(weft_now_ns() - t0 < 2000000000u, "free took %llu ms",
+                      (unsigned long long)((weft_now_ns() - t0) / 1000000u));
+    }
+    hammer_stop = 1;
+    for (int i = 0; i < 6; i++)
+        pthread_join(th[i], NULL);
+    weft_runtime_free(b);
+    weft_waker_drop(&hammer_slot.w);
+    pthread_mutex_destroy(&hammer_slot.mu);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("stress");
@@ -381,6 +424,7 @@ int main(void)
     tcase_add_loop_test(tc, stress_destructor_wakes_sibling, 0, N_SHAPES);
     tcase_add_loop_test(tc, stress_spawn_tree_exact_count, 0, N_SHAPES);
     tcase_add_loop_test(tc, stress_alloc_failure_every_k, 0, N_SHAPES);
+    tcase_add_test(tc, free_ignores_wakes_of_other_runtimes);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
