@@ -78,20 +78,47 @@ static void *storm_main(void *arg)
     return NULL;
 }
 
+/* NSLOTS waiter tasks on rt; `forever` ones never finish by themselves,
+ * the others after 1-5 polls. */
+static slot_t *spawn_slots(weft_runtime_t *rt, uint64_t seed, bool forever, weft_join_handle_t **hs_out)
+{
+    slot_t *slots = calloc(NSLOTS, sizeof *slots);
+    weft_join_handle_t *hs = calloc(NSLOTS, sizeof *hs);
+    for (int i = 0; i < NSLOTS; i++) {
+        pthread_mutex_init(&slots[i].mu, NULL);
+        slots[i].target_polls = forever ? 1000000 : 1 + (int)((seed + (uint64_t)i) % 5);
+        waiter_t w = { { &waiter_vt }, &slots[i] };
+        ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &w, &hs[i]), 0);
+    }
+    *hs_out = hs;
+    return slots;
+}
+
+/* After the runtime is freed: every future was dropped exactly once. */
+static void check_and_free_slots(slot_t *slots, weft_join_handle_t *hs, uint64_t seed)
+{
+    for (int i = 0; i < NSLOTS; i++) {
+        ck_assert_msg(slots[i].drops == 1, "seed %llu: future %d dropped %d times", (unsigned long long)seed, i,
+                      slots[i].drops);
+        weft_waker_drop(&slots[i].w);
+        pthread_mutex_destroy(&slots[i].mu);
+    }
+    free(slots);
+    free(hs);
+    weft__chaos_set(0, 0);
+    ck_assert_msg(weft__live_count(WEFT_LIVE_TASK) == 0, "seed %llu: %ld tasks leaked", (unsigned long long)seed,
+                  weft__live_count(WEFT_LIVE_TASK));
+    ASSERT_NO_LIVE();
+}
+
 /* Foreign threads wake and abort tasks while they run, complete and are
  * dropped; every future is dropped exactly once and every object freed. */
 static void wake_abort_storm(int shape, uint64_t seed)
 {
     weft__chaos_set(seed, CHAOS_PERMILLE);
     weft_runtime_t *rt = shape_rt(shape);
-    slot_t *slots = calloc(NSLOTS, sizeof *slots);
-    weft_join_handle_t *hs = calloc(NSLOTS, sizeof *hs);
-    for (int i = 0; i < NSLOTS; i++) {
-        pthread_mutex_init(&slots[i].mu, NULL);
-        slots[i].target_polls = 1 + (int)((seed + (uint64_t)i) % 5);
-        waiter_t w = { { &waiter_vt }, &slots[i] };
-        ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &w, &hs[i]), 0);
-    }
+    weft_join_handle_t *hs;
+    slot_t *slots = spawn_slots(rt, seed, false, &hs);
     _Atomic int stop = 0;
     storm_t a = { slots, hs, &stop, seed * 7 + 1, false }, b = { slots, hs, &stop, seed * 13 + 5, true };
     pthread_t ta, tb;
@@ -125,18 +152,7 @@ static void wake_abort_storm(int shape, uint64_t seed)
     for (int i = 1; i < NSLOTS; i += 2)
         weft_join_handle_drop(&hs[i]);
     weft_runtime_free(rt);
-    for (int i = 0; i < NSLOTS; i++) {
-        ck_assert_msg(slots[i].drops == 1, "seed %llu: future %d dropped %d times", (unsigned long long)seed, i,
-                      slots[i].drops);
-        weft_waker_drop(&slots[i].w);
-        pthread_mutex_destroy(&slots[i].mu);
-    }
-    free(slots);
-    free(hs);
-    weft__chaos_set(0, 0);
-    ck_assert_msg(weft__live_count(WEFT_LIVE_TASK) == 0, "seed %llu: %ld tasks leaked", (unsigned long long)seed,
-                  weft__live_count(WEFT_LIVE_TASK));
-    ASSERT_NO_LIVE();
+    check_and_free_slots(slots, hs, seed); /* drops the wakers the slots hold, then counts */
 }
 
 START_TEST(stress_wake_abort_storm)
@@ -153,14 +169,8 @@ static void shutdown_under_wakes(int shape, uint64_t seed)
 {
     weft__chaos_set(seed, CHAOS_PERMILLE);
     weft_runtime_t *rt = shape_rt(shape);
-    slot_t *slots = calloc(NSLOTS, sizeof *slots);
-    weft_join_handle_t *hs = calloc(NSLOTS, sizeof *hs);
-    for (int i = 0; i < NSLOTS; i++) {
-        pthread_mutex_init(&slots[i].mu, NULL);
-        slots[i].target_polls = 1000000; /* never finishes by itself */
-        waiter_t w = { { &waiter_vt }, &slots[i] };
-        ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &w, &hs[i]), 0);
-    }
+    weft_join_handle_t *hs;
+    slot_t *slots = spawn_slots(rt, seed, true, &hs);
     _Atomic int stop = 0;
     storm_t a = { slots, hs, &stop, seed * 3 + 1, false };
     pthread_t ta;
@@ -175,17 +185,9 @@ static void shutdown_under_wakes(int shape, uint64_t seed)
     }
     atomic_store(&stop, 1);
     pthread_join(ta, NULL);
-    for (int i = 0; i < NSLOTS; i++) {
+    for (int i = 0; i < NSLOTS; i++)
         weft_join_handle_drop(&hs[i]);
-        ck_assert_msg(slots[i].drops == 1, "seed %llu: future %d dropped %d times", (unsigned long long)seed, i,
-                      slots[i].drops);
-        weft_waker_drop(&slots[i].w);
-        pthread_mutex_destroy(&slots[i].mu);
-    }
-    free(slots);
-    free(hs);
-    weft__chaos_set(0, 0);
-    ASSERT_NO_LIVE();
+    check_and_free_slots(slots, hs, seed);
 }
 
 START_TEST(stress_shutdown_under_foreign_wakes)
