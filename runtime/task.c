@@ -87,8 +87,10 @@ const char *weft__task_site(weft_task_t *t)
 
 static void task_dealloc(weft_task_t *t)
 {
-    const char *name = weft__task_name(t);
-    task_layout_t l = task_layout(t->vtable, name ? strlen(name) + 1 : 0);
+    uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
+    task_layout_t l = task_layout(t->vtable, 0);
+    if (s & WEFT_T_NAMED)
+        l.total += strlen((const char *)t + l.name_off) + 1;
     WEFT_LIVE_DEC(WEFT_LIVE_TASK);
     weft__free(t, l.total);
 }
