@@ -366,6 +366,128 @@ static double run_timers(void)
     return wall;
 }
 
+/* ---- tcp_echo ------------------------------------------------------------------ */
+#define ECHO_CONNS 50
+#define ECHO_ROUNDS 2000
+#define ECHO_MSG 64
+
+typedef struct {
+    WEFT_FRAME;
+    weft_tcp_stream_t s;
+    char buf[ECHO_MSG];
+    ssize_t n;
+    weft_tcp_io_t op;
+} echo_conn_t;
+static void echo_conn_cleanup(echo_conn_t *c) { weft_tcp_close(&c->s); }
+WEFT_ASYNC_WITH_DROP(echo_conn_t, echo_conn, weft_unit_t, echo_conn_cleanup)
+{
+    WEFT_BEGIN();
+    weft_tcp_set_nodelay(&self->s, true);
+    for (;;) {
+        WEFT_AWAIT(&self->op, weft_tcp_read_exact(&self->s, self->buf, ECHO_MSG), &self->n);
+        if (self->n != ECHO_MSG)
+            break; /* the client closed */
+        WEFT_AWAIT(&self->op, weft_tcp_write_all(&self->s, self->buf, ECHO_MSG), &self->n);
+        if (self->n != ECHO_MSG)
+            break;
+    }
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+typedef struct {
+    WEFT_FRAME;
+    weft_tcp_listener_t *l;
+    int i, rc;
+    weft_tcp_stream_t s;
+    weft_tcp_accept_t acc;
+} acceptor_t;
+WEFT_ASYNC(acceptor_t, acceptor, weft_unit_t)
+{
+    WEFT_BEGIN();
+    for (self->i = 0; self->i < ECHO_CONNS; self->i++) {
+        WEFT_AWAIT(&self->acc, weft_tcp_accept(self->l, &self->s, NULL), &self->rc);
+        check(self->rc, "accept");
+        echo_conn_t c = { WEFT_FRAME_INIT(echo_conn), .s = self->s };
+        check(weft_spawn(&c, NULL), "spawn");
+    }
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+typedef struct {
+    WEFT_FRAME;
+    uint16_t port;
+    int i, rc;
+    ssize_t n;
+    weft_tcp_stream_t s;
+    char out[ECHO_MSG], in[ECHO_MSG];
+    weft_tcp_connect_t conn;
+    weft_tcp_io_t op;
+} echo_client_t;
+static void echo_client_cleanup(echo_client_t *c) { weft_tcp_close(&c->s); }
+WEFT_ASYNC_WITH_DROP(echo_client_t, echo_client, weft_unit_t, echo_client_cleanup)
+{
+    WEFT_BEGIN();
+    WEFT_AWAIT(&self->conn, weft_tcp_connect_ip("127.0.0.1", self->port, &self->s), &self->rc);
+    check(self->rc, "connect");
+    weft_tcp_set_nodelay(&self->s, true);
+    memset(self->out, 'x', ECHO_MSG);
+    for (self->i = 0; self->i < ECHO_ROUNDS; self->i++) {
+        WEFT_AWAIT(&self->op, weft_tcp_write_all(&self->s, self->out, ECHO_MSG), &self->n);
+        if (self->n != ECHO_MSG)
+            check((int)self->n, "write");
+        WEFT_AWAIT(&self->op, weft_tcp_read_exact(&self->s, self->in, ECHO_MSG), &self->n);
+        if (self->n != ECHO_MSG)
+            check(self->n < 0 ? (int)self->n : WEFT_EPIPE, "read");
+    }
+    weft_tcp_close(&self->s);
+    if (atomic_fetch_sub_explicit(&remaining, 1, memory_order_acq_rel) == 1)
+        latch_signal();
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+/* listen needs a runtime context: do it from inside the runtime. */
+typedef struct {
+    weft_future_t future;
+    weft_tcp_listener_t *l;
+} listen_fut_t;
+static weft_poll_t listen_poll(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    (void)cx;
+    *(int *)out = weft_tcp_listen_ip("127.0.0.1", 0, 1024, ((listen_fut_t *)(void *)f)->l);
+    return WEFT_READY;
+}
+static const weft_future_vtable_t listen_vt = { listen_poll, NULL, NULL, sizeof(listen_fut_t), sizeof(int), "listen" };
+
+static weft_runtime_t *g_rt;
+
+static double run_tcp_echo(void)
+{
+    weft_tcp_listener_t l;
+    listen_fut_t lf = { { &listen_vt }, &l };
+    int rc = -1;
+    check(weft_runtime_block_on(g_rt, WEFT_FUTURE(&lf), &rc), "block_on");
+    check(rc, "listen");
+    atomic_store(&remaining, ECHO_CONNS);
+    latch_reset();
+    double t0 = now_ns();
+    acceptor_t a = { WEFT_FRAME_INIT(acceptor), .l = &l };
+    weft_join_handle_t ha;
+    check(weft_handle_spawn(g_handle, &a, &ha), "spawn");
+    uint16_t port = weft_tcp_listener_port(&l);
+    for (int i = 0; i < ECHO_CONNS; i++) {
+        echo_client_t c = { WEFT_FRAME_INIT(echo_client), .port = port };
+        check(weft_handle_spawn(g_handle, &c, NULL), "spawn");
+    }
+    latch_wait();
+    double secs = (now_ns() - t0) / 1e9;
+    check(weft_runtime_block_on(g_rt, weft_join(&ha, NULL), &rc), "join");
+    weft_tcp_listener_close(&l);
+    return (double)ECHO_CONNS * ECHO_ROUNDS / secs;
+}
+
 /* ---- Driver ------------------------------------------------------------------ */
 typedef struct {
     const char *name;
@@ -379,6 +501,7 @@ static const workload_t workloads[] = {
     { "yield_many", "ns/yield", run_yield_many },
     { "ping_pong", "ns/round", run_ping_pong },
     { "chained_spawn", "ns/spawn", run_chained_spawn },
+    { "tcp_echo", "round trips/s", run_tcp_echo },
 };
 
 static int cmp_double(const void *a, const void *b)
@@ -442,6 +565,7 @@ int main(int argc, char **argv)
     weft_runtime_t *rt;
     check(weft_runtime_new(&b, &rt), "runtime");
     g_handle = weft_runtime_handle(rt);
+    g_rt = rt;
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++) {
         const workload_t *w = &workloads[i];
         if (only != NULL && strcmp(only, w->name) != 0)
@@ -449,7 +573,7 @@ int main(int argc, char **argv)
         w->run(); /* warm-up */
         for (int k = 0; k < iters; k++)
             v[k] = w->run();
-        printf("%s %.1f %s\n", w->name, median(v, iters), w->unit);
+        printf(strcmp(w->unit, "round trips/s") == 0 ? "%s %.0f %s\n" : "%s %.1f %s\n", w->name, median(v, iters), w->unit);
         fflush(stdout);
     }
     if (only == NULL || strncmp(only, "timers", 6) == 0) {

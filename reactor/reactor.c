@@ -4,8 +4,10 @@
 #include "reactor.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "weft/time.h"
+#include "io.h"
 #include "../runtime/scheduler.h"
 
 uint64_t weft_now_ns(void)
@@ -118,10 +120,12 @@ static void on_close(uv_handle_t *h)
 static void doorbell_cb(uv_async_t *a)
 {
     weft__reactor_t *r = a->data;
+    weft__reactor_io_free_retired(r);
     if (atomic_load_explicit(&r->stopping, memory_order_acquire)) {
         uv_timer_stop(&r->timer);
         uv_close((uv_handle_t *)&r->timer, on_close);
         uv_close((uv_handle_t *)&r->doorbell, on_close);
+        uv_close((uv_handle_t *)&r->epoll_watch, on_close);
         return;
     }
     process_timers(r);
@@ -149,6 +153,15 @@ int weft__reactor_start(weft__reactor_t **out, const char *name)
     uv_timer_init(&r->loop, &r->timer);
     r->doorbell.data = r;
     r->timer.data = r;
+    rc = weft__reactor_io_init(r);
+    if (rc != 0) {
+        uv_close((uv_handle_t *)&r->timer, NULL);
+        uv_close((uv_handle_t *)&r->doorbell, NULL);
+        uv_run(&r->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&r->loop);
+        weft__free(r, sizeof *r);
+        return rc;
+    }
     pthread_mutex_init(&r->time_lock, NULL);
     r->origin_ns = weft__now_ns();
     weft__wheel_init(&r->wheel, 0);
@@ -157,6 +170,8 @@ int weft__reactor_start(weft__reactor_t **out, const char *name)
     if (pthread_create(&r->thread, NULL, reactor_main, r) != 0) {
         uv_close((uv_handle_t *)&r->timer, NULL);
         uv_close((uv_handle_t *)&r->doorbell, NULL);
+        uv_close((uv_handle_t *)&r->epoll_watch, NULL);
+        close(r->epfd);
         uv_run(&r->loop, UV_RUN_DEFAULT);
         uv_loop_close(&r->loop);
         pthread_mutex_destroy(&r->time_lock);
@@ -198,12 +213,17 @@ void weft__reactor_stop(weft__reactor_t *r)
     int rc = uv_loop_close(&r->loop);
     if (rc != 0)
         weft_panic(WEFT_SITE, "reactor: uv_loop_close failed (%s): a handle was left open", uv_strerror(rc));
+    close(r->epfd);
+    r->epfd = -1;
+    /* No dispatch runs any more: what is retired now is freed at once. */
+    weft__reactor_io_free_retired(r);
 }
 
 void weft__reactor_free(weft__reactor_t *r)
 {
     if (r == NULL)
         return;
+    weft__reactor_io_free_retired(r); /* released after the stop */
     pthread_mutex_destroy(&r->time_lock);
     weft__free(r, sizeof *r);
 }

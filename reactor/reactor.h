@@ -28,6 +28,14 @@ typedef struct weft__reactor {
     uint64_t armed; /* wheel ms the libuv timer fires at, UINT64_MAX: none */
     bool started;
     bool stopped; /* under time_lock */
+    /* Sockets: an edge-triggered epoll set that any thread may add to (a
+     * worker registers its socket itself, no hop to this thread), watched
+     * by one uv_poll in the loop. */
+    int epfd;
+    uv_poll_t epoll_watch;
+    /* Sockets whose last reference is gone, freed by this thread (after any
+     * event dispatch that might still name them); a lock-free stack. */
+    _Atomic(struct weft__io *) retired;
 } weft__reactor_t;
 
 /* Starts the reactor thread. Returns 0, WEFT_ENOMEM, WEFT_EAGAIN, or a

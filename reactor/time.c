@@ -53,9 +53,9 @@ static void sleep_arm(weft_sleep_t *s)
     uint64_t ms = weft__reactor_ms_ceil(r, s->deadline_ns);
     bool pending = weft__reactor_timer_insert_locked(r, &s->entry_, ms, &ring);
     atomic_store_explicit(&s->fired_, pending ? 0 : 1, memory_order_release);
-    pthread_mutex_unlock(&r->time_lock);
-    if (ring)
+    if (ring) /* under the lock: a stop cannot close the doorbell meanwhile */
         weft__reactor_ring(r);
+    pthread_mutex_unlock(&r->time_lock);
 }
 
 static weft_poll_t sleep_poll(weft_future_t *f, weft_context_t *cx, void *out)

@@ -11,6 +11,7 @@
 #include "oneshot.h"
 #include "atomic_waker.h"
 #include "time.h"
+#include "net.h"
 
 #define WEFT_VERSION_MAJOR 0
 #define WEFT_VERSION_MINOR 1

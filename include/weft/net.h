@@ -1,0 +1,114 @@
+/* weft/net.h - TCP on the reactor.
+ *
+ * Every call tries the non-blocking system call on the calling worker
+ * first; only when it would block does the task wait for readiness, which
+ * the reactor thread reports (edge-triggered epoll driven from its libuv
+ * loop) by setting the socket's readiness bits and waking its atomic
+ * waker. Errors reach the task as negative errno codes (WEFT_ECONNRESET,
+ * EPIPE, ECONNREFUSED, ETIMEDOUT, ...).
+ *
+ * A socket is one allocation, shared with the reactor and reference
+ * counted by the futures using it, so closing a socket that a task is
+ * waiting on wakes that task with -EBADF (its wait ends, it never touches
+ * a reused fd).
+ */
+#ifndef WEFT_NET_H
+#define WEFT_NET_H
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "future.h"
+#include "time.h"
+
+typedef struct weft__io weft_io_t; /* opaque: a registered socket */
+
+/* The futures below hold a reference on the socket from their first poll
+ * until they finish or are dropped. */
+
+typedef struct weft_tcp_listener_s {
+    weft_io_t *io;
+} weft_tcp_listener_t;
+
+typedef struct weft_tcp_stream_s {
+    weft_io_t *io;
+} weft_tcp_stream_t;
+
+/* Binds and listens on addr (IPv4 or IPv6; port 0 picks one), backlog >= 1.
+ * Returns 0, or a negative errno (WEFT_EINVAL for bad input, -EADDRINUSE,
+ * -EACCES, WEFT_ENOMEM, ...). Context: a thread inside a runtime with time
+ * enabled (the listener is registered with its reactor). */
+WEFT_API int weft_tcp_listen(const struct sockaddr *addr, socklen_t addrlen, int backlog, weft_tcp_listener_t *out);
+/* "127.0.0.1", 8080 -> listen. Returns WEFT_EINVAL for an address that is
+ * not a numeric IPv4/IPv6 address. */
+WEFT_API int weft_tcp_listen_ip(const char *ip, uint16_t port, int backlog, weft_tcp_listener_t *out);
+WEFT_API int weft_tcp_listener_local_addr(const weft_tcp_listener_t *l, struct sockaddr_storage *addr,
+                                          socklen_t *len);
+WEFT_API uint16_t weft_tcp_listener_port(const weft_tcp_listener_t *l);
+/* Closes the listener: a task waiting in accept wakes with -EBADF. */
+WEFT_API void weft_tcp_listener_close(weft_tcp_listener_t *l);
+
+/* accept as a future: output int (0, the new stream in *out; or a negative
+ * errno). Under fd exhaustion (EMFILE/ENFILE) it backs off (sleeps, up to
+ * 100 ms between tries) instead of spinning, and goes on once fds free up. */
+typedef struct weft_tcp_accept_s {
+    weft_future_t future;
+    weft_tcp_listener_t *l;
+    weft_io_t *io;
+    weft_tcp_stream_t *out;
+    struct sockaddr_storage *peer;
+    uint64_t backoff_ms;
+    weft_sleep_t backoff;
+    bool backing_off;
+} weft_tcp_accept_t;
+WEFT_API WEFT_NODISCARD weft_tcp_accept_t weft_tcp_accept(weft_tcp_listener_t *l, weft_tcp_stream_t *out,
+                                                          struct sockaddr_storage *peer /* may be NULL */);
+
+/* connect as a future: output int (0 or a negative errno, e.g.
+ * -ECONNREFUSED). Compose with weft_timeout_ms for a deadline. */
+typedef struct weft_tcp_connect_s {
+    weft_future_t future;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    weft_tcp_stream_t *out;
+    weft_io_t *io;
+    int state;
+} weft_tcp_connect_t;
+WEFT_API WEFT_NODISCARD weft_tcp_connect_t weft_tcp_connect(const struct sockaddr *addr, socklen_t addrlen,
+                                                            weft_tcp_stream_t *out);
+WEFT_API WEFT_NODISCARD weft_tcp_connect_t weft_tcp_connect_ip(const char *ip, uint16_t port, weft_tcp_stream_t *out);
+
+/* I/O futures: output ssize_t, the byte count or a negative errno. read
+ * returns 0 at end of stream; read_exact/write_all finish only when len
+ * bytes moved (read_exact: -EPIPE if the stream ended first). */
+typedef struct weft_tcp_io_s {
+    weft_future_t future;
+    weft_tcp_stream_t *s;
+    weft_io_t *io;
+    union {
+        void *rbuf;
+        const void *wbuf;
+        const struct iovec *iov;
+    } u;
+    size_t len;  /* bytes, or iovec count */
+    size_t done;
+    int kind;
+} weft_tcp_io_t;
+WEFT_API WEFT_NODISCARD weft_tcp_io_t weft_tcp_read(weft_tcp_stream_t *s, void *buf, size_t len);
+WEFT_API WEFT_NODISCARD weft_tcp_io_t weft_tcp_read_exact(weft_tcp_stream_t *s, void *buf, size_t len);
+WEFT_API WEFT_NODISCARD weft_tcp_io_t weft_tcp_write(weft_tcp_stream_t *s, const void *buf, size_t len);
+WEFT_API WEFT_NODISCARD weft_tcp_io_t weft_tcp_write_all(weft_tcp_stream_t *s, const void *buf, size_t len);
+WEFT_API WEFT_NODISCARD weft_tcp_io_t weft_tcp_writev(weft_tcp_stream_t *s, const struct iovec *iov, size_t iovcnt);
+
+/* how: SHUT_RD, SHUT_WR or SHUT_RDWR. Returns 0 or a negative errno. */
+WEFT_API int weft_tcp_shutdown(weft_tcp_stream_t *s, int how);
+WEFT_API int weft_tcp_set_nodelay(weft_tcp_stream_t *s, bool on);
+WEFT_API int weft_tcp_set_keepalive(weft_tcp_stream_t *s, bool on);
+WEFT_API int weft_tcp_peer_addr(const weft_tcp_stream_t *s, struct sockaddr_storage *addr, socklen_t *len);
+WEFT_API int weft_tcp_local_addr(const weft_tcp_stream_t *s, struct sockaddr_storage *addr, socklen_t *len);
+/* Closes the socket; tasks waiting on it wake with -EBADF. */
+WEFT_API void weft_tcp_close(weft_tcp_stream_t *s);
+
+#endif

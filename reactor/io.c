@@ -1,0 +1,183 @@
+/* reactor/io.c - socket registration, readiness and its dispatch on the
+ * reactor thread. See io.h for the readiness protocol.
+ *
+ * Lifetime: a socket is freed only by the reactor thread, from the retired
+ * stack, after the doorbell that announced it. Event dispatch runs in the
+ * uv_poll callback on that same thread, and the fd left the epoll set
+ * before the socket was retired, so no dispatch can name a freed socket.
+ */
+#include "io.h"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../runtime/scheduler.h"
+
+int weft__io_new(int fd, weft__io_t **out)
+{
+    weft__sched_t *s = weft__tls.sched;
+    if (s == NULL || s->reactor == NULL)
+        return WEFT_ENOSYS;
+    weft__reactor_t *r = s->reactor;
+    weft__io_t *io = weft__alloc(sizeof *io);
+    if (io == NULL)
+        return WEFT_ENOMEM;
+    atomic_init(&io->ready, 0);
+    atomic_init(&io->refs, 1);
+    io->fd = fd;
+    io->r = r;
+    weft_atomic_waker_init(&io->rd);
+    weft_atomic_waker_init(&io->wr);
+    io->retired_next = NULL;
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = io };
+    if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        int err = -errno;
+        weft__free(io, sizeof *io);
+        return err;
+    }
+    *out = io;
+    return 0;
+}
+
+void weft__io_retain(weft__io_t *io)
+{
+    atomic_fetch_add_explicit(&io->refs, 1, memory_order_relaxed); /* from a live reference */
+}
+
+static void io_free(weft__io_t *io)
+{
+    weft_atomic_waker_drop(&io->rd);
+    weft_atomic_waker_drop(&io->wr);
+    weft__free(io, sizeof *io);
+}
+
+void weft__io_release(weft__io_t *io)
+{
+    /* acq_rel: the last holder sees every other holder's use. */
+    if (atomic_fetch_sub_explicit(&io->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    weft__reactor_t *r = io->r;
+    epoll_ctl(r->epfd, EPOLL_CTL_DEL, io->fd, NULL); /* no-op if close did it */
+    close(io->fd);
+    io->fd = -1;
+    /* Push on the retired stack; ring when it was empty (one doorbell per
+     * batch: uv_async_send coalesces, the drain takes the whole stack). The
+     * time lock orders the ring before a stop closes the doorbell; once the
+     * reactor is stopped, weft__reactor_stop/free drain the stack. */
+    pthread_mutex_lock(&r->time_lock);
+    weft__io_t *head = atomic_load_explicit(&r->retired, memory_order_relaxed);
+    do {
+        io->retired_next = head;
+        /* release: our writes to io precede the reactor's free (its acquire
+         * exchange in weft__reactor_io_free_retired). */
+    } while (!atomic_compare_exchange_weak_explicit(&r->retired, &head, io, memory_order_release,
+                                                    memory_order_relaxed));
+    if (head == NULL && !r->stopped)
+        weft__reactor_ring(r);
+    pthread_mutex_unlock(&r->time_lock);
+}
+
+void weft__reactor_io_free_retired(weft__reactor_t *r)
+{
+    /* acquire: pairs with the release CAS in weft__io_release. */
+    weft__io_t *io = atomic_exchange_explicit(&r->retired, NULL, memory_order_acquire);
+    while (io != NULL) {
+        weft__io_t *next = io->retired_next;
+        io_free(io);
+        io = next;
+    }
+}
+
+/* ORs bits into the readiness word with a new tick. Returns the old word. */
+static uint32_t set_ready(weft__io_t *io, uint32_t bits)
+{
+    uint32_t s = atomic_load_explicit(&io->ready, memory_order_relaxed);
+    uint32_t next;
+    do {
+        next = ((s & ~(WEFT_IO_TICK_ONE - 1)) + WEFT_IO_TICK_ONE) | (s & (WEFT_IO_TICK_ONE - 1)) | bits;
+        /* release: the event is visible to the task that reads the bit
+         * (acquire in weft__io_poll_ready). */
+    } while (!atomic_compare_exchange_weak_explicit(&io->ready, &s, next, memory_order_acq_rel,
+                                                    memory_order_relaxed));
+    return s;
+}
+
+void weft__io_close(weft__io_t *io)
+{
+    /* The fd itself stays open until the last reference goes (a future on
+     * another thread may be inside a system call on it; closing now could
+     * hand it a reused fd number). Waiters see CLOSED and stop. */
+    set_ready(io, WEFT_IO_CLOSED | WEFT_IO_READ | WEFT_IO_WRITE);
+    epoll_ctl(io->r->epfd, EPOLL_CTL_DEL, io->fd, NULL);
+    shutdown(io->fd, SHUT_RDWR);
+    weft_atomic_waker_wake(&io->rd);
+    weft_atomic_waker_wake(&io->wr);
+    weft__io_release(io);
+}
+
+uint32_t weft__io_poll_ready(weft__io_t *io, uint32_t bits, weft_context_t *cx)
+{
+    /* acquire: pairs with set_ready's release. */
+    uint32_t s = atomic_load_explicit(&io->ready, memory_order_acquire);
+    if (s & (bits | WEFT_IO_CLOSED))
+        return s;
+    weft_atomic_waker_register((bits & WEFT_IO_READ) ? &io->rd : &io->wr, cx->waker);
+    s = atomic_load_explicit(&io->ready, memory_order_acquire);
+    return (s & (bits | WEFT_IO_CLOSED)) ? s : 0;
+}
+
+bool weft__io_clear_ready(weft__io_t *io, uint32_t bits, uint32_t snapshot)
+{
+    uint32_t expect = snapshot;
+    /* relaxed: a failed CAS only means "retry the syscall". */
+    return atomic_compare_exchange_strong_explicit(&io->ready, &expect, snapshot & ~bits, memory_order_relaxed,
+                                                   memory_order_relaxed);
+}
+
+/* ---- The reactor side ---------------------------------------------------- */
+
+#define EPOLL_BATCH 256
+
+static void epoll_cb(uv_poll_t *h, int status, int events)
+{
+    (void)status, (void)events;
+    weft__reactor_t *r = h->data;
+    struct epoll_event ev[EPOLL_BATCH];
+    weft__sched_batch_begin();
+    for (;;) {
+        int n = epoll_wait(r->epfd, ev, EPOLL_BATCH, 0);
+        for (int i = 0; i < n; i++) {
+            weft__io_t *io = ev[i].data.ptr;
+            uint32_t e = ev[i].events, bits = 0;
+            if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+                bits |= WEFT_IO_READ;
+            if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+                bits |= WEFT_IO_WRITE;
+            set_ready(io, bits);
+            if (bits & WEFT_IO_READ)
+                weft_atomic_waker_wake(&io->rd);
+            if (bits & WEFT_IO_WRITE)
+                weft_atomic_waker_wake(&io->wr);
+        }
+        if (n < EPOLL_BATCH)
+            break;
+    }
+    weft__sched_batch_end();
+}
+
+int weft__reactor_io_init(weft__reactor_t *r)
+{
+    r->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (r->epfd < 0)
+        return -errno;
+    atomic_init(&r->retired, NULL);
+    int rc = uv_poll_init(&r->loop, &r->epoll_watch, r->epfd);
+    if (rc != 0) {
+        close(r->epfd);
+        return rc;
+    }
+    r->epoll_watch.data = r;
+    uv_poll_start(&r->epoll_watch, UV_READABLE, epoll_cb);
+    return 0;
+}

@@ -1,0 +1,54 @@
+/* reactor/io.h - a socket registered with the reactor (internal).
+ *
+ * Readiness: the reactor thread learns of events from an edge-triggered
+ * epoll set (its fd is watched by a uv_poll in the libuv loop) and ORs
+ * READ/WRITE bits into `ready`, bumping the 24-bit tick in its high bits
+ * each time, then wakes the matching atomic waker. A task tries
+ * its system call first; on EAGAIN it clears the bit, but only if the tick
+ * is unchanged since it read the bits before the call (else an edge came
+ * in between and clearing it would lose it), and waits.
+ */
+#ifndef WEFT_IO_H
+#define WEFT_IO_H
+
+#include "reactor.h"
+#include "weft/atomic_waker.h"
+
+#define WEFT_IO_READ 1u
+#define WEFT_IO_WRITE 2u
+#define WEFT_IO_CLOSED 4u
+#define WEFT_IO_TICK_ONE (1u << 8)
+
+struct weft__io {
+    _Atomic uint32_t ready; /* (tick << 8) | bits */
+    _Atomic uint32_t refs;  /* the owner (stream, listener) + futures in flight */
+    int fd;
+    weft__reactor_t *r;
+    weft_atomic_waker_t rd, wr;
+    struct weft__io *retired_next;
+};
+typedef struct weft__io weft__io_t;
+
+/* Registers fd (non-blocking) with the current runtime's reactor. Returns 0,
+ * WEFT_ENOMEM, WEFT_ENOSYS (no runtime with a reactor here) or -errno from
+ * epoll_ctl. On error fd is left open (the caller closes it). */
+int weft__io_new(int fd, weft__io_t **out);
+void weft__io_retain(weft__io_t *io);
+void weft__io_release(weft__io_t *io);
+/* Marks closed, wakes both directions, unregisters and closes the fd, and
+ * releases the owner's reference. */
+void weft__io_close(weft__io_t *io);
+
+/* Readiness snapshot if any of `bits` (or CLOSED) is set; else registers
+ * cx's waker for that direction and returns 0 after a re-check. */
+uint32_t weft__io_poll_ready(weft__io_t *io, uint32_t bits, weft_context_t *cx);
+/* After EAGAIN: clears `bits` unless the tick moved since `snapshot`.
+ * Returns true when cleared (the caller waits), false when an event came
+ * in meanwhile (the caller retries). */
+bool weft__io_clear_ready(weft__io_t *io, uint32_t bits, uint32_t snapshot);
+
+/* reactor.c side */
+int weft__reactor_io_init(weft__reactor_t *r);
+void weft__reactor_io_free_retired(weft__reactor_t *r);
+
+#endif

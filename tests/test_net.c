@@ -1,0 +1,392 @@
+/* tests/test_net.c - TCP on 127.0.0.1: echo, errors (refused, reset, write
+ * to a closed peer, close while waiting), accept under fd exhaustion, bad
+ * input, timeouts. Every test is bounded (Check timeouts, short sleeps). */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+
+#include "testlib.h"
+#include "../reactor/io.h"
+
+/* Runs f on rt's block_on with a listener made inside the runtime. */
+typedef struct {
+    weft_future_t future;
+    weft_tcp_listener_t *l;
+    const char *ip;
+    int backlog;
+} listen_t;
+static weft_poll_t listen_poll(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    (void)cx;
+    listen_t *l = (listen_t *)(void *)f;
+    *(int *)out = weft_tcp_listen_ip(l->ip, 0, l->backlog, l->l);
+    return WEFT_READY;
+}
+static const weft_future_vtable_t listen_vt = { listen_poll, NULL, NULL, sizeof(listen_t), sizeof(int), "listen" };
+static int listen_on(weft_runtime_t *rt, weft_tcp_listener_t *l, const char *ip, int backlog)
+{
+    listen_t f = { { &listen_vt }, l, ip, backlog };
+    int rc = 1;
+    ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&f), &rc), 0);
+    return rc;
+}
+
+/* ---- echo ------------------------------------------------------------------- */
+typedef struct {
+    WEFT_FRAME;
+    weft_tcp_listener_t *l;
+    weft_tcp_stream_t s;
+    int rc;
+    ssize_t n;
+    char buf[256];
+    weft_tcp_accept_t acc;
+    weft_tcp_io_t op;
+} server_t;
+static void server_cleanup(server_t *s) { weft_tcp_close(&s->s); }
+WEFT_ASYNC_WITH_DROP(server_t, server_fn, int, server_cleanup)
+{
+    WEFT_BEGIN();
+    WEFT_AWAIT(&self->acc, weft_tcp_accept(self->l, &self->s, NULL), &self->rc);
+    if (self->rc != 0)
+        WEFT_RETURN(self->rc);
+    for (;;) { /* echo until the client closes */
+        WEFT_AWAIT(&self->op, weft_tcp_read(&self->s, self->buf, sizeof self->buf), &self->n);
+        if (self->n <= 0)
+            break;
+        WEFT_AWAIT(&self->op, weft_tcp_write_all(&self->s, self->buf, (size_t)self->n), &self->n);
+        if (self->n < 0)
+            break;
+    }
+    WEFT_RETURN((int)self->n);
+    WEFT_END();
+}
+
+typedef struct {
+    WEFT_FRAME;
+    uint16_t port;
+    weft_tcp_stream_t s;
+    int rc, i;
+    ssize_t n;
+    char out[100], in[100];
+    struct iovec iov[2];
+    weft_tcp_connect_t c;
+    weft_tcp_io_t op;
+} client_t;
+static void client_cleanup(client_t *c) { weft_tcp_close(&c->s); }
+WEFT_ASYNC_WITH_DROP(client_t, client_fn, int, client_cleanup)
+{
+    WEFT_BEGIN();
+    WEFT_AWAIT(&self->c, weft_tcp_connect_ip("127.0.0.1", self->port, &self->s), &self->rc);
+    if (self->rc != 0)
+        WEFT_RETURN(self->rc);
+    ck_assert_int_eq(weft_tcp_set_nodelay(&self->s, true), 0);
+    ck_assert_int_eq(weft_tcp_set_keepalive(&self->s, true), 0);
+    {
+        struct sockaddr_storage ss;
+        socklen_t len;
+        ck_assert_int_eq(weft_tcp_peer_addr(&self->s, &ss, &len), 0);
+        ck_assert_int_eq(ntohs(((struct sockaddr_in *)&ss)->sin_port), self->port);
+        ck_assert_int_eq(weft_tcp_local_addr(&self->s, &ss, &len), 0);
+    }
+    for (self->i = 0; self->i < 50; self->i++) {
+        memset(self->out, 'a' + self->i % 26, sizeof self->out);
+        self->iov[0] = (struct iovec){ self->out, 40 };
+        self->iov[1] = (struct iovec){ self->out + 40, 60 };
+        if (self->i % 2)
+            WEFT_AWAIT(&self->op, weft_tcp_writev(&self->s, self->iov, 2), &self->n);
+        else
+            WEFT_AWAIT(&self->op, weft_tcp_write_all(&self->s, self->out, sizeof self->out), &self->n);
+        ck_assert_int_eq(self->n, 100); /* loopback takes 100 bytes at once */
+        WEFT_AWAIT(&self->op, weft_tcp_read_exact(&self->s, self->in, sizeof self->in), &self->n);
+        ck_assert_int_eq(self->n, 100);
+        ck_assert_int_eq(memcmp(self->in, self->out, 100), 0);
+    }
+    ck_assert_int_eq(weft_tcp_shutdown(&self->s, SHUT_WR), 0);
+    WEFT_AWAIT(&self->op, weft_tcp_read(&self->s, self->in, sizeof self->in), &self->n);
+    ck_assert_int_eq(self->n, 0); /* the server saw EOF and closed */
+    WEFT_RETURN(0);
+    WEFT_END();
+}
+
+START_TEST(echo_round_trips)
+{
+    weft_runtime_t *rt = shape_rt(_i);
+    weft_tcp_listener_t l;
+    ck_assert_int_eq(listen_on(rt, &l, "127.0.0.1", 16), 0);
+    uint16_t port = weft_tcp_listener_port(&l);
+    ck_assert_int_gt(port, 0);
+    server_t sv = { WEFT_FRAME_INIT(server_fn), .l = &l };
+    weft_join_handle_t hs;
+    ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &sv, &hs), 0);
+    client_t c = { WEFT_FRAME_INIT(client_fn), .port = port };
+    int rc = -1;
+    ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&c), &rc), 0);
+    ck_assert_int_eq(rc, 0);
+    int src = -1, jrc = -1;
+    ck_assert_int_eq(weft_runtime_block_on(rt, weft_join(&hs, &src), &jrc), 0);
+    ck_assert_int_eq(jrc, 0);
+    ck_assert_int_eq(src, 0);
+    weft_tcp_listener_close(&l);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+START_TEST(connection_refused)
+{
+    weft_runtime_t *rt = shape_rt(_i);
+    weft_tcp_listener_t l;
+    ck_assert_int_eq(listen_on(rt, &l, "127.0.0.1", 1), 0);
+    uint16_t port = weft_tcp_listener_port(&l);
+    weft_tcp_listener_close(&l); /* nobody listens there now */
+    client_t c = { WEFT_FRAME_INIT(client_fn), .port = port };
+    int rc = 0;
+    ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&c), &rc), 0);
+    ck_assert_int_eq(rc, -ECONNREFUSED);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+START_TEST(bad_input)
+{
+    weft_runtime_t *rt = test_rt(WEFT_RUNTIME_CURRENT_THREAD, 1);
+    weft_tcp_listener_t l;
+    ck_assert_int_eq(listen_on(rt, &l, "not-an-ip", 1), WEFT_EINVAL);
+    ck_assert_int_eq(listen_on(rt, &l, "127.0.0.1", 0), WEFT_EINVAL);
+    ck_assert_int_eq(listen_on(rt, &l, "999.1.1.1", 1), WEFT_EINVAL);
+    /* Outside a runtime there is no reactor to register with. */
+    ck_assert_int_eq(weft_tcp_listen_ip("127.0.0.1", 0, 1, &l), WEFT_ENOSYS);
+    weft_tcp_stream_t s;
+    weft_tcp_connect_t c = weft_tcp_connect_ip("nope", 80, &s);
+    int rc = 0;
+    ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&c), &rc), 0);
+    ck_assert_int_eq(rc, -EAFNOSUPPORT);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+/* A peer that resets (SO_LINGER 0) while we read; then writes fail. */
+typedef struct {
+    WEFT_FRAME;
+    weft_tcp_listener_t *l;
+    weft_tcp_stream_t s;
+    int rc;
+    weft_tcp_accept_t acc;
+    weft_sleep_t nap;
+} resetter_t;
+WEFT_ASYNC(resetter_t, resetter_fn, int)
+{
+    WEFT_BEGIN();
+    WEFT_AWAIT(&self->acc, weft_tcp_accept(self->l, &self->s, NULL), &self->rc);
+    if (self->rc != 0)
+        WEFT_RETURN(self->rc);
+    WEFT_AWAIT(&self->nap, weft_sleep_ms(20), NULL); /* let the client start reading */
+    {
+        struct linger lg = { 1, 0 }; /* abortive close: the peer gets RST */
+        setsockopt(self->s.io->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    weft_tcp_close(&self->s);
+    WEFT_RETURN(0);
+    WEFT_END();
+}
+
+typedef struct {
+    WEFT_FRAME;
+    uint16_t port;
+    weft_tcp_stream_t s;
+    int rc, i;
+    ssize_t rd, wr;
+    char buf[4096];
+    weft_tcp_connect_t c;
+    weft_tcp_io_t op;
+} victim_t;
+static void victim_cleanup(victim_t *v) { weft_tcp_close(&v->s); }
+WEFT_ASYNC_WITH_DROP(victim_t, victim_fn, int, victim_cleanup)
+{
+    WEFT_BEGIN();
+    WEFT_AWAIT(&self->c, weft_tcp_connect_ip("127.0.0.1", self->port, &self->s), &self->rc);
+    ck_assert_int_eq(self->rc, 0);
+    WEFT_AWAIT(&self->op, weft_tcp_read(&self->s, self->buf, sizeof self->buf), &self->rd);
+    ck_assert_msg(self->rd == -ECONNRESET || self->rd == 0, "read after reset: %zd", self->rd);
+    /* Writing to the dead connection fails with an error, not SIGPIPE. */
+    for (self->i = 0; self->i < 100; self->i++) {
+        WEFT_AWAIT(&self->op, weft_tcp_write(&self->s, self->buf, sizeof self->buf), &self->wr);
+        if (self->wr < 0)
+            break;
+    }
+    ck_assert_msg(self->wr == -EPIPE || self->wr == -ECONNRESET, "write after reset: %zd", self->wr);
+    WEFT_RETURN(0);
+    WEFT_END();
+}
+
+START_TEST(reset_mid_read_and_write_to_closed_peer)
+{
+    weft_runtime_t *rt = shape_rt(_i);
+    weft_tcp_listener_t l;
+    ck_assert_int_eq(listen_on(rt, &l, "127.0.0.1", 4), 0);
+    resetter_t r = { WEFT_FRAME_INIT(resetter_fn), .l = &l };
+    weft_join_handle_t h;
+    ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &r, &h), 0);
+    victim_t v = { WEFT_FRAME_INIT(victim_fn), .port = weft_tcp_listener_port(&l) };
+    int rc = -1;
+    ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&v), &rc), 0);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(weft_runtime_block_on(rt, weft_join(&h, NULL), &rc), 0);
+    weft_tcp_listener_close(&l);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+/* Closing a socket a task is waiting on wakes that task with an error. */
+typedef struct {
+    WEFT_FRAME;
+    weft_tcp_listener_t *l;
+    weft_tcp_stream_t s;
+    int rc;
+    weft_tcp_accept_t acc;
+} waiter_t;
+WEFT_ASYNC(waiter_t, waiter_fn, int)
+{
+    WEFT_BEGIN();
+    WEFT_AWAIT(&self->acc, weft_tcp_accept(self->l, &self->s, NULL), &self->rc);
+    WEFT_RETURN(self->rc);
+    WEFT_END();
+}
+typedef struct {
+    WEFT_FRAME;
+    weft_tcp_listener_t *l;
+    weft_sleep_t nap;
+} closer_t;
+WEFT_ASYNC(closer_t, closer_fn, int)
+{
+    WEFT_BEGIN();
+    WEFT_AWAIT(&self->nap, weft_sleep_ms(30), NULL);
+    weft_tcp_listener_close(self->l);
+    WEFT_RETURN(0);
+    WEFT_END();
+}
+
+START_TEST(close_wakes_waiter_with_error)
+{
+    weft_runtime_t *rt = shape_rt(_i);
+    static weft_tcp_listener_t l;
+    ck_assert_int_eq(listen_on(rt, &l, "127.0.0.1", 4), 0);
+    waiter_t w = { WEFT_FRAME_INIT(waiter_fn), .l = &l };
+    weft_join_handle_t h;
+    ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &w, &h), 0);
+    closer_t c = { WEFT_FRAME_INIT(closer_fn), .l = &l };
+    ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &c, NULL), 0);
+    int out = 0, rc = -1;
+    ck_assert_int_eq(weft_runtime_block_on(rt, weft_join(&h, &out), &rc), 0);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(out, -EBADF);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+/* A deadline on accept: the accept future is dropped (cancelled). */
+typedef struct {
+    WEFT_FRAME;
+    weft_tcp_listener_t *l;
+    weft_tcp_stream_t s;
+    weft_tcp_accept_t acc;
+    int inner, rc;
+    weft_timeout_t t;
+} deadline_t;
+WEFT_ASYNC(deadline_t, deadline_fn, int)
+{
+    WEFT_BEGIN();
+    self->acc = weft_tcp_accept(self->l, &self->s, NULL);
+    WEFT_AWAIT(&self->t, weft_timeout_ms(WEFT_FUTURE(&self->acc), &self->inner, 30), &self->rc);
+    WEFT_RETURN(self->rc);
+    WEFT_END();
+}
+
+START_TEST(accept_with_timeout)
+{
+    weft_runtime_t *rt = shape_rt(_i);
+    weft_tcp_listener_t l;
+    ck_assert_int_eq(listen_on(rt, &l, "127.0.0.1", 4), 0);
+    deadline_t d = { WEFT_FRAME_INIT(deadline_fn), .l = &l };
+    int rc = 0;
+    ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&d), &rc), 0);
+    ck_assert_int_eq(rc, WEFT_ETIMEDOUT);
+    weft_tcp_listener_close(&l);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+/* Accept under fd exhaustion: clients connect (from raw sockets made
+ * before), then this process runs out of fds; accept backs off instead of
+ * spinning, and recovers once fds are free again. */
+static void *release_fds(void *arg)
+{
+    int *fds = arg;
+    sleep_ms(300);
+    for (int i = 0; fds[i] >= 0; i++)
+        close(fds[i]);
+    return NULL;
+}
+
+START_TEST(accept_backs_off_on_emfile)
+{
+    struct rlimit rl = { 256, 256 };
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0); /* this forked test only */
+    weft_runtime_t *rt = test_rt(WEFT_RUNTIME_MULTI_THREAD, 1);
+    weft_tcp_listener_t l;
+    ck_assert_int_eq(listen_on(rt, &l, "127.0.0.1", 64), 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(weft_tcp_listener_port(&l)) };
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    int client = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_eq(connect(client, (struct sockaddr *)&sa, sizeof sa), 0); /* waits in the backlog */
+    static int fds[300];
+    int n = 0;
+    while (n < 299 && (fds[n] = dup(0)) >= 0)
+        n++;
+    fds[n] = -1;
+    ck_assert_int_eq(errno, EMFILE);
+    struct rusage r0, r1;
+    getrusage(RUSAGE_SELF, &r0);
+    pthread_t th;
+    pthread_create(&th, NULL, release_fds, fds);
+    uint64_t t0 = weft_now_ns();
+    waiter_t w = { WEFT_FRAME_INIT(waiter_fn), .l = &l };
+    int rc = -1;
+    ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&w), &rc), 0);
+    pthread_join(th, NULL);
+    getrusage(RUSAGE_SELF, &r1);
+    ck_assert_int_eq(rc, 0); /* recovered */
+    ck_assert_uint_ge(weft_now_ns() - t0, 250u * 1000000u);
+    double cpu = (double)(r1.ru_utime.tv_sec - r0.ru_utime.tv_sec + r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) +
+                 (double)(r1.ru_utime.tv_usec - r0.ru_utime.tv_usec + r1.ru_stime.tv_usec - r0.ru_stime.tv_usec) / 1e6;
+    ck_assert_msg(cpu < 0.15, "accept spun while out of fds: %.3f s of CPU in 0.3 s", cpu);
+    weft_tcp_close(&w.s);
+    close(client);
+    weft_tcp_listener_close(&l);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("net");
+    TCase *tc = tcase_create("tcp");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, echo_round_trips, 0, N_SHAPES);
+    tcase_add_loop_test(tc, connection_refused, 0, N_SHAPES);
+    tcase_add_test(tc, bad_input);
+    tcase_add_loop_test(tc, reset_mid_read_and_write_to_closed_peer, 0, N_SHAPES);
+    tcase_add_loop_test(tc, close_wakes_waiter_with_error, 0, N_SHAPES);
+    tcase_add_loop_test(tc, accept_with_timeout, 0, N_SHAPES);
+    if (can_fork()) /* it lowers the process's fd limit */
+        tcase_add_test(tc, accept_backs_off_on_emfile);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}
