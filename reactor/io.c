@@ -82,6 +82,19 @@ void weft__reactor_io_free_retired(weft__reactor_t *r)
 {
     /* acquire: pairs with the release CAS in weft__io_release. */
     weft__io_t *io = atomic_exchange_explicit(&r->retired, NULL, memory_order_acquire);
+    if (io != NULL && atomic_load_explicit(&r->pollers, memory_order_seq_cst) != 0) {
+        /* A worker is dispatching events and might name one of these: put
+         * them back; the last poller out rings the doorbell again. */
+        weft__io_t *last = io;
+        while (last->retired_next != NULL)
+            last = last->retired_next;
+        weft__io_t *head = atomic_load_explicit(&r->retired, memory_order_relaxed);
+        do {
+            last->retired_next = head;
+        } while (!atomic_compare_exchange_weak_explicit(&r->retired, &head, io, memory_order_release,
+                                                        memory_order_relaxed));
+        return;
+    }
     while (io != NULL) {
         weft__io_t *next = io->retired_next;
         io_free(io);
@@ -139,6 +152,23 @@ bool weft__io_clear_ready(weft__io_t *io, uint32_t bits, uint32_t snapshot)
 
 #define EPOLL_BATCH 256
 
+static void dispatch(struct epoll_event *ev, int n)
+{
+    for (int i = 0; i < n; i++) {
+        weft__io_t *io = ev[i].data.ptr;
+        uint32_t e = ev[i].events, bits = 0;
+        if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            bits |= WEFT_IO_READ;
+        if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+            bits |= WEFT_IO_WRITE;
+        set_ready(io, bits);
+        if (bits & WEFT_IO_READ)
+            weft_atomic_waker_wake(&io->rd);
+        if (bits & WEFT_IO_WRITE)
+            weft_atomic_waker_wake(&io->wr);
+    }
+}
+
 static void epoll_cb(uv_poll_t *h, int status, int events)
 {
     (void)status, (void)events;
@@ -147,23 +177,31 @@ static void epoll_cb(uv_poll_t *h, int status, int events)
     weft__sched_batch_begin();
     for (;;) {
         int n = epoll_wait(r->epfd, ev, EPOLL_BATCH, 0);
-        for (int i = 0; i < n; i++) {
-            weft__io_t *io = ev[i].data.ptr;
-            uint32_t e = ev[i].events, bits = 0;
-            if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-                bits |= WEFT_IO_READ;
-            if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-                bits |= WEFT_IO_WRITE;
-            set_ready(io, bits);
-            if (bits & WEFT_IO_READ)
-                weft_atomic_waker_wake(&io->rd);
-            if (bits & WEFT_IO_WRITE)
-                weft_atomic_waker_wake(&io->wr);
-        }
+        dispatch(ev, n);
         if (n < EPOLL_BATCH)
             break;
     }
     weft__sched_batch_end();
+}
+
+unsigned weft__reactor_poll_io(weft__reactor_t *r, unsigned max)
+{
+    struct epoll_event ev[64];
+    if (max > 64)
+        max = 64;
+    /* seq_cst: pairs with the load in weft__reactor_io_free_retired. */
+    atomic_fetch_add_explicit(&r->pollers, 1, memory_order_seq_cst);
+    int n = epoll_wait(r->epfd, ev, (int)max, 0);
+    if (n > 0)
+        dispatch(ev, n);
+    if (atomic_fetch_sub_explicit(&r->pollers, 1, memory_order_seq_cst) == 1 &&
+        atomic_load_explicit(&r->retired, memory_order_acquire) != NULL) {
+        pthread_mutex_lock(&r->time_lock);
+        if (!r->stopped)
+            weft__reactor_ring(r);
+        pthread_mutex_unlock(&r->time_lock);
+    }
+    return n > 0 ? (unsigned)n : 0;
 }
 
 int weft__reactor_io_init(weft__reactor_t *r)
@@ -172,6 +210,7 @@ int weft__reactor_io_init(weft__reactor_t *r)
     if (r->epfd < 0)
         return -errno;
     atomic_init(&r->retired, NULL);
+    atomic_init(&r->pollers, 0);
     int rc = uv_poll_init(&r->loop, &r->epoll_watch, r->epfd);
     if (rc != 0) {
         close(r->epfd);

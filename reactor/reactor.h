@@ -36,7 +36,16 @@ typedef struct weft__reactor {
     /* Sockets whose last reference is gone, freed by this thread (after any
      * event dispatch that might still name them); a lock-free stack. */
     _Atomic(struct weft__io *) retired;
+    /* Workers inside weft__reactor_poll_io: while any is, retired sockets
+     * wait (a worker may hold an event naming one). */
+    _Atomic unsigned pollers;
 } weft__reactor_t;
+
+/* Called by a worker with nothing else to do (or every inject interval):
+ * takes up to `max` ready events from the epoll set and dispatches them on
+ * this thread, so the woken tasks land in this worker's queue without a
+ * hop through the reactor thread. Returns how many events it took. */
+unsigned weft__reactor_poll_io(weft__reactor_t *r, unsigned max);
 
 /* Starts the reactor thread. Returns 0, WEFT_ENOMEM, WEFT_EAGAIN, or a
  * libuv error mapped to a negative errno. */

@@ -17,10 +17,18 @@
 #include <string.h>
 
 #include "scheduler.h"
+#include "../reactor/reactor.h"
 
 /* Two tasks that keep waking each other would otherwise own the worker;
  * three in a row keeps most of the cache benefit (Tokio's figure). */
 #define WEFT_MAX_LIFO_POLLS 3
+
+/* Takes ready socket events on this worker (see weft__reactor_poll_io):
+ * the tasks they wake land here, without a trip through the reactor. */
+static bool poll_io(weft__sched_t *s)
+{
+    return s->reactor != NULL && weft__reactor_poll_io(s->reactor, 64) > 0;
+}
 
 static weft_task_t *pop_batch_from(weft__sched_t *s, weft__worker_t *w, weft__inject_t *q)
 {
@@ -61,6 +69,7 @@ static weft_task_t *next_task(weft__sched_t *s, weft__worker_t *w)
      * in chained_spawn's profile. */
     if (--w->tick == 0) {
         w->tick = s->gqi;
+        poll_io(s); /* also while busy, so socket events are not left waiting */
         weft_task_t *t = pop_inject_batch(s, w);
         if (t != NULL)
             return t;
@@ -157,6 +166,8 @@ static void worker_loop(weft__sched_t *s, weft__worker_t *w)
             weft__worker_run_task(w, t);
             continue;
         }
+        if (poll_io(s))
+            continue; /* socket events woke tasks into our queue */
         park_worker(s, w);
     }
     if (w->searching)
