@@ -126,6 +126,7 @@ static void doorbell_cb(uv_async_t *a)
         uv_close((uv_handle_t *)&r->timer, on_close);
         uv_close((uv_handle_t *)&r->doorbell, on_close);
         uv_close((uv_handle_t *)&r->epoll_watch, on_close);
+        uv_close((uv_handle_t *)&r->signal_watch, on_close);
         return;
     }
     process_timers(r);
@@ -154,6 +155,10 @@ int weft__reactor_start(weft__reactor_t **out, const char *name)
     r->doorbell.data = r;
     r->timer.data = r;
     rc = weft__reactor_io_init(r);
+    if (rc == 0 && (rc = weft__reactor_signal_init(r)) != 0) {
+        uv_close((uv_handle_t *)&r->epoll_watch, NULL);
+        close(r->epfd);
+    }
     if (rc != 0) {
         uv_close((uv_handle_t *)&r->timer, NULL);
         uv_close((uv_handle_t *)&r->doorbell, NULL);
@@ -171,6 +176,7 @@ int weft__reactor_start(weft__reactor_t **out, const char *name)
         uv_close((uv_handle_t *)&r->timer, NULL);
         uv_close((uv_handle_t *)&r->doorbell, NULL);
         uv_close((uv_handle_t *)&r->epoll_watch, NULL);
+        uv_close((uv_handle_t *)&r->signal_watch, NULL);
         close(r->epfd);
         uv_run(&r->loop, UV_RUN_DEFAULT);
         uv_loop_close(&r->loop);

@@ -39,7 +39,11 @@ typedef struct weft__reactor {
     /* Workers inside weft__reactor_poll_io: while any is, retired sockets
      * wait (a worker may hold an event naming one). */
     _Atomic unsigned pollers;
+    /* The process's signal pipe (signal.c), watched by every reactor. */
+    uv_poll_t signal_watch;
 } weft__reactor_t;
+
+int weft__reactor_signal_init(weft__reactor_t *r);
 
 /* Called by a worker with nothing else to do (or every inject interval):
  * takes up to `max` ready events from the epoll set and dispatches them on

@@ -12,6 +12,7 @@
 #include "atomic_waker.h"
 #include "time.h"
 #include "net.h"
+#include "signal.h"
 
 #define WEFT_VERSION_MAJOR 0
 #define WEFT_VERSION_MINOR 1

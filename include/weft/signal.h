@@ -1,0 +1,32 @@
+/* weft/signal.h - waiting for a Unix signal (SIGINT, SIGTERM, ...) as a
+ * future, for graceful shutdown.
+ *
+ * The first poll of a weft_signal for a signal number installs weft's
+ * handler for it, process-wide and for the rest of the process's life (the
+ * default action, such as terminating on SIGINT, no longer happens: that
+ * is the point). The handler only counts the signal and writes a byte to a
+ * pipe that every runtime's reactor watches; the reactor then wakes every
+ * waiter. A weft_signal completes on the first delivery after its first
+ * poll.
+ */
+#ifndef WEFT_SIGNAL_H
+#define WEFT_SIGNAL_H
+
+#include "atomic_waker.h"
+#include "future.h"
+
+/* Output int: 0 when the signal arrived; WEFT_EINVAL for a signal number
+ * that cannot be caught (out of range, SIGKILL, SIGSTOP); WEFT_ENOSYS
+ * outside a runtime with a reactor; or -errno from sigaction. */
+typedef struct weft_signal_s {
+    weft_future_t future;
+    int signo;
+    uint64_t seen_;
+    bool linked_;
+    struct weft_signal_s *prev_, *next_; /* the waiter list (private) */
+    weft_atomic_waker_t waker_;
+} weft_signal_t;
+
+WEFT_API WEFT_NODISCARD weft_signal_t weft_signal_recv(int signo);
+
+#endif
