@@ -11,6 +11,8 @@
 #ifndef WEFT_IO_H
 #define WEFT_IO_H
 
+#include <sys/socket.h>
+
 #include "reactor.h"
 #include "weft/atomic_waker.h"
 
@@ -46,6 +48,11 @@ uint32_t weft__io_poll_ready(weft__io_t *io, uint32_t bits, weft_context_t *cx);
  * Returns true when cleared (the caller waits), false when an event came
  * in meanwhile (the caller retries). */
 bool weft__io_clear_ready(weft__io_t *io, uint32_t bits, uint32_t snapshot);
+
+/* Address helpers shared by tcp.c and udp.c: a usable IPv4/IPv6/Unix
+ * address; "1.2.3.4" or "::1" plus a port. */
+bool weft__addr_ok(const struct sockaddr *addr, socklen_t len);
+int weft__parse_ip(const char *ip, uint16_t port, struct sockaddr_storage *ss, socklen_t *len);
 
 /* reactor.c side */
 int weft__reactor_io_init(weft__reactor_t *r);

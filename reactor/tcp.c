@@ -8,6 +8,8 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
+#include <sys/un.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -16,7 +18,7 @@
 
 /* ---- Addresses --------------------------------------------------------------- */
 
-static int parse_ip(const char *ip, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
+int weft__parse_ip(const char *ip, uint16_t port, struct sockaddr_storage *ss, socklen_t *len)
 {
     memset(ss, 0, sizeof *ss);
     struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
@@ -36,7 +38,7 @@ static int parse_ip(const char *ip, uint16_t port, struct sockaddr_storage *ss, 
     return WEFT_EINVAL;
 }
 
-static bool addr_ok(const struct sockaddr *addr, socklen_t len)
+bool weft__addr_ok(const struct sockaddr *addr, socklen_t len)
 {
     if (addr == NULL)
         return false;
@@ -44,7 +46,38 @@ static bool addr_ok(const struct sockaddr *addr, socklen_t len)
         return len >= (socklen_t)sizeof(struct sockaddr_in);
     if (addr->sa_family == AF_INET6)
         return len >= (socklen_t)sizeof(struct sockaddr_in6);
+    if (addr->sa_family == AF_UNIX)
+        return len > (socklen_t)offsetof(struct sockaddr_un, sun_path) && len <= (socklen_t)sizeof(struct sockaddr_un);
     return false;
+}
+#define addr_ok weft__addr_ok
+
+static int unix_addr(const char *path, struct sockaddr_un *un, socklen_t *len)
+{
+    if (path == NULL || path[0] == 0 || strlen(path) >= sizeof un->sun_path)
+        return WEFT_EINVAL;
+    memset(un, 0, sizeof *un);
+    un->sun_family = AF_UNIX;
+    strcpy(un->sun_path, path);
+    *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
+    return 0;
+}
+
+int weft_unix_listen(const char *path, int backlog, weft_tcp_listener_t *out)
+{
+    struct sockaddr_un un;
+    socklen_t len;
+    int rc = unix_addr(path, &un, &len);
+    return rc != 0 ? rc : weft_tcp_listen((struct sockaddr *)&un, len, backlog, out);
+}
+
+weft_tcp_connect_t weft_unix_connect(const char *path, weft_tcp_stream_t *out)
+{
+    struct sockaddr_un un;
+    socklen_t len;
+    if (unix_addr(path, &un, &len) != 0)
+        return weft_tcp_connect(NULL, 0, out);
+    return weft_tcp_connect((struct sockaddr *)&un, len, out);
 }
 
 /* ---- Listener ------------------------------------------------------------------ */
@@ -57,7 +90,8 @@ int weft_tcp_listen(const struct sockaddr *addr, socklen_t addrlen, int backlog,
     if (fd < 0)
         return -errno;
     int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (addr->sa_family != AF_UNIX)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     int rc = 0;
     if (bind(fd, addr, addrlen) != 0 || listen(fd, backlog) != 0)
         rc = -errno;
@@ -76,7 +110,7 @@ int weft_tcp_listen_ip(const char *ip, uint16_t port, int backlog, weft_tcp_list
 {
     struct sockaddr_storage ss;
     socklen_t len;
-    int rc = parse_ip(ip, port, &ss, &len);
+    int rc = weft__parse_ip(ip, port, &ss, &len);
     return rc != 0 ? rc : weft_tcp_listen((struct sockaddr *)&ss, len, backlog, out);
 }
 
@@ -316,7 +350,7 @@ weft_tcp_connect_t weft_tcp_connect_ip(const char *ip, uint16_t port, weft_tcp_s
 {
     struct sockaddr_storage ss;
     socklen_t len = 0;
-    if (parse_ip(ip, port, &ss, &len) != 0)
+    if (weft__parse_ip(ip, port, &ss, &len) != 0)
         return weft_tcp_connect(NULL, 0, out);
     return weft_tcp_connect((struct sockaddr *)&ss, len, out);
 }

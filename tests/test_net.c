@@ -374,6 +374,119 @@ START_TEST(accept_backs_off_on_emfile)
 }
 END_TEST
 
+/* ---- UDP ------------------------------------------------------------------ */
+typedef struct {
+    WEFT_FRAME;
+    weft_udp_socket_t a, b;
+    char buf[64];
+    struct sockaddr_storage from, to;
+    socklen_t fromlen, tolen;
+    ssize_t n;
+    weft_udp_io_t op, op2;
+    int rc;
+} udp_t;
+static void udp_cleanup(udp_t *u)
+{
+    weft_udp_close(&u->a);
+    weft_udp_close(&u->b);
+}
+WEFT_ASYNC_WITH_DROP(udp_t, udp_fn, int, udp_cleanup)
+{
+    WEFT_BEGIN();
+    ck_assert_int_eq(weft_udp_bind_ip("127.0.0.1", 0, &self->a), 0);
+    ck_assert_int_eq(weft_udp_bind_ip("127.0.0.1", 0, &self->b), 0);
+    ck_assert_int_eq(weft_udp_bind_ip("nope", 0, &self->b), WEFT_EINVAL);
+    ck_assert_int_eq(weft_udp_local_addr(&self->b, &self->to, &self->tolen), 0);
+    /* recv first: it waits (EAGAIN, readiness) until the datagram comes */
+    self->op = weft_udp_recv_from(&self->b, self->buf, sizeof self->buf, &self->from, &self->fromlen);
+    ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&self->op), weft__cx, &self->n), WEFT_PENDING);
+    WEFT_AWAIT(&self->op2, weft_udp_send_to(&self->a, "ping", 4, (struct sockaddr *)&self->to, self->tolen),
+               &self->n);
+    ck_assert_int_eq(self->n, 4);
+    WEFT_AWAIT_REF(&self->op, &self->n);
+    ck_assert_int_eq(self->n, 4);
+    ck_assert_int_eq(memcmp(self->buf, "ping", 4), 0);
+    /* connected: reply without addresses */
+    ck_assert_int_eq(weft_udp_connect(&self->b, (struct sockaddr *)&self->from, self->fromlen), 0);
+    WEFT_AWAIT(&self->op, weft_udp_send(&self->b, "pong!", 5), &self->n);
+    ck_assert_int_eq(self->n, 5);
+    WEFT_AWAIT(&self->op, weft_udp_recv(&self->a, self->buf, 2), &self->n); /* truncated to 2 */
+    ck_assert_int_eq(self->n, 2);
+    ck_assert_int_eq(memcmp(self->buf, "po", 2), 0);
+    WEFT_RETURN(0);
+    WEFT_END();
+}
+
+START_TEST(udp_send_recv)
+{
+    weft_runtime_t *rt = shape_rt(_i);
+    udp_t u = { WEFT_FRAME_INIT(udp_fn) };
+    int rc = -1;
+    ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&u), &rc), 0);
+    ck_assert_int_eq(rc, 0);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+/* ---- Unix domain stream sockets ------------------------------------------------- */
+typedef struct {
+    WEFT_FRAME;
+    const char *path;
+    weft_tcp_listener_t l;
+    weft_tcp_stream_t srv, cli;
+    weft_tcp_accept_t acc;
+    weft_tcp_connect_t con;
+    weft_join2_t both;
+    int arc, crc;
+    ssize_t n;
+    char buf[8];
+    weft_tcp_io_t op;
+} unix_t;
+static void unix_cleanup(unix_t *u)
+{
+    weft_tcp_close(&u->srv);
+    weft_tcp_close(&u->cli);
+    weft_tcp_listener_close(&u->l);
+    unlink(u->path);
+}
+WEFT_ASYNC_WITH_DROP(unix_t, unix_fn, int, unix_cleanup)
+{
+    WEFT_BEGIN();
+    unlink(self->path);
+    ck_assert_int_eq(weft_unix_listen(self->path, 4, &self->l), 0);
+    self->acc = weft_tcp_accept(&self->l, &self->srv, NULL);
+    self->con = weft_unix_connect(self->path, &self->cli);
+    WEFT_AWAIT(&self->both, weft_join2(WEFT_FUTURE(&self->acc), &self->arc, WEFT_FUTURE(&self->con), &self->crc),
+               NULL);
+    ck_assert_int_eq(self->arc, 0);
+    ck_assert_int_eq(self->crc, 0);
+    WEFT_AWAIT(&self->op, weft_tcp_write_all(&self->cli, "unix!", 5), &self->n);
+    ck_assert_int_eq(self->n, 5);
+    WEFT_AWAIT(&self->op, weft_tcp_read_exact(&self->srv, self->buf, 5), &self->n);
+    ck_assert_int_eq(self->n, 5);
+    ck_assert_int_eq(memcmp(self->buf, "unix!", 5), 0);
+    WEFT_RETURN(0);
+    WEFT_END();
+}
+
+START_TEST(unix_stream_round_trip)
+{
+    weft_runtime_t *rt = shape_rt(_i);
+    static char path[64];
+    snprintf(path, sizeof path, "/tmp/weft-test-%d-%d.sock", (int)getpid(), _i);
+    unix_t u = { WEFT_FRAME_INIT(unix_fn), .path = path };
+    int rc = -1;
+    ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&u), &rc), 0);
+    ck_assert_int_eq(rc, 0);
+    weft_tcp_listener_t l;
+    ck_assert_int_eq(listen_on(rt, &l, "127.0.0.1", 1), 0); /* still fine afterwards */
+    weft_tcp_listener_close(&l);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("net");
@@ -385,6 +498,8 @@ int main(void)
     tcase_add_loop_test(tc, reset_mid_read_and_write_to_closed_peer, 0, N_SHAPES);
     tcase_add_loop_test(tc, close_wakes_waiter_with_error, 0, N_SHAPES);
     tcase_add_loop_test(tc, accept_with_timeout, 0, N_SHAPES);
+    tcase_add_loop_test(tc, udp_send_recv, 0, N_SHAPES);
+    tcase_add_loop_test(tc, unix_stream_round_trip, 0, N_SHAPES);
     if (can_fork()) /* it lowers the process's fd limit */
         tcase_add_test(tc, accept_backs_off_on_emfile);
     suite_add_tcase(s, tc);

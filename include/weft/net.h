@@ -1,4 +1,4 @@
-/* weft/net.h - TCP on the reactor.
+/* weft/net.h - TCP, Unix domain stream sockets and UDP on the reactor.
  *
  * Every call tries the non-blocking system call on the calling worker
  * first; only when it would block does the task wait for readiness, which
@@ -110,5 +110,49 @@ WEFT_API int weft_tcp_peer_addr(const weft_tcp_stream_t *s, struct sockaddr_stor
 WEFT_API int weft_tcp_local_addr(const weft_tcp_stream_t *s, struct sockaddr_storage *addr, socklen_t *len);
 /* Closes the socket; tasks waiting on it wake with -EBADF. */
 WEFT_API void weft_tcp_close(weft_tcp_stream_t *s);
+
+/* ---- Unix domain stream sockets ------------------------------------------------
+ * The same listener and stream types (and every call above but nodelay):
+ * only the address differs. A path longer than sun_path is WEFT_EINVAL.
+ * weft_unix_listen does not unlink an existing socket file. */
+WEFT_API int weft_unix_listen(const char *path, int backlog, weft_tcp_listener_t *out);
+WEFT_API WEFT_NODISCARD weft_tcp_connect_t weft_unix_connect(const char *path, weft_tcp_stream_t *out);
+
+/* ---- UDP ------------------------------------------------------------------------ */
+typedef struct weft_udp_socket_s {
+    weft_io_t *io;
+} weft_udp_socket_t;
+
+/* Binds a datagram socket (port 0 picks one). Returns 0 or a negative
+ * errno; WEFT_EINVAL for bad input. Context: inside a runtime with a
+ * reactor. */
+WEFT_API int weft_udp_bind(const struct sockaddr *addr, socklen_t addrlen, weft_udp_socket_t *out);
+WEFT_API int weft_udp_bind_ip(const char *ip, uint16_t port, weft_udp_socket_t *out);
+/* Sets the default peer (send/recv then need no address) and filters what
+ * is received to it. Never blocks. */
+WEFT_API int weft_udp_connect(weft_udp_socket_t *s, const struct sockaddr *addr, socklen_t addrlen);
+WEFT_API int weft_udp_local_addr(const weft_udp_socket_t *s, struct sockaddr_storage *addr, socklen_t *len);
+WEFT_API void weft_udp_close(weft_udp_socket_t *s);
+
+/* Datagram futures: output ssize_t, the datagram's size (recv: truncated
+ * to len, like recvfrom) or a negative errno. */
+typedef struct weft_udp_io_s {
+    weft_future_t future;
+    weft_udp_socket_t *s;
+    weft_io_t *io;
+    void *buf;
+    size_t len;
+    struct sockaddr_storage addr; /* send_to: the destination */
+    socklen_t addrlen;
+    struct sockaddr_storage *from; /* recv_from: where to put the sender */
+    socklen_t *fromlen;
+    int kind;
+} weft_udp_io_t;
+WEFT_API WEFT_NODISCARD weft_udp_io_t weft_udp_send_to(weft_udp_socket_t *s, const void *buf, size_t len,
+                                                       const struct sockaddr *to, socklen_t tolen);
+WEFT_API WEFT_NODISCARD weft_udp_io_t weft_udp_recv_from(weft_udp_socket_t *s, void *buf, size_t len,
+                                                         struct sockaddr_storage *from, socklen_t *fromlen);
+WEFT_API WEFT_NODISCARD weft_udp_io_t weft_udp_send(weft_udp_socket_t *s, const void *buf, size_t len);
+WEFT_API WEFT_NODISCARD weft_udp_io_t weft_udp_recv(weft_udp_socket_t *s, void *buf, size_t len);
 
 #endif

@@ -1,0 +1,185 @@
+/* reactor/udp.c - UDP sockets on the reactor (weft/net.h): the same
+ * syscall-first readiness protocol as tcp.c, one datagram per call. */
+#include <string.h>
+#include <unistd.h>
+
+#include "io.h"
+#include "weft/net.h"
+
+int weft_udp_bind(const struct sockaddr *addr, socklen_t addrlen, weft_udp_socket_t *out)
+{
+    if (out == NULL || !weft__addr_ok(addr, addrlen) || addr->sa_family == AF_UNIX)
+        return WEFT_EINVAL;
+    int fd = socket(addr->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int rc = bind(fd, addr, addrlen) == 0 ? 0 : -errno;
+    weft_io_t *io = NULL;
+    if (rc == 0)
+        rc = weft__io_new(fd, &io);
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    out->io = io;
+    return 0;
+}
+
+int weft_udp_bind_ip(const char *ip, uint16_t port, weft_udp_socket_t *out)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int rc = weft__parse_ip(ip, port, &ss, &len);
+    return rc != 0 ? rc : weft_udp_bind((struct sockaddr *)&ss, len, out);
+}
+
+int weft_udp_connect(weft_udp_socket_t *s, const struct sockaddr *addr, socklen_t addrlen)
+{
+    if (s->io == NULL)
+        return -EBADF;
+    if (!weft__addr_ok(addr, addrlen))
+        return WEFT_EINVAL;
+    return connect(s->io->fd, addr, addrlen) == 0 ? 0 : -errno;
+}
+
+int weft_udp_local_addr(const weft_udp_socket_t *s, struct sockaddr_storage *addr, socklen_t *len)
+{
+    if (s->io == NULL)
+        return -EBADF;
+    *len = sizeof *addr;
+    return getsockname(s->io->fd, (struct sockaddr *)addr, len) == 0 ? 0 : -errno;
+}
+
+void weft_udp_close(weft_udp_socket_t *s)
+{
+    if (s->io != NULL) {
+        weft__io_close(s->io);
+        s->io = NULL;
+    }
+}
+
+enum { U_SEND_TO, U_RECV_FROM, U_SEND, U_RECV };
+
+static weft_poll_t udp_poll(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    weft_udp_io_t *op = (weft_udp_io_t *)(void *)f;
+    ssize_t rc;
+    if (!weft_coop_proceed(cx))
+        return WEFT_PENDING;
+    if (op->io == NULL && op->s->io != NULL) {
+        weft__io_retain(op->s->io);
+        op->io = op->s->io;
+    }
+    weft__io_t *io = op->io;
+    if (io == NULL) {
+        rc = -EBADF;
+        goto done;
+    }
+    bool receiving = op->kind == U_RECV_FROM || op->kind == U_RECV;
+    uint32_t dir = receiving ? WEFT_IO_READ : WEFT_IO_WRITE;
+    for (;;) {
+        uint32_t snap = atomic_load_explicit(&io->ready, memory_order_acquire);
+        if (snap & WEFT_IO_CLOSED) {
+            rc = -EBADF;
+            break;
+        }
+        ssize_t n;
+        switch (op->kind) {
+        case U_SEND_TO:
+            n = sendto(io->fd, op->buf, op->len, MSG_NOSIGNAL, (struct sockaddr *)&op->addr, op->addrlen);
+            break;
+        case U_SEND:
+            n = send(io->fd, op->buf, op->len, MSG_NOSIGNAL);
+            break;
+        default: {
+            socklen_t fl = sizeof(struct sockaddr_storage);
+            n = recvfrom(io->fd, op->buf, op->len, 0, (struct sockaddr *)op->from, op->from ? &fl : NULL);
+            if (n >= 0 && op->fromlen != NULL)
+                *op->fromlen = fl;
+            break;
+        }
+        }
+        if (n >= 0) {
+            rc = n;
+            break;
+        }
+        int e = errno;
+        if (e == EINTR)
+            continue;
+        if (e == EAGAIN || e == EWOULDBLOCK) {
+            if (weft__io_clear_ready(io, dir, snap) && weft__io_poll_ready(io, dir, cx) == 0) {
+                weft__coop_refund();
+                return WEFT_PENDING;
+            }
+            continue;
+        }
+        rc = -e;
+        break;
+    }
+done:
+    if (op->io != NULL) {
+        weft__io_release(op->io);
+        op->io = NULL;
+    }
+    if (out != NULL)
+        *(ssize_t *)out = rc;
+    return WEFT_READY;
+}
+
+static void udp_drop(weft_future_t *f)
+{
+    weft_udp_io_t *op = (weft_udp_io_t *)(void *)f;
+    if (op->io != NULL) {
+        weft__io_release(op->io);
+        op->io = NULL;
+    }
+}
+
+static const weft_future_vtable_t udp_vtable = {
+    udp_poll, udp_drop, NULL, sizeof(weft_udp_io_t), sizeof(ssize_t), "weft_udp_io",
+};
+
+static weft_udp_io_t make(weft_udp_socket_t *s, int kind, void *buf, size_t len)
+{
+    weft_udp_io_t op;
+    memset(&op, 0, sizeof op);
+    op.future.vtable = &udp_vtable;
+    op.s = s;
+    op.buf = buf;
+    op.len = len;
+    op.kind = kind;
+    return op;
+}
+
+weft_udp_io_t weft_udp_send_to(weft_udp_socket_t *s, const void *buf, size_t len, const struct sockaddr *to,
+                               socklen_t tolen)
+{
+    weft_udp_io_t op = make(s, U_SEND_TO, (void *)buf, len);
+    if (weft__addr_ok(to, tolen) && tolen <= (socklen_t)sizeof op.addr) {
+        memcpy(&op.addr, to, tolen);
+        op.addrlen = tolen;
+    } else {
+        op.addr.ss_family = AF_UNSPEC; /* sendto fails: EAFNOSUPPORT/EINVAL */
+        op.addrlen = sizeof(struct sockaddr);
+    }
+    return op;
+}
+
+weft_udp_io_t weft_udp_recv_from(weft_udp_socket_t *s, void *buf, size_t len, struct sockaddr_storage *from,
+                                 socklen_t *fromlen)
+{
+    weft_udp_io_t op = make(s, U_RECV_FROM, buf, len);
+    op.from = from;
+    op.fromlen = fromlen;
+    return op;
+}
+
+weft_udp_io_t weft_udp_send(weft_udp_socket_t *s, const void *buf, size_t len)
+{
+    return make(s, U_SEND, (void *)buf, len);
+}
+
+weft_udp_io_t weft_udp_recv(weft_udp_socket_t *s, void *buf, size_t len)
+{
+    return make(s, U_RECV, buf, len);
+}
