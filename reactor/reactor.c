@@ -117,10 +117,48 @@ static void on_close(uv_handle_t *h)
     (void)h;
 }
 
+bool weft__reactor_submit(weft__reactor_t *r, weft__op_t *op)
+{
+    pthread_mutex_lock(&r->time_lock); /* orders the ring before a stop */
+    if (r->stopped) {
+        pthread_mutex_unlock(&r->time_lock);
+        return false;
+    }
+    weft__op_t *head = atomic_load_explicit(&r->ops, memory_order_relaxed);
+    do {
+        op->next = head;
+        /* release: op's contents reach the drain (acquire exchange). */
+    } while (!atomic_compare_exchange_weak_explicit(&r->ops, &head, op, memory_order_release,
+                                                    memory_order_relaxed));
+    if (head == NULL)
+        weft__reactor_ring(r);
+    pthread_mutex_unlock(&r->time_lock);
+    return true;
+}
+
+/* Runs every queued op, oldest first (the stack is reversed). */
+static void run_ops(weft__reactor_t *r)
+{
+    /* acquire: pairs with weft__reactor_submit's release CAS. */
+    weft__op_t *op = atomic_exchange_explicit(&r->ops, NULL, memory_order_acquire), *fifo = NULL;
+    while (op != NULL) {
+        weft__op_t *next = op->next;
+        op->next = fifo;
+        fifo = op;
+        op = next;
+    }
+    while (fifo != NULL) {
+        weft__op_t *next = fifo->next;
+        fifo->run(r, fifo);
+        fifo = next;
+    }
+}
+
 static void doorbell_cb(uv_async_t *a)
 {
     weft__reactor_t *r = a->data;
     weft__reactor_io_free_retired(r);
+    run_ops(r);
     if (atomic_load_explicit(&r->stopping, memory_order_acquire)) {
         uv_timer_stop(&r->timer);
         uv_close((uv_handle_t *)&r->timer, on_close);
@@ -172,6 +210,7 @@ int weft__reactor_start(weft__reactor_t **out, const char *name)
     weft__wheel_init(&r->wheel, 0);
     r->armed = UINT64_MAX;
     atomic_init(&r->stopping, false);
+    atomic_init(&r->ops, NULL);
     if (pthread_create(&r->thread, NULL, reactor_main, r) != 0) {
         uv_close((uv_handle_t *)&r->timer, NULL);
         uv_close((uv_handle_t *)&r->doorbell, NULL);

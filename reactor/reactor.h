@@ -41,7 +41,22 @@ typedef struct weft__reactor {
     _Atomic unsigned pollers;
     /* The process's signal pipe (signal.c), watched by every reactor. */
     uv_poll_t signal_watch;
+    /* Work for the loop thread (libuv calls that must run there): a
+     * lock-free stack drained in one go by the doorbell. */
+    _Atomic(struct weft__op *) ops;
 } weft__reactor_t;
+
+/* An operation to run on the reactor thread. */
+typedef struct weft__op {
+    struct weft__op *next;
+    void (*run)(weft__reactor_t *r, struct weft__op *op);
+} weft__op_t;
+
+/* Queues op for the reactor thread: a CAS on the stack's head, and
+ * uv_async_send only when the stack was empty (later submitters ride the
+ * same doorbell; the drain takes everything, oldest first). Returns false
+ * when the reactor is stopped (op is not queued). Context: any thread. */
+bool weft__reactor_submit(weft__reactor_t *r, weft__op_t *op);
 
 int weft__reactor_signal_init(weft__reactor_t *r);
 

@@ -487,6 +487,57 @@ START_TEST(unix_stream_round_trip)
 }
 END_TEST
 
+/* ---- Name resolution ---------------------------------------------------------- */
+typedef struct {
+    WEFT_FRAME;
+    struct sockaddr_storage addrs[8], other[1];
+    int n, bad, none;
+    weft_resolve_t r;
+} resolver_t;
+WEFT_ASYNC(resolver_t, resolver_fn, int)
+{
+    WEFT_BEGIN();
+    WEFT_AWAIT(&self->r, weft_resolve("localhost", 8080, self->addrs, 8), &self->n);
+    WEFT_AWAIT(&self->r, weft_resolve("", 80, self->other, 1), &self->bad);
+    /* (No unknown-name case: it would send a DNS query off this machine;
+     * tests stay on 127.0.0.1. "localhost" comes from /etc/hosts.) */
+    WEFT_AWAIT(&self->r, weft_resolve("127.0.0.1", 80, self->other, 1), &self->none);
+    WEFT_RETURN(0);
+    WEFT_END();
+}
+
+START_TEST(resolve_without_blocking)
+{
+    weft_runtime_t *rt = shape_rt(_i);
+    resolver_t r = { WEFT_FRAME_INIT(resolver_fn) };
+    ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&r), NULL), 0);
+    ck_assert_int_ge(r.n, 1); /* localhost: from /etc/hosts, no network needed */
+    bool loopback = false;
+    for (int i = 0; i < r.n; i++) {
+        if (r.addrs[i].ss_family == AF_INET) {
+            struct sockaddr_in *v4 = (struct sockaddr_in *)&r.addrs[i];
+            loopback |= ntohl(v4->sin_addr.s_addr) == INADDR_LOOPBACK && ntohs(v4->sin_port) == 8080;
+        } else if (r.addrs[i].ss_family == AF_INET6) {
+            struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&r.addrs[i];
+            loopback |= IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr) && ntohs(v6->sin6_port) == 8080;
+        }
+    }
+    ck_assert(loopback);
+    ck_assert_int_eq(r.bad, WEFT_EINVAL);
+    ck_assert_int_eq(r.none, 1); /* a numeric address, max 1 */
+    /* Dropped before it finishes: the lookup completes in the background. */
+    resolver_t r2 = { WEFT_FRAME_INIT(resolver_fn) };
+    weft_waker_t noop = weft_waker_noop();
+    (void)noop;
+    weft_join_handle_t h;
+    ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &r2, &h), 0);
+    weft_join_handle_abort(&h);
+    weft_join_handle_drop(&h);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("net");
@@ -499,6 +550,7 @@ int main(void)
     tcase_add_loop_test(tc, close_wakes_waiter_with_error, 0, N_SHAPES);
     tcase_add_loop_test(tc, accept_with_timeout, 0, N_SHAPES);
     tcase_add_loop_test(tc, udp_send_recv, 0, N_SHAPES);
+    tcase_add_loop_test(tc, resolve_without_blocking, 0, N_SHAPES);
     tcase_add_loop_test(tc, unix_stream_round_trip, 0, N_SHAPES);
     if (can_fork()) /* it lowers the process's fd limit */
         tcase_add_test(tc, accept_backs_off_on_emfile);

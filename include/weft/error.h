@@ -24,7 +24,15 @@
     X(EBUSY, "resource busy")                                          \
     X(EDEADLK, "operation would deadlock")                             \
     X(EPERM, "operation not permitted")                                \
-    X(ENOSYS, "function not implemented")
+    X(ENOSYS, "function not implemented")                             \
+    X(ENOENT, "no such name or entry")                                 \
+    X(EIO, "input/output error")                                       \
+    X(EBADF, "bad or closed socket")                                   \
+    X(ECONNREFUSED, "connection refused")                              \
+    X(ECONNRESET, "connection reset by peer")                          \
+    X(EADDRINUSE, "address already in use")                            \
+    X(EMFILE, "too many open files")                                   \
+    X(EAFNOSUPPORT, "address family not supported")
 
 enum weft_errno_e {
 #define WEFT__ERR_ENUM(name, msg) WEFT_##name = -name,

@@ -111,6 +111,27 @@ WEFT_API int weft_tcp_local_addr(const weft_tcp_stream_t *s, struct sockaddr_sto
 /* Closes the socket; tasks waiting on it wake with -EBADF. */
 WEFT_API void weft_tcp_close(weft_tcp_stream_t *s);
 
+/* ---- Name resolution ------------------------------------------------------------
+ * Resolves host (a name or a numeric address) for port without blocking a
+ * worker: getaddrinfo runs on libuv's thread pool, started by the reactor
+ * (the request reaches it through the reactor's lock-free queue). Output
+ * int: how many addresses were written to out (at most max, TCP-usable,
+ * IPv4 and IPv6), or WEFT_ENOENT (no such name), WEFT_EINVAL, WEFT_ENOMEM,
+ * WEFT_ENOSYS (no runtime with a reactor here), WEFT_EIO (the resolver
+ * failed otherwise). Dropping it early is fine: the lookup finishes in the
+ * background and its result is freed. */
+struct weft__resolve_req;
+typedef struct weft_resolve_s {
+    weft_future_t future;
+    const char *host;
+    uint16_t port;
+    struct sockaddr_storage *out;
+    size_t max;
+    struct weft__resolve_req *req;
+} weft_resolve_t;
+WEFT_API WEFT_NODISCARD weft_resolve_t weft_resolve(const char *host, uint16_t port, struct sockaddr_storage *out,
+                                                    size_t max);
+
 /* ---- Unix domain stream sockets ------------------------------------------------
  * The same listener and stream types (and every call above but nodelay):
  * only the address differs. A path longer than sun_path is WEFT_EINVAL.
