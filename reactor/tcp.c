@@ -177,7 +177,9 @@ static weft_poll_t accept_poll(weft_future_t *f, weft_context_t *cx, void *out)
         weft_future_drop(&a->backoff.future);
         a->backing_off = false;
     }
-    weft__io_t *io = hold(&a->io, a->l->io);
+    /* The handle is read only until we hold our own reference: another
+     * task may close (and clear) it while we wait. */
+    weft__io_t *io = a->io != NULL ? a->io : hold(&a->io, a->l->io);
     if (io == NULL) {
         rc = -EBADF;
         goto done;
@@ -270,6 +272,10 @@ static weft_poll_t connect_poll(weft_future_t *f, weft_context_t *cx, void *out)
     weft_tcp_connect_t *c = (weft_tcp_connect_t *)(void *)f;
     int rc = 0;
     if (c->state == 0) {
+        if (c->addr.ss_family == AF_UNSPEC) { /* the constructor got a bad address */
+            rc = WEFT_EINVAL;
+            goto done;
+        }
         int fd = socket(c->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
             rc = -errno;
@@ -341,7 +347,7 @@ weft_tcp_connect_t weft_tcp_connect(const struct sockaddr *addr, socklen_t addrl
         memcpy(&c.addr, addr, addrlen);
         c.addrlen = addrlen;
     } else {
-        c.addr.ss_family = AF_UNSPEC; /* socket() fails: EAFNOSUPPORT */
+        c.addr.ss_family = AF_UNSPEC; /* connect_poll answers WEFT_EINVAL */
     }
     return c;
 }
@@ -365,7 +371,7 @@ static weft_poll_t io_poll(weft_future_t *f, weft_context_t *cx, void *out)
     ssize_t rc;
     if (!weft_coop_proceed(cx))
         return WEFT_PENDING;
-    weft__io_t *io = hold(&op->io, op->s->io);
+    weft__io_t *io = op->io != NULL ? op->io : hold(&op->io, op->s->io); /* as in accept_poll */
     if (io == NULL) {
         rc = -EBADF;
         goto done;
@@ -379,12 +385,19 @@ static weft_poll_t io_poll(weft_future_t *f, weft_context_t *cx, void *out)
             break;
         }
         ssize_t n;
-        if (op->kind == K_WRITEV)
-            n = writev(io->fd, op->u.iov, (int)op->len);
-        else if (reading)
+        if (op->kind == K_WRITEV) {
+            /* sendmsg, not writev: MSG_NOSIGNAL turns a closed peer into
+             * -EPIPE instead of a SIGPIPE that kills the process. */
+            struct msghdr mh;
+            memset(&mh, 0, sizeof mh);
+            mh.msg_iov = (struct iovec *)op->u.iov;
+            mh.msg_iovlen = op->len;
+            n = sendmsg(io->fd, &mh, MSG_NOSIGNAL);
+        } else if (reading) {
             n = read(io->fd, (char *)op->u.rbuf + op->done, op->len - op->done);
-        else
+        } else {
             n = send(io->fd, (const char *)op->u.wbuf + op->done, op->len - op->done, MSG_NOSIGNAL);
+        }
         if (n > 0) {
             op->done += (size_t)n;
             if (op->kind == K_READ || op->kind == K_WRITE || op->kind == K_WRITEV || op->done == op->len) {

@@ -66,7 +66,7 @@ static weft_poll_t udp_poll(weft_future_t *f, weft_context_t *cx, void *out)
     ssize_t rc;
     if (!weft_coop_proceed(cx))
         return WEFT_PENDING;
-    if (op->io == NULL && op->s->io != NULL) {
+    if (op->io == NULL && op->s->io != NULL) { /* the handle is read only until we hold a reference */
         weft__io_retain(op->s->io);
         op->io = op->s->io;
     }
@@ -84,6 +84,10 @@ static weft_poll_t udp_poll(weft_future_t *f, weft_context_t *cx, void *out)
             break;
         }
         ssize_t n;
+        if (op->kind == U_SEND_TO && op->addrlen == 0) {
+            rc = WEFT_EINVAL;
+            break;
+        }
         switch (op->kind) {
         case U_SEND_TO:
             n = sendto(io->fd, op->buf, op->len, MSG_NOSIGNAL, (struct sockaddr *)&op->addr, op->addrlen);
@@ -159,8 +163,8 @@ weft_udp_io_t weft_udp_send_to(weft_udp_socket_t *s, const void *buf, size_t len
         memcpy(&op.addr, to, tolen);
         op.addrlen = tolen;
     } else {
-        op.addr.ss_family = AF_UNSPEC; /* sendto fails: EAFNOSUPPORT/EINVAL */
-        op.addrlen = sizeof(struct sockaddr);
+        op.addr.ss_family = AF_UNSPEC; /* udp_poll answers WEFT_EINVAL */
+        op.addrlen = 0;
     }
     return op;
 }

@@ -32,7 +32,8 @@ typedef struct weft_builder_s {
     /* Scheduling ticks between inject-queue checks (and, current-thread,
      * the most tasks run between two polls of the block_on future); 0 = 61. */
     unsigned global_queue_interval;
-    bool enable_time;          /* start the reactor's timers (default true) */
+    bool enable_time;          /* start the reactor (default true): timers, sockets and
+                                  signals need it (without: WEFT_ENOSYS / an abort) */
 } weft_builder_t;
 
 /* Fills *b with the defaults of `flavor`. Context: any thread. */
