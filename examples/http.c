@@ -6,12 +6,12 @@
  *   - a head larger than the buffer gets 431, a malformed one 400, a body
  *     it will not read 413, Transfer-Encoding 501, then the connection
  *     closes;
- *   - a client that sends a partial head and stalls is answered 408 and
- *     closed after --header-ms; an idle keep-alive connection is closed
- *     after --idle-ms;
+ *   - a request whose head is not complete --header-ms after its first
+ *     byte is answered 408 and closed (a stalled or a trickling client); a
+ *     keep-alive connection idle for --idle-ms is closed;
  *   - at most --max-conns connections: past that, new ones get 503;
- *   - SIGINT or SIGTERM: stop accepting, let requests in flight finish
- *     (up to --grace-ms), exit 0.
+ *   - SIGINT or SIGTERM: stop accepting, close idle connections (within
+ *     200 ms), let requests in flight finish (up to --grace-ms), exit 0.
  *
  *   http PORT [--workers N] [--max-conns N] [--idle-ms N] [--header-ms N] [--grace-ms N]
  */
@@ -60,6 +60,7 @@ typedef struct {
     char out[OUT_SIZE];
     size_t out_len;
     bool closing;
+    uint64_t wait_start; /* when the idle wait or the current head began */
     int trc;
     ssize_t n;
     weft_tcp_io_t op;
@@ -112,6 +113,7 @@ WEFT_ASYNC_WITH_DROP(conn_t, conn_fn, weft_unit_t, conn_cleanup)
 {
     WEFT_BEGIN();
     weft_tcp_set_nodelay(&self->s, true);
+    self->wait_start = weft_now_ns();
     if (atomic_load(&active) > cfg.max_conns) {
         self->out_len = error_response(-1001, self->out);
         self->closing = true;
@@ -129,23 +131,35 @@ WEFT_ASYNC_WITH_DROP(conn_t, conn_fn, weft_unit_t, conn_cleanup)
         }
         if (self->closing || (atomic_load(&stopping) && self->used == 0))
             break; /* after a shutdown signal, idle connections end */
-        /* Read more, within the idle or the header deadline. */
-        self->op = weft_tcp_read(&self->s, self->buf + self->used, BUF_SIZE - self->used);
-        WEFT_AWAIT(&self->t,
-                   weft_timeout_ms(WEFT_FUTURE(&self->op), &self->n, self->used ? cfg.header_ms : cfg.idle_ms),
-                   &self->trc);
-        if (self->trc == WEFT_ETIMEDOUT) {
-            if (self->used > 0) { /* a slow client mid-request */
-                self->out_len = error_response(-1000, self->out);
+        /* Read more, within the idle deadline (no partial request) or the
+         * header deadline (counted from the request's first byte, so a
+         * client trickling a byte at a time is cut off too). Waits are
+         * sliced to 200 ms so an idle connection notices a shutdown soon. */
+        {
+            uint64_t limit = self->used ? cfg.header_ms : cfg.idle_ms;
+            uint64_t waited = (weft_now_ns() - self->wait_start) / 1000000u;
+            if (waited >= limit) {
+                if (self->used == 0)
+                    break; /* idle too long: just close */
+                self->out_len = error_response(-1000, self->out); /* 408 */
                 self->closing = true;
                 continue;
             }
-            break; /* idle: just close */
+            uint64_t slice = limit - waited < 200 ? limit - waited : 200;
+            self->op = weft_tcp_read(&self->s, self->buf + self->used, BUF_SIZE - self->used);
+            self->t = weft_timeout_ms(WEFT_FUTURE(&self->op), &self->n, slice);
         }
+        WEFT_AWAIT_REF(&self->t, &self->trc);
+        if (self->trc == WEFT_ETIMEDOUT)
+            continue; /* re-check the deadlines and the shutdown flag */
         if (self->n <= 0)
             break; /* closed by the client, or an error */
+        if (self->used == 0)
+            self->wait_start = weft_now_ns(); /* a new request's head begins */
         self->used += (size_t)self->n;
         answer(self);
+        if (self->used == 0)
+            self->wait_start = weft_now_ns(); /* all answered: idle from now */
     }
     WEFT_RETURN(WEFT_UNIT);
     WEFT_END();

@@ -41,7 +41,7 @@ static int dial(void)
     return -1;
 }
 
-static void start(const char *max_conns)
+static void start_idle(const char *max_conns, const char *idle_ms)
 {
     const char *bin = getenv("HTTP_BIN");
     ck_assert_ptr_nonnull(bin);
@@ -50,12 +50,17 @@ static void start(const char *max_conns)
     snprintf(p, sizeof p, "%u", port);
     server = fork();
     if (server == 0) {
-        execl(bin, bin, p, "--workers", "2", "--idle-ms", "300", "--header-ms", "300", "--grace-ms", "2000",
+        execl(bin, bin, p, "--workers", "2", "--idle-ms", idle_ms, "--header-ms", "300", "--grace-ms", "5000",
               "--max-conns", max_conns, (char *)NULL);
         _exit(127);
     }
     close(dial()); /* up */
     sleep_ms(100); /* and that probe connection gone again */
+}
+
+static void start(const char *max_conns)
+{
+    start_idle(max_conns, "300");
 }
 
 /* A failed test must not leave its server behind. */
@@ -173,6 +178,41 @@ START_TEST(slow_client_gets_408_and_idle_one_is_closed)
 }
 END_TEST
 
+START_TEST(trickling_client_gets_408)
+{
+    start("100");
+    int fd = dial();
+    const char *req = "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaa";
+    uint64_t t0 = weft_now_ns();
+    static char buf[512];
+    size_t got = 0;
+    /* one byte every 50 ms: each read succeeds, the head never ends */
+    for (size_t i = 0; i < strlen(req) && got == 0; i++) {
+        if (write(fd, req + i, 1) != 1)
+            break;
+        got = read_some(fd, buf, sizeof buf, sizeof buf, 50);
+    }
+    if (got == 0)
+        read_some(fd, buf, sizeof buf, sizeof buf, 1000);
+    ck_assert_msg(strstr(buf, "408") != NULL, "got '%s'", buf);
+    ck_assert_uint_lt(weft_now_ns() - t0, 1500u * 1000000u); /* header-ms is 300 */
+    close(fd);
+    ck_assert_int_eq(stop(), 0);
+}
+END_TEST
+
+START_TEST(sigint_closes_idle_connections_promptly)
+{
+    start_idle("100", "10000");
+    int fd = dial(); /* an idle keep-alive connection, 10 s idle limit, 5 s grace */
+    sleep_ms(50);
+    uint64_t t0 = weft_now_ns();
+    ck_assert_int_eq(stop(), 0);
+    ck_assert_uint_lt(weft_now_ns() - t0, 1000u * 1000000u);
+    close(fd);
+}
+END_TEST
+
 START_TEST(connection_cap_answers_503)
 {
     start("2");
@@ -226,6 +266,8 @@ int main(void)
     tcase_add_test(tc, oversized_head_gets_431);
     tcase_add_test(tc, malformed_gets_400);
     tcase_add_test(tc, slow_client_gets_408_and_idle_one_is_closed);
+    tcase_add_test(tc, trickling_client_gets_408);
+    tcase_add_test(tc, sigint_closes_idle_connections_promptly);
     tcase_add_test(tc, connection_cap_answers_503);
     tcase_add_test(tc, sigint_finishes_in_flight_request);
     suite_add_tcase(s, tc);
