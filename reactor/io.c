@@ -148,6 +148,15 @@ bool weft__io_clear_ready(weft__io_t *io, uint32_t bits, uint32_t snapshot)
                                                    memory_order_relaxed);
 }
 
+bool weft__io_would_block(weft__io_t *io, uint32_t dir, uint32_t snapshot, weft_context_t *cx)
+{
+    if (weft__io_clear_ready(io, dir, snapshot) && weft__io_poll_ready(io, dir, cx) == 0) {
+        weft__coop_refund();
+        return true;
+    }
+    return false;
+}
+
 /* ---- The reactor side ---------------------------------------------------- */
 
 #define EPOLL_BATCH 256

@@ -49,6 +49,12 @@ uint32_t weft__io_poll_ready(weft__io_t *io, uint32_t bits, weft_context_t *cx);
  * in meanwhile (the caller retries). */
 bool weft__io_clear_ready(weft__io_t *io, uint32_t bits, uint32_t snapshot);
 
+/* After a system call said EAGAIN with `snapshot` read before it: clears
+ * the readiness bits for `dir` and registers the task's waker. Returns true
+ * when the caller must return WEFT_PENDING (its budget unit is refunded),
+ * false when an event came in meanwhile and the call should be retried. */
+bool weft__io_would_block(weft__io_t *io, uint32_t dir, uint32_t snapshot, weft_context_t *cx);
+
 /* Address helpers shared by tcp.c and udp.c: a usable IPv4/IPv6/Unix
  * address; "1.2.3.4" or "::1" plus a port. */
 bool weft__addr_ok(const struct sockaddr *addr, socklen_t len);

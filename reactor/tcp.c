@@ -210,10 +210,8 @@ static weft_poll_t accept_poll(weft_future_t *f, weft_context_t *cx, void *out)
         if (e == EINTR || e == ECONNABORTED)
             continue; /* a client that gave up: take the next */
         if (e == EAGAIN || e == EWOULDBLOCK) {
-            if (weft__io_clear_ready(io, WEFT_IO_READ, snap) && weft__io_poll_ready(io, WEFT_IO_READ, cx) == 0) {
-                weft__coop_refund();
+            if (weft__io_would_block(io, WEFT_IO_READ, snap, cx))
                 return WEFT_PENDING;
-            }
             continue;
         }
         if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
@@ -415,10 +413,8 @@ static weft_poll_t io_poll(weft_future_t *f, weft_context_t *cx, void *out)
         if (e == EINTR)
             continue;
         if (e == EAGAIN || e == EWOULDBLOCK) {
-            if (weft__io_clear_ready(io, dir, snap) && weft__io_poll_ready(io, dir, cx) == 0) {
-                weft__coop_refund();
+            if (weft__io_would_block(io, dir, snap, cx))
                 return WEFT_PENDING;
-            }
             continue;
         }
         rc = -e;

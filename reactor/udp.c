@@ -111,10 +111,8 @@ static weft_poll_t udp_poll(weft_future_t *f, weft_context_t *cx, void *out)
         if (e == EINTR)
             continue;
         if (e == EAGAIN || e == EWOULDBLOCK) {
-            if (weft__io_clear_ready(io, dir, snap) && weft__io_poll_ready(io, dir, cx) == 0) {
-                weft__coop_refund();
+            if (weft__io_would_block(io, dir, snap, cx))
                 return WEFT_PENDING;
-            }
             continue;
         }
         rc = -e;
