@@ -49,6 +49,27 @@ uint32_t weft__io_poll_ready(weft__io_t *io, uint32_t bits, weft_context_t *cx);
  * in meanwhile (the caller retries). */
 bool weft__io_clear_ready(weft__io_t *io, uint32_t bits, uint32_t snapshot);
 
+/* A future's own reference on the socket behind its handle: taken at the
+ * first poll (the handle is read only then: another task may close and
+ * clear it while we wait), dropped when the future finishes or is
+ * dropped. */
+static inline weft__io_t *weft__io_hold(weft__io_t **mine, weft__io_t *handle_io)
+{
+    if (*mine == NULL && handle_io != NULL) {
+        weft__io_retain(handle_io);
+        *mine = handle_io;
+    }
+    return *mine;
+}
+
+static inline void weft__io_let_go(weft__io_t **mine)
+{
+    if (*mine != NULL) {
+        weft__io_release(*mine);
+        *mine = NULL;
+    }
+}
+
 /* After a system call said EAGAIN with `snapshot` read before it: clears
  * the readiness bits for `dir` and registers the task's waker. Returns true
  * when the caller must return WEFT_PENDING (its budget unit is refunded),

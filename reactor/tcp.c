@@ -143,24 +143,6 @@ void weft_tcp_listener_close(weft_tcp_listener_t *l)
 
 /* ---- accept ------------------------------------------------------------------------ */
 
-/* Takes a reference on the socket behind *slot at a future's first poll. */
-static weft__io_t *hold(weft__io_t **mine, weft__io_t *from)
-{
-    if (*mine == NULL && from != NULL) {
-        weft__io_retain(from);
-        *mine = from;
-    }
-    return *mine;
-}
-
-static void let_go(weft__io_t **mine)
-{
-    if (*mine != NULL) {
-        weft__io_release(*mine);
-        *mine = NULL;
-    }
-}
-
 /* Fd exhaustion: wait 10 ms, doubling up to 100 ms, then try again. */
 #define ACCEPT_BACKOFF_MIN_MS 10
 #define ACCEPT_BACKOFF_MAX_MS 100
@@ -177,9 +159,7 @@ static weft_poll_t accept_poll(weft_future_t *f, weft_context_t *cx, void *out)
         weft_future_drop(&a->backoff.future);
         a->backing_off = false;
     }
-    /* The handle is read only until we hold our own reference: another
-     * task may close (and clear) it while we wait. */
-    weft__io_t *io = a->io != NULL ? a->io : hold(&a->io, a->l->io);
+    weft__io_t *io = a->io != NULL ? a->io : weft__io_hold(&a->io, a->l->io);
     if (io == NULL) {
         rc = -EBADF;
         goto done;
@@ -232,7 +212,7 @@ static weft_poll_t accept_poll(weft_future_t *f, weft_context_t *cx, void *out)
         break;
     }
 done:
-    let_go(&a->io);
+    weft__io_let_go(&a->io);
     if (out != NULL)
         *(int *)out = rc;
     return WEFT_READY;
@@ -245,7 +225,7 @@ static void accept_drop(weft_future_t *f)
         weft_future_drop(&a->backoff.future);
         a->backing_off = false;
     }
-    let_go(&a->io);
+    weft__io_let_go(&a->io);
 }
 
 static const weft_future_vtable_t accept_vtable = {
@@ -369,12 +349,13 @@ static weft_poll_t io_poll(weft_future_t *f, weft_context_t *cx, void *out)
     ssize_t rc;
     if (!weft_coop_proceed(cx))
         return WEFT_PENDING;
-    weft__io_t *io = op->io != NULL ? op->io : hold(&op->io, op->s->io); /* as in accept_poll */
+    weft__io_t *io = op->io != NULL ? op->io : weft__io_hold(&op->io, op->s->io);
     if (io == NULL) {
         rc = -EBADF;
         goto done;
     }
     bool reading = op->kind == K_READ || op->kind == K_READ_EXACT;
+    bool one_call = op->kind != K_READ_EXACT && op->kind != K_WRITE_ALL; /* done after one transfer */
     uint32_t dir = reading ? WEFT_IO_READ : WEFT_IO_WRITE;
     for (;;) {
         uint32_t snap = atomic_load_explicit(&io->ready, memory_order_acquire);
@@ -398,8 +379,8 @@ static weft_poll_t io_poll(weft_future_t *f, weft_context_t *cx, void *out)
         }
         if (n > 0) {
             op->done += (size_t)n;
-            if (op->kind == K_READ || op->kind == K_WRITE || op->kind == K_WRITEV || op->done == op->len) {
-                rc = op->kind == K_READ || op->kind == K_WRITE || op->kind == K_WRITEV ? n : (ssize_t)op->done;
+            if (one_call || op->done == op->len) {
+                rc = one_call ? n : (ssize_t)op->done;
                 break;
             }
             continue;
@@ -421,7 +402,7 @@ static weft_poll_t io_poll(weft_future_t *f, weft_context_t *cx, void *out)
         break;
     }
 done:
-    let_go(&op->io);
+    weft__io_let_go(&op->io);
     if (out != NULL)
         *(ssize_t *)out = rc;
     return WEFT_READY;
@@ -429,7 +410,7 @@ done:
 
 static void io_drop(weft_future_t *f)
 {
-    let_go(&((weft_tcp_io_t *)(void *)f)->io);
+    weft__io_let_go(&((weft_tcp_io_t *)(void *)f)->io);
 }
 
 static const weft_future_vtable_t io_vtable = {

@@ -66,11 +66,7 @@ static weft_poll_t udp_poll(weft_future_t *f, weft_context_t *cx, void *out)
     ssize_t rc;
     if (!weft_coop_proceed(cx))
         return WEFT_PENDING;
-    if (op->io == NULL && op->s->io != NULL) { /* the handle is read only until we hold a reference */
-        weft__io_retain(op->s->io);
-        op->io = op->s->io;
-    }
-    weft__io_t *io = op->io;
+    weft__io_t *io = op->io != NULL ? op->io : weft__io_hold(&op->io, op->s->io);
     if (io == NULL) {
         rc = -EBADF;
         goto done;
@@ -119,10 +115,7 @@ static weft_poll_t udp_poll(weft_future_t *f, weft_context_t *cx, void *out)
         break;
     }
 done:
-    if (op->io != NULL) {
-        weft__io_release(op->io);
-        op->io = NULL;
-    }
+    weft__io_let_go(&op->io);
     if (out != NULL)
         *(ssize_t *)out = rc;
     return WEFT_READY;
@@ -130,11 +123,7 @@ done:
 
 static void udp_drop(weft_future_t *f)
 {
-    weft_udp_io_t *op = (weft_udp_io_t *)(void *)f;
-    if (op->io != NULL) {
-        weft__io_release(op->io);
-        op->io = NULL;
-    }
+    weft__io_let_go(&((weft_udp_io_t *)(void *)f)->io);
 }
 
 static const weft_future_vtable_t udp_vtable = {
