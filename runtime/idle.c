@@ -120,18 +120,16 @@ bool weft__idle_end_search(weft__sched_t *s, weft__worker_t *w)
     return st_searching(prev) == 1;
 }
 
-bool weft__idle_park(weft__sched_t *s, weft__worker_t *w)
+void weft__idle_park(weft__sched_t *s, weft__worker_t *w)
 {
     weft__idle_t *idle = &s->idle;
     pthread_mutex_lock(&idle->lock);
     uint32_t dec = IDLE_UNPARKED_ONE + (w->searching ? 1 : 0);
-    uint32_t prev = atomic_fetch_sub_explicit(&idle->state, dec, memory_order_seq_cst);
+    atomic_fetch_sub_explicit(&idle->state, dec, memory_order_seq_cst);
     idle->sleepers[idle->nsleepers++] = w->index;
     w->sleeping = true;
     pthread_mutex_unlock(&idle->lock);
-    bool last = w->searching && st_searching(prev) == 1;
     w->searching = false;
-    return last;
 }
 
 bool weft__idle_unpark_self(weft__sched_t *s, weft__worker_t *w)

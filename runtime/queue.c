@@ -46,13 +46,6 @@ uint32_t weft__queue_len(const weft__queue_t *q)
     return n > WEFT_QUEUE_CAP ? WEFT_QUEUE_CAP : n;
 }
 
-bool weft__queue_has_room_for_steal(const weft__queue_t *q)
-{
-    uint64_t head = atomic_load_explicit(&((weft__queue_t *)q)->head, memory_order_acquire);
-    uint32_t tail = atomic_load_explicit(&((weft__queue_t *)q)->tail, memory_order_relaxed);
-    return WEFT_QUEUE_CAP - (tail - h_steal(head)) >= WEFT_QUEUE_CAP / 2;
-}
-
 static void drop_chain(weft_task_t *t)
 {
     while (t != NULL) {

@@ -42,8 +42,6 @@ weft_task_t *weft__queue_pop_spmc(weft__queue_t *q);
 weft_task_t *weft__queue_steal_into(weft__queue_t *src, weft__queue_t *dst);
 /* Number of tasks, possibly stale: a hint for parking decisions. */
 uint32_t weft__queue_len(const weft__queue_t *q);
-/* True when dst has room for a steal (at least half free). Owner only. */
-bool weft__queue_has_room_for_steal(const weft__queue_t *q);
 
 /* ---- Inject queue (inject.c) -------------------------------------------- */
 typedef struct weft__inject {
@@ -151,8 +149,9 @@ void weft__idle_notify_all(weft__sched_t *s);
 bool weft__idle_try_search(weft__sched_t *s, weft__worker_t *w);
 /* Ends searching; returns true if it was the last searcher. */
 bool weft__idle_end_search(weft__sched_t *s, weft__worker_t *w);
-/* Registers w as parked. Returns true if it was the last searcher. */
-bool weft__idle_park(weft__sched_t *s, weft__worker_t *w);
+/* Registers w as parked (it stops searching, if it was). The caller then
+ * re-checks every queue (worker.c:park_worker), searcher or not. */
+void weft__idle_park(weft__sched_t *s, weft__worker_t *w);
 /* Takes w off the sleeper list if it is still there (it found work after
  * registering); returns true if it removed itself, false if a notifier
  * already did (and unparked it). */

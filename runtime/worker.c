@@ -129,8 +129,7 @@ static weft_task_t *steal_work(weft__sched_t *s, weft__worker_t *w)
 
 static void park_worker(weft__sched_t *s, weft__worker_t *w)
 {
-    bool was_last_searcher = weft__idle_park(s, w);
-    (void)was_last_searcher; /* every parker re-checks below, searcher or not */
+    weft__idle_park(s, w); /* every parker re-checks below, searcher or not */
     /* seq_cst fence: pairs with the fence in idle.c:weft__idle_notify_one
      * (Dekker): either the producer sees us parked and wakes someone, or our
      * re-check below sees its task. */
