@@ -5,7 +5,7 @@
 
 #include "scheduler.h"
 
-_Thread_local weft__tls_t weft__tls = { NULL, NULL, NULL, false, false, -1 };
+_Thread_local weft__tls_t weft__tls = { NULL, NULL, NULL, false, false, -1, NULL };
 
 void weft_panic(const char *site, const char *fmt, ...)
 {

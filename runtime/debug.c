@@ -82,3 +82,33 @@ void weft__spin_lock_slow(weft__spin_t *l)
             return;
     }
 }
+
+/* ---- Thread creation ------------------------------------------------------ */
+#ifdef WEFT_TEST_HOOKS
+static _Atomic long thread_fail_countdown = -1;
+
+void weft__thread_fail_after(long n)
+{
+    atomic_store(&thread_fail_countdown, n);
+}
+
+static bool thread_should_fail(void)
+{
+    long c = atomic_load_explicit(&thread_fail_countdown, memory_order_relaxed);
+    while (c > 0) {
+        if (atomic_compare_exchange_weak_explicit(&thread_fail_countdown, &c, c - 1, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return c == 1;
+    }
+    return false;
+}
+#endif
+
+int weft__thread_create(pthread_t *tid, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
+{
+#ifdef WEFT_TEST_HOOKS
+    if (thread_should_fail())
+        return WEFT_EAGAIN;
+#endif
+    return pthread_create(tid, attr, fn, arg) == 0 ? 0 : WEFT_EAGAIN;
+}

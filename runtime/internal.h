@@ -50,6 +50,7 @@ void weft__chaos_set(uint64_t seed, unsigned permille);
 long weft__live_count(enum weft__live_kind k);
 void weft__alloc_fail_after(long n); /* fail the n-th allocation from now; -1 = never */
 long weft__alloc_count(void);
+void weft__thread_fail_after(long n); /* fail the n-th pool thread creation from now; -1 = never */
 #else
 #define WEFT_LIVE_INC(k) ((void)0)
 #define WEFT_LIVE_DEC(k) ((void)0)
@@ -87,6 +88,7 @@ typedef struct weft__tls {
     bool in_block_on;            /* inside weft_runtime_block_on */
     bool yielded;                /* the running task woke itself (see task.c) */
     int budget;                  /* coop budget left; -1 = unconstrained */
+    struct weft__pool *pool;     /* set on a blocking-pool thread (blocking.c) */
 } weft__tls_t;
 
 extern _Thread_local weft__tls_t weft__tls;
@@ -115,5 +117,9 @@ void weft__park(weft__parker_t *p);
 bool weft__park_timeout(weft__parker_t *p, uint64_t timeout_ns);
 void weft__unpark(weft__parker_t *p);
 uint64_t weft__now_ns(void);
+
+/* pthread_create for weft's threads; in the test library it can be made to
+ * fail (weft__thread_fail_after). Returns 0 or WEFT_EAGAIN. */
+int weft__thread_create(pthread_t *tid, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
 
 #endif

@@ -19,7 +19,7 @@ struct weft_runtime_s {
     weft__sched_t sched; /* first: a handle is a pointer to it */
     _Atomic long refs;
     pthread_mutex_t shutdown_lock; /* serialises shutdown callers */
-    int phase;                     /* 0 running, 1 stopping, 2 stopped; under shutdown_lock */
+    int phase; /* 0 running, 1 stopping workers, 3 stopping the blocking pool, 2 stopped; under shutdown_lock */
 };
 
 static inline weft_runtime_t *rt_of(weft__sched_t *s)
@@ -32,6 +32,10 @@ void weft_builder_init(weft_builder_t *b, weft_flavor_t flavor)
     memset(b, 0, sizeof *b);
     b->flavor = flavor;
     b->enable_time = true;
+    b->max_blocking_threads = 512;
+    b->blocking_keep_alive_ms = 10000;
+    b->detect_blocking = true;
+    b->blocking_threshold_ms = 10;
 }
 
 static void rt_release(weft_runtime_t *rt)
@@ -41,6 +45,7 @@ static void rt_release(weft_runtime_t *rt)
         return;
     weft__sched_t *s = &rt->sched;
     weft__reactor_free(s->reactor);
+    weft__pool_free(s->pool);
     weft__inject_destroy(&s->inject);
     weft__inject_destroy(&s->woken);
     weft__idle_free(&s->idle);
@@ -51,16 +56,13 @@ static void rt_release(weft_runtime_t *rt)
     weft__free_aligned(rt);
 }
 
+/* A failed start: ends the worker loops that did start and the pool. */
 static void stop_started_workers(weft__sched_t *s)
 {
-    atomic_store_explicit(&s->shutdown, true, memory_order_release);
+    atomic_store_explicit(&s->shutdown, true, memory_order_seq_cst);
     weft__idle_notify_all(s);
-    for (unsigned i = 0; i < s->nworkers; i++) {
-        if (s->workers[i].started) {
-            pthread_join(s->workers[i].thread, NULL);
-            s->workers[i].started = false;
-        }
-    }
+    weft__pool_wait_loops(s->pool, UINT64_MAX);
+    weft__pool_shutdown(s->pool, UINT64_MAX);
 }
 
 int weft_runtime_new(const weft_builder_t *b, weft_runtime_t **out)
@@ -116,21 +118,31 @@ int weft_runtime_new(const weft_builder_t *b, weft_runtime_t **out)
         w->tick = s->gqi;
     }
     WEFT_LIVE_INC(WEFT_LIVE_RUNTIME);
+    int rc = weft__pool_new(s, &s->pool);
+    if (rc != 0) {
+        rt_release(rt);
+        return rc;
+    }
     if (b->enable_time) {
-        int rc = weft__reactor_start(&s->reactor, s->name);
+        rc = weft__reactor_start(&s->reactor, s->name);
         if (rc != 0) {
             rt_release(rt);
             return rc;
         }
     }
-    if (s->flavor == WEFT_RUNTIME_MULTI_THREAD) {
-        int rc = weft__workers_start(s);
-        if (rc != 0) {
-            stop_started_workers(s);
-            weft__reactor_stop(s->reactor);
-            rt_release(rt);
-            return rc;
-        }
+    /* The watchdog first: workers read s->watchdog in every poll. */
+    if (b->detect_blocking)
+        rc = weft__watchdog_start(s);
+    if (rc == 0 && s->flavor == WEFT_RUNTIME_MULTI_THREAD) {
+        for (unsigned i = 0; i < n && rc == 0; i++)
+            rc = weft__pool_start_core(s->pool, &s->workers[i]);
+    }
+    if (rc != 0) {
+        stop_started_workers(s);
+        weft__watchdog_stop(s);
+        weft__reactor_stop(s->reactor);
+        rt_release(rt);
+        return rc;
     }
     *out = rt;
     return 0;
@@ -231,6 +243,7 @@ int weft_runtime_block_on(weft_runtime_t *rt, weft_future_t *fut, void *out)
 
     weft_waker_t waker = { &weft__root_waker_vtable, r };
     weft_context_t cx = { &waker };
+    weft__sched_t *outer = weft__tls.sched; /* a blocking-pool thread has one */
     weft__tls.sched = s;
     weft__tls.in_block_on = true;
     if (ct)
@@ -256,7 +269,7 @@ int weft_runtime_block_on(weft_runtime_t *rt, weft_future_t *fut, void *out)
             weft__park(r->target);
         }
     }
-    weft__tls.sched = NULL;
+    weft__tls.sched = outer;
     weft__tls.worker = NULL;
     weft__tls.in_block_on = false;
     weft_future_drop(fut);
@@ -283,10 +296,9 @@ static void drain_worker_queues(weft__sched_t *s)
     }
 }
 
-static bool wait_workers(weft__sched_t *s, uint64_t timeout_ms)
+static bool wait_workers(weft__sched_t *s, uint64_t deadline)
 {
     if (s->flavor == WEFT_RUNTIME_CURRENT_THREAD) {
-        uint64_t deadline = timeout_ms == UINT64_MAX ? UINT64_MAX : weft__now_ns() + timeout_ms * 1000000u;
         while (atomic_load_explicit(&s->driver_busy, memory_order_seq_cst)) {
             weft__unpark(&s->workers[0].parker);
             if (weft__now_ns() >= deadline)
@@ -296,31 +308,17 @@ static bool wait_workers(weft__sched_t *s, uint64_t timeout_ms)
         }
         return true;
     }
-    struct timespec abs;
-    if (timeout_ms != UINT64_MAX) {
-        clock_gettime(CLOCK_REALTIME, &abs);
-        uint64_t ns = (uint64_t)abs.tv_nsec + (timeout_ms % 1000) * 1000000u;
-        abs.tv_sec += (time_t)(timeout_ms / 1000 + ns / 1000000000u);
-        abs.tv_nsec = (long)(ns % 1000000000u);
-    }
-    for (unsigned i = 0; i < s->nworkers; i++) {
-        weft__worker_t *w = &s->workers[i];
-        if (!w->started)
-            continue;
-        if (timeout_ms == UINT64_MAX) {
-            pthread_join(w->thread, NULL);
-        } else if (pthread_timedjoin_np(w->thread, NULL, &abs) != 0) {
-            return false;
-        }
-        w->started = false;
-    }
-    return true;
+    return weft__pool_wait_loops(s->pool, deadline);
 }
 
 int weft_runtime_shutdown_timeout(weft_runtime_t *rt, uint64_t timeout_ms)
 {
     weft__assert_not_in_runtime("weft_runtime_shutdown_timeout", WEFT_SITE);
     weft__sched_t *s = &rt->sched;
+    /* A blocking job of this runtime would wait for itself. */
+    if (weft__tls.pool != NULL && weft__tls.pool == s->pool)
+        return WEFT_EDEADLK;
+    uint64_t deadline = timeout_ms >= UINT64_MAX / 2000000u ? UINT64_MAX : weft__now_ns() + timeout_ms * 1000000u;
     pthread_mutex_lock(&rt->shutdown_lock);
     if (rt->phase == 2) {
         pthread_mutex_unlock(&rt->shutdown_lock);
@@ -343,21 +341,31 @@ int weft_runtime_shutdown_timeout(weft_runtime_t *rt, uint64_t timeout_ms)
         weft__idle_notify_all(s);
         rt->phase = 1;
     }
-    if (!wait_workers(s, timeout_ms)) {
+    if (rt->phase == 1) {
+        if (!wait_workers(s, deadline)) {
+            pthread_mutex_unlock(&rt->shutdown_lock);
+            return WEFT_ETIMEDOUT;
+        }
+        weft__watchdog_stop(s);
+        /* Every worker has stopped: what is left in their queues and on the
+         * owned list is dropped here. A task's drop that wakes or spawns
+         * finds the inject queue and the owned list closed. */
+        drain_worker_queues(s);
+        weft_task_t *t;
+        while ((t = weft__owned_pop(&s->owned)) != NULL)
+            weft__task_shutdown(t);
+        /* Every task, and so every timer it held, is gone: stop the reactor
+         * (its memory stays until the runtime's, for sleeps in block_on
+         * roots still running on other threads). */
+        weft__reactor_stop(s->reactor);
+        rt->phase = 3;
+    }
+    /* Blocking jobs that never started are cancelled; running ones are
+     * waited for (they cannot be interrupted). */
+    if (!weft__pool_shutdown(s->pool, deadline)) {
         pthread_mutex_unlock(&rt->shutdown_lock);
         return WEFT_ETIMEDOUT;
     }
-    /* Every worker has stopped: what is left in their queues and on the
-     * owned list is dropped here. A task's drop that wakes or spawns finds
-     * the inject queue and the owned list closed. */
-    drain_worker_queues(s);
-    weft_task_t *t;
-    while ((t = weft__owned_pop(&s->owned)) != NULL)
-        weft__task_shutdown(t);
-    /* Every task, and so every timer it held, is gone: stop the reactor
-     * (its memory stays until the runtime's, for sleeps in block_on roots
-     * still running on other threads). */
-    weft__reactor_stop(s->reactor);
     rt->phase = 2;
     pthread_mutex_unlock(&rt->shutdown_lock);
     return 0;
@@ -367,6 +375,10 @@ void weft_runtime_free(weft_runtime_t *rt)
 {
     if (rt == NULL)
         return;
+    weft__assert_not_in_runtime("weft_runtime_free", WEFT_SITE);
+    if (weft__tls.pool != NULL && weft__tls.pool == rt->sched.pool)
+        weft_panic(WEFT_SITE, "weft_runtime_free called from a blocking job of the same runtime: it would wait "
+                   "for itself to finish; free the runtime from the thread that created it");
     weft_runtime_shutdown_timeout(rt, UINT64_MAX);
     weft__foreign_wakes_quiesce();
     rt_release(rt);

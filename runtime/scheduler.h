@@ -100,6 +100,16 @@ typedef struct weft__idle {
     unsigned nworkers;
 } weft__idle_t;
 
+/* ---- Blocking detector (watchdog.c) --------------------------------------- */
+/* What a worker publishes about its current poll for the watchdog. The
+ * worker writes it with plain-cost stores (no fence, no syscall); the
+ * watchdog's side of the handshake uses membarrier (watchdog.c). */
+typedef struct weft__watch {
+    _Alignas(WEFT_CACHELINE) _Atomic uint64_t seq; /* odd while a task is being polled */
+    _Atomic(weft_task_t *) task;                   /* the task of poll `seq` */
+    _Atomic uint64_t hazard;                       /* seq the watchdog is reading; 0 none */
+} weft__watch_t;
+
 /* ---- Workers and the scheduler -------------------------------------------- */
 typedef struct weft__worker {
     weft__queue_t queue;
@@ -112,8 +122,8 @@ typedef struct weft__worker {
     bool searching;
     bool sleeping; /* in idle.sleepers; under idle.lock */
     weft__parker_t parker;
-    pthread_t thread;
-    bool started;
+    struct weft__worker *next_core; /* blocking.c: waiting for a thread (under pool lock) */
+    weft__watch_t watch;
 } weft__worker_t;
 
 typedef struct weft__sched {
@@ -134,6 +144,13 @@ typedef struct weft__sched {
     /* The reactor (reactor/reactor.c), NULL when time is disabled. Stopped
      * at shutdown, freed with the runtime's memory. */
     struct weft__reactor *reactor;
+    /* The blocking pool (blocking.c): runs spawn_blocking jobs, and (multi-
+     * thread) the threads that run the worker loops. */
+    struct weft__pool *pool;
+    /* Worker loops not yet ended by shutdown (under the pool's lock). */
+    unsigned loops_running;
+    /* Blocking detector (watchdog.c): NULL when off. */
+    struct weft__watchdog *watchdog;
 } weft__sched_t;
 
 int weft__idle_init(weft__idle_t *idle, unsigned nworkers);
@@ -172,9 +189,65 @@ void weft__sched_batch_end(void);
 void weft__sched_push_local_back(weft__sched_t *s, weft__worker_t *w, weft_task_t *t);
 bool weft__sched_has_work(weft__sched_t *s);
 /* worker.c */
-int weft__workers_start(weft__sched_t *s);
+/* Runs w's worker loop on the calling thread (a pool thread) until shutdown
+ * (returns false) or until the loop was handed to another thread by
+ * weft_block_in_place (returns true). */
+bool weft__worker_run_core(weft__worker_t *w);
 void weft__worker_run_task(weft__worker_t *w, weft_task_t *t);
 /* Runs up to max queued tasks on the current-thread driver; returns count. */
 unsigned weft__ct_run_some(weft__sched_t *s, unsigned max);
+
+/* ---- Blocking pool (blocking.c) -------------------------------------------- */
+typedef struct weft__pool weft__pool_t;
+int weft__pool_new(weft__sched_t *s, struct weft__pool **out);
+/* Starts a thread that runs worker w's loop first. */
+int weft__pool_start_core(struct weft__pool *p, weft__worker_t *w);
+/* Hands worker w's loop to another pool thread (block_in_place). Returns 0,
+ * or WEFT_EAGAIN when no thread could be had (w is still the caller's). */
+int weft__pool_hand_off_core(struct weft__pool *p, weft__worker_t *w);
+/* A worker loop ended for shutdown. */
+void weft__pool_loop_ended(struct weft__pool *p);
+/* Waits until every worker loop has ended, up to deadline_ns (UINT64_MAX:
+ * forever). Returns false on timeout. */
+bool weft__pool_wait_loops(struct weft__pool *p, uint64_t deadline_ns);
+/* Closes the pool: queued jobs are cancelled, idle threads exit, and the
+ * call waits for running jobs up to deadline_ns. Returns false on timeout
+ * (call again later). */
+bool weft__pool_shutdown(struct weft__pool *p, uint64_t deadline_ns);
+void weft__pool_free(struct weft__pool *p);
+/* The error a blocking task's join handle reports when cancelled. */
+int weft__blocking_cancel_error(weft_task_t *t);
+
+/* ---- Watchdog (watchdog.c) ---------------------------------------------- */
+int weft__watchdog_start(weft__sched_t *s);
+void weft__watchdog_stop(weft__sched_t *s);
+
+static inline void weft__watch_begin(weft__worker_t *w, weft_task_t *t)
+{
+    if (w->sched->watchdog == NULL)
+        return;
+    uint64_t seq = atomic_load_explicit(&w->watch.seq, memory_order_relaxed) + 1;
+    atomic_store_explicit(&w->watch.task, t, memory_order_relaxed);
+    /* release: the watchdog that reads this odd seq (acquire) sees task. */
+    atomic_store_explicit(&w->watch.seq, seq, memory_order_release);
+}
+
+void weft__watch_wait_hazard(weft__worker_t *w, uint64_t seq);
+
+static inline void weft__watch_end(weft__worker_t *w)
+{
+    if (w->sched->watchdog == NULL)
+        return;
+    uint64_t seq = atomic_load_explicit(&w->watch.seq, memory_order_relaxed);
+    if (!(seq & 1))
+        return;
+    atomic_store_explicit(&w->watch.seq, seq + 1, memory_order_relaxed);
+    /* No CPU fence here: the watchdog issues membarrier() between its hazard
+     * store and its seq re-check, which orders our store before this load
+     * or makes it see the hazard (asymmetric Dekker; watchdog.c). */
+    atomic_signal_fence(memory_order_seq_cst);
+    if (WEFT_UNLIKELY(atomic_load_explicit(&w->watch.hazard, memory_order_acquire) == seq))
+        weft__watch_wait_hazard(w, seq);
+}
 
 #endif

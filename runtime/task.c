@@ -307,17 +307,28 @@ void weft__task_run(weft_task_t *t)
 
     weft_waker_t waker = { &weft__task_waker_vtable, t };
     weft_context_t cx = { &waker };
+    weft__worker_t *w = weft__tls.worker;
     weft__tls.task = t;
     weft__tls.yielded = false;
+    if (w != NULL)
+        weft__watch_begin(w, t); /* the blocking detector's view (watchdog.c) */
     weft_poll_t r = t->vtable->poll(weft__task_future(t), &cx, t->vtable->out_size ? task_out(t) : NULL);
+    if (w != NULL && WEFT_LIKELY(weft__tls.worker == w))
+        weft__watch_end(w); /* before anything below may free the task */
     weft__tls.task = NULL;
     if (r == WEFT_READY) {
         task_complete(t, false, true, 2);
         return;
     }
     if (weft__tls.yielded) {
-        weft__sched_schedule(t, true); /* keeps RUNNING: see the file comment */
-        return;
+        if (WEFT_LIKELY(weft__tls.worker != NULL)) {
+            weft__sched_schedule(t, true); /* keeps RUNNING: see the file comment */
+            return;
+        }
+        /* The poll gave its worker away (weft_block_in_place): a yield
+         * entry may only go to a worker's own queue, so record the wake in
+         * the state word and let the path below queue an ordinary entry. */
+        atomic_fetch_or_explicit(&t->state, WEFT_T_NOTIFIED, memory_order_relaxed);
     }
     s = atomic_load_explicit(&t->state, memory_order_relaxed);
     uint64_t owned = 0;
@@ -596,7 +607,8 @@ static weft_poll_t join_poll(weft_future_t *f, weft_context_t *cx, void *out)
 complete:;
     int rc = 0;
     if (s & WEFT_T_CANCELLED) {
-        rc = WEFT_ECANCELED;
+        int err = weft__blocking_cancel_error(t);
+        rc = err != 0 ? err : WEFT_ECANCELED;
     } else {
         const weft_future_vtable_t *vt = t->vtable;
         if (jh->dst != NULL)

@@ -86,14 +86,15 @@ static weft_task_t *next_task(weft__sched_t *s, weft__worker_t *w)
 }
 
 /* Runs t, then whatever it woke into the LIFO slot, within one budget and at
- * most WEFT_MAX_LIFO_POLLS LIFO polls. */
+ * most WEFT_MAX_LIFO_POLLS LIFO polls. Returns early, without touching w,
+ * when a poll handed w to another thread (weft_block_in_place). */
 void weft__worker_run_task(weft__worker_t *w, weft_task_t *t)
 {
     weft__sched_t *s = w->sched;
     weft__tls.budget = WEFT_COOP_BUDGET;
     weft__task_run(t);
     unsigned lifo_polls = 0;
-    while (w->lifo != NULL) {
+    while (WEFT_LIKELY(weft__tls.worker == w) && w->lifo != NULL) {
         t = w->lifo;
         w->lifo = NULL;
         if (lifo_polls >= WEFT_MAX_LIFO_POLLS || weft__tls.budget <= 0) {
@@ -153,7 +154,9 @@ static void park_worker(weft__sched_t *s, weft__worker_t *w)
     }
 }
 
-static void worker_loop(weft__sched_t *s, weft__worker_t *w)
+/* Returns true when the loop was handed to another thread (block_in_place)
+ * and false at shutdown. */
+static bool worker_loop(weft__sched_t *s, weft__worker_t *w)
 {
     while (!atomic_load_explicit(&s->shutdown, memory_order_relaxed)) {
         weft_task_t *t = next_task(s, w);
@@ -163,6 +166,8 @@ static void worker_loop(weft__sched_t *s, weft__worker_t *w)
             if (w->searching && weft__idle_end_search(s, w))
                 weft__idle_notify_one(s); /* keep one searcher while work flows */
             weft__worker_run_task(w, t);
+            if (WEFT_UNLIKELY(weft__tls.worker != w))
+                return true;
             continue;
         }
         if (poll_io(s))
@@ -171,11 +176,11 @@ static void worker_loop(weft__sched_t *s, weft__worker_t *w)
     }
     if (w->searching)
         weft__idle_end_search(s, w);
+    return false;
 }
 
-static void *worker_main(void *arg)
+bool weft__worker_run_core(weft__worker_t *w)
 {
-    weft__worker_t *w = arg;
     weft__sched_t *s = w->sched;
     char name[16];
     snprintf(name, sizeof name, "%.11s-%u", s->name, w->index);
@@ -184,32 +189,77 @@ static void *worker_main(void *arg)
     weft__tls.worker = w;
     if (s->cfg.on_thread_start)
         s->cfg.on_thread_start(s->cfg.hook_arg);
-    worker_loop(s, w);
+    bool handed_off = worker_loop(s, w);
     if (s->cfg.on_thread_stop)
         s->cfg.on_thread_stop(s->cfg.hook_arg);
-    weft__tls.sched = NULL;
     weft__tls.worker = NULL;
-    return NULL;
+    if (!handed_off)
+        weft__pool_loop_ended(s->pool);
+    return handed_off;
 }
 
-int weft__workers_start(weft__sched_t *s)
+/* ---- block_in_place -------------------------------------------------------- */
+
+/* The fallback when no thread can take w: its queued tasks go to the inject
+ * queue, where the other workers find them. */
+static void spill_to_inject(weft__sched_t *s, weft__worker_t *w)
 {
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    if (s->cfg.stack_size != 0 && pthread_attr_setstacksize(&attr, s->cfg.stack_size) != 0) {
-        pthread_attr_destroy(&attr);
-        return WEFT_EINVAL;
+    weft_task_t *first = w->lifo, *last = w->lifo, *t;
+    size_t n = w->lifo ? 1 : 0;
+    w->lifo = NULL;
+    if (first)
+        first->next = NULL;
+    while ((t = weft__queue_pop_spmc(&w->queue)) != NULL) {
+        t->next = NULL;
+        if (last)
+            last->next = t;
+        else
+            first = t;
+        last = t;
+        n++;
     }
-    int rc = 0;
-    for (unsigned i = 0; i < s->nworkers; i++) {
-        if (pthread_create(&s->workers[i].thread, &attr, worker_main, &s->workers[i]) != 0) {
-            rc = WEFT_EAGAIN;
-            break;
+    if (n == 0)
+        return;
+    if (!weft__inject_push_batch(&s->inject, first, last, n)) {
+        while (first != NULL) { /* shut down meanwhile */
+            weft_task_t *next = first->next;
+            weft__task_drop_queued(first, true);
+            first = next;
         }
-        s->workers[i].started = true;
+        return;
     }
-    pthread_attr_destroy(&attr);
-    return rc;
+    weft__idle_notify_one(s);
+}
+
+int weft_block_in_place(weft_blocking_fn_t fn, void *arg, void **result)
+{
+    if (fn == NULL)
+        weft_panic(WEFT_SITE, "weft_block_in_place: fn is NULL");
+    weft__worker_t *w = weft__tls.worker;
+    void *r;
+    if (w == NULL || weft__tls.task == NULL) {
+        r = fn(arg); /* not inside a worker's poll: nothing waits behind us */
+    } else if (w->sched->flavor == WEFT_RUNTIME_CURRENT_THREAD) {
+        return WEFT_EPERM;
+    } else {
+        weft__sched_t *s = w->sched;
+        weft__watch_end(w); /* this thread stops being watched as a worker */
+        weft__tls.worker = NULL;
+        if (weft__pool_hand_off_core(s->pool, w) == 0) {
+            /* w runs on another thread now; this one finishes the current
+             * poll as an ordinary thread and then joins the blocking pool
+             * (worker_loop sees weft__tls.worker changed). */
+            r = fn(arg);
+        } else {
+            spill_to_inject(s, w);
+            r = fn(arg);
+            weft__tls.worker = w;
+            weft__watch_begin(w, weft__tls.task);
+        }
+    }
+    if (result != NULL)
+        *result = r;
+    return 0;
 }
 
 unsigned weft__ct_run_some(weft__sched_t *s, unsigned max)

@@ -21,6 +21,8 @@ typedef enum weft_flavor_e {
     WEFT_RUNTIME_CURRENT_THREAD    /* everything on the block_on thread */
 } weft_flavor_t;
 
+struct weft_blocking_report_s;
+
 typedef struct weft_builder_s {
     weft_flavor_t flavor;
     unsigned workers;          /* multi-thread: 0 = number of CPUs; max 1024 (checked for both flavours) */
@@ -34,7 +36,31 @@ typedef struct weft_builder_s {
     unsigned global_queue_interval;
     bool enable_time;          /* start the reactor (default true): timers, sockets and
                                   signals need it (without: WEFT_ENOSYS / an abort) */
+    /* Blocking pool (spawn_blocking, block_in_place): at most this many
+     * threads run blocking jobs at once (default 512; 0 = the default; max
+     * 32768), and an idle one exits after blocking_keep_alive_ms (default
+     * 10000; 0 = as soon as it finds nothing to do). */
+    unsigned max_blocking_threads;
+    uint64_t blocking_keep_alive_ms;
+    /* Blocking detector: a watchdog thread reports a task whose single poll
+     * has run longer than blocking_threshold_ms (default 10; 0 = the
+     * default) on a worker, once per offence, through on_blocking (NULL:
+     * one line on stderr). Default on; false turns the watchdog off. */
+    bool detect_blocking;
+    uint32_t blocking_threshold_ms;
+    void (*on_blocking)(const struct weft_blocking_report_s *report, void *arg);
+    void *on_blocking_arg;
 } weft_builder_t;
+
+/* What the blocking detector saw. The strings are valid during the
+ * callback only. */
+typedef struct weft_blocking_report_s {
+    unsigned worker;          /* index of the worker stuck in the poll */
+    const char *task_name;    /* NULL when the task has no name */
+    const char *task_site;    /* where it was spawned (file:line) */
+    uint64_t running_ms;      /* the poll has run at least this long */
+    uint64_t threshold_ms;
+} weft_blocking_report_t;
 
 /* Fills *b with the defaults of `flavor`. Context: any thread. */
 WEFT_API void weft_builder_init(weft_builder_t *b, weft_flavor_t flavor);
@@ -126,6 +152,63 @@ WEFT_API void weft_join_handle_abort(const weft_join_handle_t *jh);
 WEFT_API bool weft_join_handle_is_finished(const weft_join_handle_t *jh);
 /* Detaches (same as weft_future_drop on the handle). */
 WEFT_API void weft_join_handle_drop(weft_join_handle_t *jh);
+
+/* ---- Blocking work ------------------------------------------------------ */
+
+/* A blocking job: runs on a blocking-pool thread, may block or compute for
+ * as long as it likes; its return value is the join handle's output. */
+typedef void *(*weft_blocking_fn_t)(void *arg);
+
+typedef struct weft_blocking_opts_s {
+    const char *name; /* copied; NULL = unnamed */
+    /* Called with arg when the job is dropped without having run (aborted
+     * while queued, cancelled by shutdown, or no thread could be created),
+     * so arg can be freed. NULL: nothing is called. */
+    void (*cancel)(void *arg);
+    /* try_spawn: fail with WEFT_EAGAIN when this many jobs are already
+     * waiting for a thread (0 = no bound). */
+    size_t max_queued;
+} weft_blocking_opts_t;
+
+/* Runs fn(arg) on the runtime's blocking pool (h NULL: the current runtime;
+ * aborts if there is none). A thread is woken or created (up to
+ * max_blocking_threads) for the job at once; past the cap the job waits in
+ * a FIFO queue. jh (NULL to detach) is a join handle whose output is the
+ * `void *` fn returned; awaiting it gives 0, WEFT_ECANCELED (aborted before
+ * it started, or shutdown came first: the job never ran) or WEFT_EAGAIN (no
+ * thread could be created and none is left to run it). Aborting a running
+ * job has no effect: it runs to the end.
+ * Returns 0, WEFT_ENOMEM, or (opts->max_queued) WEFT_EAGAIN: then nothing
+ * was spawned, cancel is not called and the caller still owns arg. After
+ * shutdown began the job is cancelled at once (returns 0).
+ * Context: any thread. Never blocks; no lock is shared by all spawners. */
+WEFT_API WEFT_NODISCARD int weft_spawn_blocking_at(weft_handle_t *h, weft_blocking_fn_t fn, void *arg,
+                                                   weft_join_handle_t *jh, const weft_blocking_opts_t *opts,
+                                                   const char *site);
+#define weft_spawn_blocking(fn, arg, jh) weft_spawn_blocking_at(NULL, (fn), (arg), (jh), NULL, WEFT_SITE)
+#define weft_try_spawn_blocking(fn, arg, max_queued, jh) \
+    weft_spawn_blocking_at(NULL, (fn), (arg), (jh), &(const weft_blocking_opts_t){ NULL, NULL, (max_queued) }, WEFT_SITE)
+
+/* Runs fn(arg) right here, on the calling thread, after making sure nothing
+ * waits behind it: on a worker of a multi-thread runtime, the worker's
+ * queued tasks and its place in the scheduler go to another thread (from
+ * the blocking pool) first, and this thread finishes the current poll as
+ * an ordinary thread, then joins the blocking pool. *result (may be NULL)
+ * receives fn's value.
+ * Returns 0; WEFT_EPERM on a current-thread runtime's thread (fn is not
+ * called: there is no other thread to hand the tasks to; use
+ * weft_spawn_blocking). Outside any worker (a plain thread, block_on, a
+ * blocking job) it just calls fn. If no thread can be had, the worker's
+ * queued tasks go to the inject queue for the other workers instead. */
+WEFT_API int weft_block_in_place(weft_blocking_fn_t fn, void *arg, void **result);
+
+typedef struct weft_blocking_stats_s {
+    unsigned threads; /* blocking-pool threads alive (not counting workers) */
+    unsigned idle;    /* of which sleeping, waiting for a job */
+    size_t queued;    /* jobs waiting for a thread */
+} weft_blocking_stats_t;
+/* A snapshot of h's blocking pool (NULL: the current runtime). */
+WEFT_API void weft_blocking_stats(weft_handle_t *h, weft_blocking_stats_t *out);
 
 /* The name and spawn site of the task running on this thread (NULL when
  * not inside a task). */
