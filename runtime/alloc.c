@@ -1,6 +1,7 @@
 /* runtime/alloc.c - weft's allocation entry points.
  *
- * With the jemalloc allocator (the default) tasks are freed with their size
+ * With the jemalloc allocator (the default) every allocation is jemalloc's,
+ * whatever the program links, and tasks are freed with their size
  * (sdallocx), which skips jemalloc's size lookup on the hot path. In the test
  * library every allocation can be made to fail (weft__alloc_fail_after) to
  * prove each caller returns WEFT_ENOMEM and leaks nothing.
@@ -11,6 +12,9 @@
 #include "internal.h"
 
 #ifdef WEFT_USE_JEMALLOC
+#include <dlfcn.h>
+#include <stdint.h>
+
 #include <jemalloc/jemalloc.h>
 #endif
 
@@ -43,13 +47,45 @@ static bool should_fail(void)
 static inline bool should_fail(void) { return false; }
 #endif
 
+#ifdef WEFT_USE_JEMALLOC
+/* Whether the process's malloc is jemalloc's. It is when the program links
+ * jemalloc (or preloads it) ahead of libc; when it links libweft alone,
+ * the malloc libweft binds to is glibc's. weft then allocates with
+ * jemalloc's own mallocx, because its frees are jemalloc's sdallocx and a
+ * glibc block must never reach it. malloc is the fast path (jemalloc's
+ * mallocx measured ~3x slower per spawn), so it is used whenever it is
+ * jemalloc's. Decided once, before main. */
+static bool je_is_malloc;
+
+__attribute__((constructor)) static void detect_malloc(void)
+{
+    /* Function and object pointers are converted through memcpy (ISO C has
+     * no cast between them; POSIX guarantees they have one representation). */
+    void *(*volatile fn)(size_t, int) = mallocx;
+    void *je_mallocx, *proc_malloc;
+    memcpy(&je_mallocx, (void *)&fn, sizeof je_mallocx);
+    Dl_info info;
+    if (dladdr(je_mallocx, &info) == 0 || info.dli_fname == NULL)
+        return;
+    void *h = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+    if (h == NULL)
+        return;
+    void *je_malloc = dlsym(h, "malloc");
+    void *(*volatile m)(size_t) = malloc; /* the malloc this library binds to */
+    memcpy(&proc_malloc, (void *)&m, sizeof proc_malloc);
+    je_is_malloc = je_malloc != NULL && je_malloc == proc_malloc;
+    dlclose(h);
+}
+#endif
+
 void *weft__alloc(size_t size)
 {
     if (should_fail())
         return NULL;
-    /* With jemalloc linked, malloc is jemalloc's, and its fast path is
-     * shorter than mallocx's (93 vs ~20 instructions per call measured
-     * with callgrind); the sized free below is what we want from its API. */
+#ifdef WEFT_USE_JEMALLOC
+    if (WEFT_UNLIKELY(!je_is_malloc))
+        return mallocx(size ? size : 1, 0);
+#endif
     return malloc(size);
 }
 
@@ -57,6 +93,13 @@ void *weft__calloc(size_t n, size_t size)
 {
     if (should_fail())
         return NULL;
+#ifdef WEFT_USE_JEMALLOC
+    if (WEFT_UNLIKELY(!je_is_malloc)) {
+        if (size != 0 && n > SIZE_MAX / size)
+            return NULL;
+        return mallocx(n * size > 0 ? n * size : 1, MALLOCX_ZERO);
+    }
+#endif
     return calloc(n, size);
 }
 
@@ -64,12 +107,22 @@ void *weft__alloc_aligned(size_t size)
 {
     if (should_fail())
         return NULL;
+#ifdef WEFT_USE_JEMALLOC
+    return mallocx(WEFT_ALIGN_UP(size, WEFT_CACHELINE), MALLOCX_ALIGN(WEFT_CACHELINE));
+#else
     return aligned_alloc(WEFT_CACHELINE, WEFT_ALIGN_UP(size, WEFT_CACHELINE));
+#endif
 }
 
 void weft__free_aligned(void *p)
 {
+    if (p == NULL)
+        return;
+#ifdef WEFT_USE_JEMALLOC
+    dallocx(p, 0);
+#else
     free(p);
+#endif
 }
 
 void weft__free(void *p, size_t size)
@@ -77,7 +130,7 @@ void weft__free(void *p, size_t size)
     if (p == NULL)
         return;
 #ifdef WEFT_USE_JEMALLOC
-    sdallocx(p, size, 0);
+    sdallocx(p, size ? size : 1, 0);
 #else
     (void)size;
     free(p);
