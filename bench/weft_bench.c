@@ -254,6 +254,85 @@ static double run_chained_spawn(void)
     return (now_ns() - t0) / CHAIN_DEPTH;
 }
 
+/* ---- spawn_blocking ----------------------------------------------------------- */
+/* One task starts NUM_BLOCKING trivial blocking jobs, then awaits every
+ * handle in order (the shape of Tokio's spawn_blocking benchmark). */
+#define NUM_BLOCKING 10000
+static void *blocking_job(void *arg)
+{
+    return (void *)((uintptr_t)arg * 3 + 1);
+}
+typedef struct {
+    WEFT_FRAME;
+    weft_join_handle_t *h;
+    void *out;
+    int i, rc;
+    uintptr_t sum;
+} blocking_main_t;
+static uintptr_t blocking_sum;
+WEFT_ASYNC(blocking_main_t, blocking_main, weft_unit_t)
+{
+    WEFT_BEGIN();
+    for (self->i = 0; self->i < NUM_BLOCKING; self->i++)
+        check(weft_spawn_blocking(blocking_job, (void *)(uintptr_t)self->i, &self->h[self->i]), "spawn_blocking");
+    for (self->i = 0; self->i < NUM_BLOCKING; self->i++) {
+        WEFT_AWAIT_REF(weft_join(&self->h[self->i], &self->out), &self->rc);
+        check(self->rc, "blocking job");
+        self->sum += (uintptr_t)self->out;
+    }
+    blocking_sum = self->sum;
+    latch_signal();
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+static double run_spawn_blocking(void)
+{
+    static weft_join_handle_t handles[NUM_BLOCKING];
+    latch_reset();
+    double t0 = now_ns();
+    blocking_main_t m = { WEFT_FRAME_INIT(blocking_main), .h = handles };
+    check(weft_handle_spawn(g_handle, &m, NULL), "spawn");
+    latch_wait();
+    double ns = (now_ns() - t0) / NUM_BLOCKING;
+    if (blocking_sum != (uintptr_t)3 * NUM_BLOCKING * (NUM_BLOCKING - 1) / 2 + NUM_BLOCKING)
+        check(-1, "spawn_blocking sum");
+    return ns;
+}
+
+/* The same number of detached jobs started by 8 plain threads at once
+ * through the runtime handle: how the blocking queue takes many spawners
+ * (Tokio measured its single-mutex queue slowing 13x from 1 to 8). */
+#define BLOCKING_SPAWNERS 8
+static void *blocking_count_down(void *arg)
+{
+    (void)arg;
+    if (atomic_fetch_sub_explicit(&remaining, 1, memory_order_acq_rel) == 1)
+        latch_signal();
+    return NULL;
+}
+static void *blocking_spawner(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < NUM_BLOCKING / BLOCKING_SPAWNERS; i++)
+        check(weft_spawn_blocking_at(g_handle, blocking_count_down, NULL, NULL, NULL, WEFT_SITE), "spawn_blocking");
+    return NULL;
+}
+static double run_spawn_blocking_8_spawners(void)
+{
+    atomic_store(&remaining, NUM_BLOCKING);
+    latch_reset();
+    double t0 = now_ns();
+    pthread_t th[BLOCKING_SPAWNERS];
+    for (int i = 0; i < BLOCKING_SPAWNERS; i++)
+        if (pthread_create(&th[i], NULL, blocking_spawner, NULL) != 0)
+            check(WEFT_EAGAIN, "pthread_create");
+    for (int i = 0; i < BLOCKING_SPAWNERS; i++)
+        pthread_join(th[i], NULL);
+    latch_wait();
+    return (now_ns() - t0) / NUM_BLOCKING;
+}
+
 /* ---- idle_task_bytes --------------------------------------------------------- */
 /* Parks forever after counting its first poll (like awaiting pending()). */
 typedef struct {
@@ -501,6 +580,8 @@ static const workload_t workloads[] = {
     { "yield_many", "ns/yield", run_yield_many },
     { "ping_pong", "ns/round", run_ping_pong },
     { "chained_spawn", "ns/spawn", run_chained_spawn },
+    { "spawn_blocking", "ns/job", run_spawn_blocking },
+    { "spawn_blocking_8_spawners", "ns/job", run_spawn_blocking_8_spawners },
     { "tcp_echo", "round trips/s", run_tcp_echo },
 };
 
@@ -576,6 +657,9 @@ int main(int argc, char **argv)
         printf(strcmp(w->unit, "round trips/s") == 0 ? "%s %.0f %s\n" : "%s %.1f %s\n", w->name, median(v, iters), w->unit);
         fflush(stdout);
     }
+    weft_blocking_stats_t bst;
+    weft_blocking_stats(g_handle, &bst);
+    printf("# blocking pool: %u threads alive (%u idle)\n", bst.threads, bst.idle);
     if (only == NULL || strncmp(only, "timers", 6) == 0) {
         double *p50 = calloc((size_t)iters, sizeof *p50), *p99 = calloc((size_t)iters, sizeof *p99);
         run_timers(); /* warm-up */

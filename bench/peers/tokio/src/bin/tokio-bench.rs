@@ -60,6 +60,7 @@ const WORKLOADS: &[Workload] = &[
     Workload { figures: &[("ping_pong", "ns/round", 1)], run: ping_pong },
     Workload { figures: &[("chained_spawn", "ns/spawn", 1)], run: chained_spawn },
     Workload { figures: &[("spawn_blocking", "ns/job", 1)], run: spawn_blocking },
+    Workload { figures: &[("spawn_blocking_8_spawners", "ns/job", 1)], run: spawn_blocking_8_spawners },
     Workload {
         figures: &[
             ("timers_wall", "ms", 3),
@@ -319,6 +320,36 @@ fn spawn_blocking(opts: &Opts) -> Vec<Sample> {
         let elapsed = start.elapsed();
         std::hint::black_box(sum);
         vec![ns_per(elapsed, BLOCKING_JOBS)]
+    })
+}
+
+/// The same number of detached jobs started by 8 plain threads at once
+/// through a runtime handle: how the blocking queue takes many spawners.
+fn spawn_blocking_8_spawners(opts: &Opts) -> Vec<Sample> {
+    const SPAWNERS: usize = 8;
+    repeat(opts, |rt| {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let left = Arc::new(AtomicUsize::new(BLOCKING_JOBS));
+        let start = Instant::now();
+        let threads: Vec<_> = (0..SPAWNERS)
+            .map(|_| {
+                let h = rt.handle().clone();
+                let left = left.clone();
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..BLOCKING_JOBS / SPAWNERS {
+                        let left = left.clone();
+                        let tx = tx.clone();
+                        h.spawn_blocking(move || count_down(&left, &tx));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        rx.recv().unwrap();
+        vec![ns_per(start.elapsed(), BLOCKING_JOBS)]
     })
 }
 
