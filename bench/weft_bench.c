@@ -599,7 +599,7 @@ static double median(double *v, int n)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: weft-bench [--workers N] [--only NAME] [--iters N]\nworkloads:");
+    fprintf(stderr, "usage: weft-bench [--workers N] [--only NAME] [--iters N] [--no-detector]\nworkloads:");
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++)
         fprintf(stderr, " %s", workloads[i].name);
     fprintf(stderr, " idle_task_bytes timers (timers_wall, timers_late_p50, timers_late_p99)\n");
@@ -611,6 +611,7 @@ int main(int argc, char **argv)
     long workers = sysconf(_SC_NPROCESSORS_ONLN);
     int iters = 5;
     const char *only = NULL;
+    bool detector = true;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc)
             workers = atol(argv[++i]);
@@ -618,6 +619,8 @@ int main(int argc, char **argv)
             iters = atoi(argv[++i]);
         else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc)
             only = argv[++i];
+        else if (strcmp(argv[i], "--no-detector") == 0)
+            detector = false; /* to measure the blocking detector's cost */
         else
             usage();
     }
@@ -643,6 +646,7 @@ int main(int argc, char **argv)
     weft_builder_t b;
     weft_builder_init(&b, WEFT_RUNTIME_MULTI_THREAD);
     b.workers = (unsigned)workers;
+    b.detect_blocking = detector;
     weft_runtime_t *rt;
     check(weft_runtime_new(&b, &rt), "runtime");
     g_handle = weft_runtime_handle(rt);
