@@ -338,9 +338,9 @@ static void name_thread(weft__sched_t *s)
     pthread_setname_np(pthread_self(), name);
 }
 
-/* Runs a worker loop. Returns true when the thread may stay in the pool
- * (the loop was handed to another thread), false when the loop ended for
- * shutdown: then the thread leaves (it is no longer counted). */
+/* Runs a worker loop. Returns true when the thread stays in the pool (the
+ * loop was handed to another thread), false when it leaves, no longer
+ * counted: the loop ended for shutdown, or the pool is at its cap. */
 static bool run_core(weft__pool_t *p, weft__worker_t *w)
 {
     bool handed_off = weft__worker_run_core(w);
@@ -350,6 +350,14 @@ static bool run_core(weft__pool_t *p, weft__worker_t *w)
     if (!handed_off) {
         atomic_fetch_sub_explicit(&p->state, P_THREAD_ONE, memory_order_seq_cst);
         return false;
+    }
+    /* This thread blocked in block_in_place and gave its worker away; it
+     * stays as a blocking thread only while the pool is under its cap. */
+    uint64_t st = atomic_load_explicit(&p->state, memory_order_relaxed);
+    while (p_threads(st) > p->cap + p->cores_base) {
+        if (atomic_compare_exchange_weak_explicit(&p->state, &st, st - P_THREAD_ONE, memory_order_seq_cst,
+                                                  memory_order_relaxed))
+            return false;
     }
     name_thread(p->sched);
     return true;
@@ -439,7 +447,7 @@ int weft__pool_new(weft__sched_t *s, weft__pool_t **out)
 {
     const weft_builder_t *b = &s->cfg;
     unsigned cap = b->max_blocking_threads ? b->max_blocking_threads : 512;
-    if (cap > P_MAX_THREADS)
+    if (cap > P_MAX_THREADS || b->blocking_keep_alive_ms > UINT32_MAX)
         return WEFT_EINVAL;
     weft__pool_t *p = weft__alloc_aligned(sizeof *p);
     if (p == NULL)
@@ -591,6 +599,19 @@ bool weft__pool_shutdown(weft__pool_t *p, uint64_t deadline_ns)
 
 /* ---- Public calls ------------------------------------------------------------------ */
 
+/* Jobs that would have to wait for a busy thread: those queued beyond the
+ * threads that are awake, asleep or still creatable under the cap. A
+ * snapshot: spawners racing each other can each pass the same bound. */
+static size_t backlog(weft__pool_t *p)
+{
+    long q = atomic_load_explicit(&p->queued, memory_order_acquire);
+    uint64_t st = atomic_load_explicit(&p->state, memory_order_acquire);
+    long limit = (long)p->cap + (long)p->cores_base;
+    long room = limit > (long)p_threads(st) ? limit - (long)p_threads(st) : 0;
+    long waiting = q - (long)p_searching(st) - (long)p_idle(st) - room;
+    return waiting > 0 ? (size_t)waiting : 0;
+}
+
 int weft_spawn_blocking_at(weft_handle_t *h, weft_blocking_fn_t fn, void *arg, weft_join_handle_t *jh,
                            const weft_blocking_opts_t *opts, const char *site)
 {
@@ -601,8 +622,7 @@ int weft_spawn_blocking_at(weft_handle_t *h, weft_blocking_fn_t fn, void *arg, w
     if (fn == NULL)
         weft_panic(site, "weft_spawn_blocking: fn is NULL");
     weft__pool_t *p = s->pool;
-    if (opts != NULL && opts->max_queued != 0 &&
-        atomic_load_explicit(&p->queued, memory_order_relaxed) >= (long)opts->max_queued)
+    if (opts != NULL && opts->max_queued != 0 && backlog(p) >= opts->max_queued)
         return WEFT_EAGAIN;
     blocking_fut_t bf = { { &blocking_vtable }, fn, arg, opts ? opts->cancel : NULL, false, 0 };
     weft_task_t *t = weft__task_new(s, &bf.base, jh != NULL, opts ? opts->name : NULL, site);
@@ -634,9 +654,12 @@ void weft_blocking_stats(weft_handle_t *h, weft_blocking_stats_t *out)
     if (s == NULL)
         weft_panic(WEFT_SITE, "weft_blocking_stats: no runtime current on this thread and no handle given");
     weft__pool_t *p = s->pool;
+    pthread_mutex_lock(&p->lock);
+    unsigned loops = s->loops_running; /* threads that run worker loops (at most) */
+    pthread_mutex_unlock(&p->lock);
     uint64_t st = atomic_load_explicit(&p->state, memory_order_acquire);
     unsigned threads = p_threads(st);
-    out->threads = threads > p->cores_base ? threads - p->cores_base : 0;
+    out->threads = threads > loops ? threads - loops : 0;
     out->idle = p_idle(st);
     long q = atomic_load_explicit(&p->queued, memory_order_relaxed);
     out->queued = q > 0 ? (size_t)q : 0;

@@ -243,8 +243,14 @@ int weft_runtime_block_on(weft_runtime_t *rt, weft_future_t *fut, void *out)
 
     weft_waker_t waker = { &weft__root_waker_vtable, r };
     weft_context_t cx = { &waker };
-    weft__sched_t *outer = weft__tls.sched; /* a blocking-pool thread has one */
+    /* A blocking job, or a block_in_place function inside a task, has a
+     * thread context of its own: put it back afterwards. */
+    weft__sched_t *outer = weft__tls.sched;
+    weft_task_t *outer_task = weft__tls.task;
+    int outer_budget = weft__tls.budget;
+    bool outer_yielded = weft__tls.yielded;
     weft__tls.sched = s;
+    weft__tls.task = NULL; /* the root future is not inside the outer task */
     weft__tls.in_block_on = true;
     if (ct)
         weft__tls.worker = &s->workers[0];
@@ -270,6 +276,9 @@ int weft_runtime_block_on(weft_runtime_t *rt, weft_future_t *fut, void *out)
         }
     }
     weft__tls.sched = outer;
+    weft__tls.task = outer_task;
+    weft__tls.budget = outer_budget;
+    weft__tls.yielded = outer_yielded;
     weft__tls.worker = NULL;
     weft__tls.in_block_on = false;
     weft_future_drop(fut);

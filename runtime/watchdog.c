@@ -25,12 +25,17 @@
  * rare side pays the fence. Without membarrier (old kernels, valgrind),
  * reports leave out the name and site.
  *
- * Timing: the watchdog notes when it first saw a poll's seq; the poll has
- * run at least that long since, so it is reported once now - first_seen
- * reaches the threshold, with that figure (a lower bound, short by up to a
- * period). A poll shorter than the threshold is never reported, even when
- * the watchdog itself runs late on a loaded machine; one that lasts the
- * threshold plus two periods always is (given the watchdog gets the CPU).
+ * Timing: the watchdog notes (in nanoseconds, with a clock read after the
+ * seq load) when it first saw a poll's seq; the poll had begun by then. At
+ * a later sweep it reads the clock before loading seq again: if seq is
+ * unchanged, the poll was still running at that reading, so it has run at
+ * least the difference, which is what is compared with the threshold and
+ * reported. A poll shorter than the threshold is therefore never reported,
+ * even when the watchdog runs late on a loaded machine. While some worker
+ * is inside a poll the sweeps come every period, so a poll that lasts the
+ * threshold plus two periods is always reported (given the watchdog gets
+ * the CPU); while none is, the period doubles up to the threshold, which
+ * can add up to one threshold before a poll is first seen.
  */
 #include <linux/membarrier.h>
 #include <sched.h>
@@ -79,21 +84,28 @@ static void default_report(const weft_blocking_report_t *r, void *arg)
             (unsigned long long)r->running_ms, (unsigned long long)r->threshold_ms);
 }
 
-static void check_worker(weft__sched_t *s, struct weft__watchdog *d, unsigned i, uint64_t now)
+/* Returns true when worker i is inside a poll. */
+static bool check_worker(weft__sched_t *s, struct weft__watchdog *d, unsigned i)
 {
     weft__worker_t *w = &s->workers[i];
-    /* acquire: pairs with weft__watch_begin's release (task, start_ms). */
+    /* Clock reads bracket the seq load: `before` is no later than the load
+     * (the poll was running then), `after` no earlier than it (the poll had
+     * begun by then). */
+    uint64_t before = weft__now_ns();
+    /* acquire: pairs with weft__watch_begin's release (the task pointer). */
     uint64_t seq = atomic_load_explicit(&w->watch.seq, memory_order_acquire);
-    if (!(seq & 1) || seq == d->reported[i])
-        return;
+    if (!(seq & 1))
+        return false;
+    if (seq == d->reported[i])
+        return true;
     if (seq != d->seen_seq[i]) {
         d->seen_seq[i] = seq;
-        d->seen_at[i] = now;
-        return;
+        d->seen_at[i] = weft__now_ns();
+        return true;
     }
-    if (now - d->seen_at[i] < d->threshold_ms)
-        return;
-    weft_blocking_report_t r = { i, NULL, NULL, now - d->seen_at[i], d->threshold_ms };
+    if (before < d->seen_at[i] || before - d->seen_at[i] < d->threshold_ms * 1000000u)
+        return true;
+    weft_blocking_report_t r = { i, NULL, NULL, (before - d->seen_at[i]) / 1000000u, d->threshold_ms };
     char name[64];
     if (membarrier_ok) {
         atomic_store_explicit(&w->watch.hazard, seq, memory_order_relaxed);
@@ -115,6 +127,7 @@ static void check_worker(weft__sched_t *s, struct weft__watchdog *d, unsigned i,
         s->cfg.on_blocking(&r, s->cfg.on_blocking_arg);
     else
         default_report(&r, NULL);
+    return true;
 }
 
 static void *watchdog_main(void *arg)
@@ -124,20 +137,25 @@ static void *watchdog_main(void *arg)
     char tname[16];
     snprintf(tname, sizeof tname, "%.9s-watch", s->name);
     pthread_setname_np(pthread_self(), tname);
+    uint64_t period = d->period_ms;
     pthread_mutex_lock(&d->lock);
     while (!d->stop) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t ns = (uint64_t)ts.tv_nsec + d->period_ms * 1000000u;
+        uint64_t ns = (uint64_t)ts.tv_nsec + period * 1000000u;
         ts.tv_sec += (time_t)(ns / 1000000000u);
         ts.tv_nsec = (long)(ns % 1000000000u);
         pthread_cond_timedwait(&d->cond, &d->lock, &ts);
         if (d->stop)
             break;
         pthread_mutex_unlock(&d->lock);
-        uint64_t now = weft__now_ns() / 1000000u;
+        bool busy = false;
         for (unsigned i = 0; i < s->nworkers; i++)
-            check_worker(s, d, i, now);
+            busy |= check_worker(s, d, i);
+        /* Idle (no worker inside a poll): back off, doubling up to the
+         * threshold, so an idle runtime's watchdog wakes a few times per
+         * threshold instead of five; the first poll seen resets it. */
+        period = busy ? d->period_ms : (period * 2 < d->threshold_ms ? period * 2 : d->threshold_ms);
         pthread_mutex_lock(&d->lock);
     }
     pthread_mutex_unlock(&d->lock);

@@ -237,10 +237,10 @@ int weft_block_in_place(weft_blocking_fn_t fn, void *arg, void **result)
         weft_panic(WEFT_SITE, "weft_block_in_place: fn is NULL");
     weft__worker_t *w = weft__tls.worker;
     void *r;
-    if (w == NULL || weft__tls.task == NULL) {
+    if (w != NULL && w->sched->flavor == WEFT_RUNTIME_CURRENT_THREAD) {
+        return WEFT_EPERM; /* this thread runs every task: nothing could go on */
+    } else if (w == NULL || weft__tls.task == NULL) {
         r = fn(arg); /* not inside a worker's poll: nothing waits behind us */
-    } else if (w->sched->flavor == WEFT_RUNTIME_CURRENT_THREAD) {
-        return WEFT_EPERM;
     } else {
         weft__sched_t *s = w->sched;
         weft__watch_end(w); /* this thread stops being watched as a worker */

@@ -495,6 +495,10 @@ WEFT_ASYNC(nap_t, nap_fn, int)
 }
 static void *block_on_from_job(void *arg)
 {
+    /* A blocking job is inside its runtime: weft_spawn finds it. */
+    weft_ready_t r = weft_ready(1);
+    if (weft_spawn(&r, NULL) != 0)
+        return (void *)(intptr_t)-1;
     nap_t n = { WEFT_FRAME_INIT(nap_fn) };
     int out = 0;
     int rc = weft_runtime_block_on(arg, WEFT_FUTURE(&n), &out);
@@ -511,6 +515,47 @@ START_TEST(blocking_job_can_block_on_its_runtime)
     ck_assert_int_eq(join_out(rt, &jh, &out), 0);
     ck_assert_int_eq((intptr_t)out, 11);
     weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+/* A job waiting in block_on on a long sleep does not hold shutdown up: the
+ * reactor fires every timer left when it stops, before the pool is waited
+ * for. */
+typedef struct {
+    WEFT_FRAME;
+    weft_sleep_t sl;
+} long_nap_t;
+WEFT_ASYNC(long_nap_t, long_nap_fn, int)
+{
+    WEFT_BEGIN();
+    WEFT_AWAIT(&self->sl, weft_sleep_ms(60000), NULL);
+    WEFT_RETURN(1);
+    WEFT_END();
+}
+static _Atomic int napping;
+static void *long_nap_job(void *arg)
+{
+    long_nap_t n = { WEFT_FRAME_INIT(long_nap_fn) };
+    int out = 0;
+    napping = 1;
+    int rc = weft_runtime_block_on(arg, WEFT_FUTURE(&n), &out);
+    return (void *)(intptr_t)(rc == 0 ? out : rc);
+}
+
+START_TEST(shutdown_ends_a_blocking_jobs_sleep)
+{
+    for (int shape = 1; shape < N_SHAPES; shape++) {
+        weft_runtime_t *rt = shape_rt(shape);
+        napping = 0;
+        ck_assert_int_eq(weft_spawn_blocking_at(weft_runtime_handle(rt), long_nap_job, rt, NULL, NULL, WEFT_SITE), 0);
+        ck_assert(wait_for(&napping, 1));
+        sleep_ms(20); /* the sleep is registered by now */
+        uint64_t t0 = weft_now_ns();
+        ck_assert_int_eq(weft_runtime_shutdown_timeout(rt, 10000), 0);
+        ck_assert_uint_lt(weft_now_ns() - t0, 5000000000u);
+        weft_runtime_free(rt);
+    }
     ASSERT_NO_LIVE();
 }
 END_TEST
@@ -699,6 +744,37 @@ START_TEST(block_in_place_without_threads_spills_to_others)
 }
 END_TEST
 
+/* Tokio's block_in_place(|| handle.block_on(fut)): a task blocks its
+ * thread on another future of the same runtime, which its worker (handed
+ * to another thread) keeps running. */
+typedef struct {
+    WEFT_FRAME;
+    weft_runtime_t *rt;
+    void *got;
+    int rc;
+} bipbo_t;
+WEFT_ASYNC(bipbo_t, bipbo_fn, int)
+{
+    WEFT_BEGIN();
+    self->rc = weft_block_in_place(block_on_from_job, self->rt, &self->got);
+    WEFT_RETURN(self->rc != 0 ? self->rc : (int)(intptr_t)self->got);
+    WEFT_END();
+}
+
+START_TEST(block_in_place_then_block_on)
+{
+    weft_runtime_t *rt = test_rt(WEFT_RUNTIME_MULTI_THREAD, 1);
+    bipbo_t b = { WEFT_FRAME_INIT(bipbo_fn), .rt = rt };
+    weft_join_handle_t jh;
+    ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &b, &jh), 0);
+    int out = 0;
+    ck_assert_int_eq(join_out(rt, &jh, &out), 0);
+    ck_assert_int_eq(out, 11);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
 typedef struct {
     WEFT_FRAME;
 } bipct_t;
@@ -868,6 +944,7 @@ int main(void)
     tcase_set_timeout(sd, 300);
     tcase_add_test(sd, shutdown_cancels_queued_and_waits_for_running);
     tcase_add_test(sd, shutdown_from_blocking_thread_is_an_error);
+    tcase_add_test(sd, shutdown_ends_a_blocking_jobs_sleep);
     ADD_ABORT_TEST(sd, free_from_blocking_thread_aborts);
     tcase_add_test(sd, stress_spawn_blocking_racing_shutdown);
     suite_add_tcase(s, sd);
@@ -876,6 +953,7 @@ int main(void)
     tcase_set_timeout(bp, 120);
     tcase_add_test(bp, block_in_place_hands_the_worker_over);
     tcase_add_test(bp, block_in_place_without_threads_spills_to_others);
+    tcase_add_test(bp, block_in_place_then_block_on);
     tcase_add_test(bp, block_in_place_current_thread_is_an_error);
     suite_add_tcase(s, bp);
 

@@ -28,8 +28,11 @@ typedef struct weft_builder_s {
     unsigned workers;          /* multi-thread: 0 = number of CPUs; max 1024 (checked for both flavours) */
     const char *thread_name;   /* worker name prefix (<= 11 chars kept), default "weft-wrk" */
     size_t stack_size;         /* 0 = the system default */
-    void (*on_thread_start)(void *arg); /* multi-thread: run on each worker as it starts */
-    void (*on_thread_stop)(void *arg);  /* multi-thread: run on each worker as it exits */
+    /* Multi-thread: run on a thread when it starts / stops running a
+     * worker loop (at start and shutdown, and around a block_in_place
+     * hand-over, where the worker moves to another thread). */
+    void (*on_thread_start)(void *arg);
+    void (*on_thread_stop)(void *arg);
     void *hook_arg;
     /* Scheduling ticks between inject-queue checks (and, current-thread,
      * the most tasks run between two polls of the block_on future); 0 = 61. */
@@ -37,9 +40,10 @@ typedef struct weft_builder_s {
     bool enable_time;          /* start the reactor (default true): timers, sockets and
                                   signals need it (without: WEFT_ENOSYS / an abort) */
     /* Blocking pool (spawn_blocking, block_in_place): at most this many
-     * threads run blocking jobs at once (default 512; 0 = the default; max
-     * 32768), and an idle one exits after blocking_keep_alive_ms (default
-     * 10000; 0 = as soon as it finds nothing to do). */
+     * pool threads besides the workers (default 512; 0 = the default; max
+     * 32768; a block_in_place caller may exceed it while it blocks), and
+     * an idle one exits after blocking_keep_alive_ms (default 10000; 0 = as
+     * soon as it finds nothing to do; max 2^32-1). */
     unsigned max_blocking_threads;
     uint64_t blocking_keep_alive_ms;
     /* Blocking detector: a watchdog thread reports a task whose single poll
@@ -165,8 +169,10 @@ typedef struct weft_blocking_opts_s {
      * while queued, cancelled by shutdown, or no thread could be created),
      * so arg can be freed. NULL: nothing is called. */
     void (*cancel)(void *arg);
-    /* try_spawn: fail with WEFT_EAGAIN when this many jobs are already
-     * waiting for a thread (0 = no bound). */
+    /* try_spawn: fail with WEFT_EAGAIN when this many jobs already wait
+     * for a busy thread, beyond those that awake, idle or still creatable
+     * threads will start at once (0 = no bound). A snapshot: concurrent
+     * spawners may each pass the same bound. */
     size_t max_queued;
 } weft_blocking_opts_t;
 
@@ -175,9 +181,11 @@ typedef struct weft_blocking_opts_s {
  * max_blocking_threads) for the job at once; past the cap the job waits in
  * a FIFO queue. jh (NULL to detach) is a join handle whose output is the
  * `void *` fn returned; awaiting it gives 0, WEFT_ECANCELED (aborted before
- * it started, or shutdown came first: the job never ran) or WEFT_EAGAIN (no
- * thread could be created and none is left to run it). Aborting a running
- * job has no effect: it runs to the end.
+ * it started, or shutdown came first: the job never ran), or WEFT_EAGAIN /
+ * WEFT_ENOMEM (no thread could be created and none is left to run it).
+ * Aborting a running job has no effect: it runs to the end. arg must stay
+ * valid until fn returns (or cancel runs), even when the handle or the
+ * task awaiting it is dropped first: a job cannot be interrupted.
  * Returns 0, WEFT_ENOMEM, or (opts->max_queued) WEFT_EAGAIN: then nothing
  * was spawned, cancel is not called and the caller still owns arg. After
  * shutdown began the job is cancelled at once (returns 0).
@@ -195,11 +203,13 @@ WEFT_API WEFT_NODISCARD int weft_spawn_blocking_at(weft_handle_t *h, weft_blocki
  * the blocking pool) first, and this thread finishes the current poll as
  * an ordinary thread, then joins the blocking pool. *result (may be NULL)
  * receives fn's value.
- * Returns 0; WEFT_EPERM on a current-thread runtime's thread (fn is not
- * called: there is no other thread to hand the tasks to; use
- * weft_spawn_blocking). Outside any worker (a plain thread, block_on, a
- * blocking job) it just calls fn. If no thread can be had, the worker's
- * queued tasks go to the inject queue for the other workers instead. */
+ * Returns 0; WEFT_EPERM on the thread driving a current-thread runtime
+ * (in a task or in its block_on: fn is not called, as there is no other
+ * thread to run the tasks; use weft_spawn_blocking). Elsewhere outside a
+ * worker (a plain thread, a multi-thread runtime's block_on, a blocking
+ * job) it just calls fn. If no thread can be had, the worker's queued
+ * tasks go to the inject queue for the other workers instead, and the
+ * worker waits for fn. */
 WEFT_API int weft_block_in_place(weft_blocking_fn_t fn, void *arg, void **result);
 
 typedef struct weft_blocking_stats_s {
