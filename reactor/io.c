@@ -9,6 +9,7 @@
 #include "io.h"
 
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -213,6 +214,73 @@ unsigned weft__reactor_poll_io(weft__reactor_t *r, unsigned max)
     return n > 0 ? (unsigned)n : 0;
 }
 
+/* ---- Workers drive the sockets --------------------------------------------
+ * In a multi-thread runtime the reactor thread does not watch the epoll
+ * set: a worker with nothing to do claims the driver role and sleeps in
+ * drive_epfd (the epoll set plus an eventfd, level-triggered) instead of on
+ * its futex. Socket readiness wakes it; it takes the events itself
+ * (weft__reactor_poll_io), so the tasks they wake land in its own queue
+ * with no cross-thread hop, as in Tokio. Its parker records the eventfd
+ * while it sleeps there, so weft__unpark wakes it by writing to the eventfd
+ * instead of the futex (park.c: weft__park_driving). The kick goes through
+ * drive_epfd only, never through the shared epoll set, so a worker polling
+ * the set cannot swallow a kick meant for the driver. One driver at a time;
+ * the other parked workers sleep on their futex, and busy workers still
+ * poll the set every inject interval and before they park. The current-
+ * thread flavour keeps the reactor thread's uv_poll: its one worker is the
+ * block_on thread. */
+#define KICK_TAG ((uint64_t)1)
+
+bool weft__reactor_drive_claim(weft__reactor_t *r)
+{
+    /* acquire: the previous driver's work is visible to us. */
+    return r->workers_drive && atomic_load_explicit(&r->driver, memory_order_relaxed) == 0 &&
+           atomic_exchange_explicit(&r->driver, 1, memory_order_acquire) == 0;
+}
+
+void weft__reactor_drive_release(weft__reactor_t *r)
+{
+    atomic_store_explicit(&r->driver, 0, memory_order_release);
+}
+
+void weft__reactor_drive_wait(void *reactor)
+{
+    weft__reactor_t *r = reactor;
+    struct epoll_event ev[2];
+    WEFT_CHAOS();
+    int n = epoll_wait(r->drive_epfd, ev, 2, -1);
+    for (int i = 0; i < n; i++) {
+        if (ev[i].data.u64 == KICK_TAG) {
+            uint64_t v;
+            ssize_t rc = read(r->kick_fd, &v, sizeof v); /* reset the counter */
+            (void)rc;
+        }
+    }
+}
+
+static int drive_init(weft__reactor_t *r)
+{
+    r->drive_epfd = epoll_create1(EPOLL_CLOEXEC);
+    r->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (r->drive_epfd < 0 || r->kick_fd < 0)
+        return -errno;
+    struct epoll_event set = { .events = EPOLLIN, .data.u64 = 0 };
+    struct epoll_event kick = { .events = EPOLLIN, .data.u64 = KICK_TAG };
+    if (epoll_ctl(r->drive_epfd, EPOLL_CTL_ADD, r->epfd, &set) != 0 ||
+        epoll_ctl(r->drive_epfd, EPOLL_CTL_ADD, r->kick_fd, &kick) != 0)
+        return -errno;
+    return 0;
+}
+
+void weft__reactor_io_close_drive(weft__reactor_t *r)
+{
+    if (r->drive_epfd >= 0)
+        close(r->drive_epfd);
+    if (r->kick_fd >= 0)
+        close(r->kick_fd);
+    r->drive_epfd = r->kick_fd = -1;
+}
+
 int weft__reactor_io_init(weft__reactor_t *r)
 {
     r->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -220,12 +288,17 @@ int weft__reactor_io_init(weft__reactor_t *r)
         return -errno;
     atomic_init(&r->retired, NULL);
     atomic_init(&r->pollers, 0);
-    int rc = uv_poll_init(&r->loop, &r->epoll_watch, r->epfd);
+    atomic_init(&r->driver, 0);
+    int rc = r->workers_drive ? drive_init(r) : 0;
+    if (rc == 0)
+        rc = uv_poll_init(&r->loop, &r->epoll_watch, r->epfd);
     if (rc != 0) {
+        weft__reactor_io_close_drive(r);
         close(r->epfd);
         return rc;
     }
     r->epoll_watch.data = r;
-    uv_poll_start(&r->epoll_watch, UV_READABLE, epoll_cb);
+    if (!r->workers_drive)
+        uv_poll_start(&r->epoll_watch, UV_READABLE, epoll_cb);
     return 0;
 }

@@ -83,6 +83,9 @@ int weft__parse_ip(const char *ip, uint16_t port, struct sockaddr_storage *ss, s
 
 /* reactor.c side */
 int weft__reactor_io_init(weft__reactor_t *r);
+/* Closes the driver's epoll set and eventfd: only when the runtime's memory
+ * goes (a late unpark may still write to the eventfd until then). */
+void weft__reactor_io_close_drive(weft__reactor_t *r);
 void weft__reactor_io_free_retired(weft__reactor_t *r);
 
 #endif

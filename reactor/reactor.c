@@ -177,12 +177,14 @@ static void *reactor_main(void *arg)
     return NULL;
 }
 
-int weft__reactor_start(weft__reactor_t **out, const char *name)
+int weft__reactor_start(weft__reactor_t **out, const char *name, bool workers_drive)
 {
     weft__reactor_t *r = weft__alloc(sizeof *r);
     if (r == NULL)
         return WEFT_ENOMEM;
     memset(r, 0, sizeof *r);
+    r->workers_drive = workers_drive;
+    r->drive_epfd = r->kick_fd = -1;
     int rc = uv_loop_init(&r->loop);
     if (rc != 0) {
         weft__free(r, sizeof *r);
@@ -195,6 +197,7 @@ int weft__reactor_start(weft__reactor_t **out, const char *name)
     rc = weft__reactor_io_init(r);
     if (rc == 0 && (rc = weft__reactor_signal_init(r)) != 0) {
         uv_close((uv_handle_t *)&r->epoll_watch, NULL);
+        weft__reactor_io_close_drive(r);
         close(r->epfd);
     }
     if (rc != 0) {
@@ -216,6 +219,7 @@ int weft__reactor_start(weft__reactor_t **out, const char *name)
         uv_close((uv_handle_t *)&r->doorbell, NULL);
         uv_close((uv_handle_t *)&r->epoll_watch, NULL);
         uv_close((uv_handle_t *)&r->signal_watch, NULL);
+        weft__reactor_io_close_drive(r);
         close(r->epfd);
         uv_run(&r->loop, UV_RUN_DEFAULT);
         uv_loop_close(&r->loop);
@@ -269,6 +273,7 @@ void weft__reactor_free(weft__reactor_t *r)
     if (r == NULL)
         return;
     weft__reactor_io_free_retired(r); /* released after the stop */
+    weft__reactor_io_close_drive(r);
     pthread_mutex_destroy(&r->time_lock);
     weft__free(r, sizeof *r);
 }

@@ -33,6 +33,14 @@ typedef struct weft__reactor {
      * by one uv_poll in the loop. */
     int epfd;
     uv_poll_t epoll_watch;
+    /* Multi-thread runtimes: the workers drive the epoll set themselves
+     * (io.c, "Workers drive the sockets"), and the uv_poll above is never
+     * started. One parked worker at a time, the driver, sleeps in
+     * drive_epfd, which holds epfd and kick_fd (level-triggered): socket
+     * readiness or an unpark (a write to kick_fd) wakes it. */
+    bool workers_drive;
+    _Atomic int driver; /* 1 while a worker holds the driver role */
+    int drive_epfd, kick_fd;
     /* Sockets whose last reference is gone, freed by this thread (after any
      * event dispatch that might still name them); a lock-free stack. */
     _Atomic(struct weft__io *) retired;
@@ -66,9 +74,17 @@ int weft__reactor_signal_init(weft__reactor_t *r);
  * hop through the reactor thread. Returns how many events it took. */
 unsigned weft__reactor_poll_io(weft__reactor_t *r, unsigned max);
 
+/* The driver role (multi-thread runtimes; see io.c): a parking worker
+ * claims it (false: another worker has it, or the reactor thread drives),
+ * sleeps through weft__park_driving with weft__reactor_drive_wait, and
+ * releases it when it wakes. */
+bool weft__reactor_drive_claim(weft__reactor_t *r);
+void weft__reactor_drive_release(weft__reactor_t *r);
+void weft__reactor_drive_wait(void *reactor);
+
 /* Starts the reactor thread. Returns 0, WEFT_ENOMEM, WEFT_EAGAIN, or a
  * libuv error mapped to a negative errno. */
-int weft__reactor_start(weft__reactor_t **out, const char *name);
+int weft__reactor_start(weft__reactor_t **out, const char *name, bool workers_drive);
 /* Stops the thread and closes every handle and the loop. Timers armed
  * later are due at once. Context: after every task was dropped. */
 void weft__reactor_stop(weft__reactor_t *r);

@@ -109,6 +109,10 @@ void weft__assert_not_in_runtime(const char *what, const char *site);
 /* ---- Futex parker (runtime/park.c) ---------------------------------------- */
 typedef struct {
     _Atomic uint32_t state; /* EMPTY, PARKED or NOTIFIED */
+    /* While the owner sleeps in epoll as the runtime's I/O driver: the
+     * eventfd that wakes it (unpark writes to it instead of futex_wake);
+     * -1 otherwise. */
+    _Atomic int kick_fd;
 } weft__parker_t;
 void weft__parker_init(weft__parker_t *p);
 /* Blocks until unparked (a permit given before park is not lost). */
@@ -116,6 +120,11 @@ void weft__park(weft__parker_t *p);
 /* As weft__park, at most timeout_ns; returns true if a permit was consumed. */
 bool weft__park_timeout(weft__parker_t *p, uint64_t timeout_ns);
 void weft__unpark(weft__parker_t *p);
+/* As weft__park, but the owner sleeps in wait(arg) (an epoll_wait that
+ * returns when kick_fd is written, or for its own reasons) instead of a
+ * futex. Returns true when a permit was consumed, false when wait returned
+ * without one (socket events, or a stale kick). */
+bool weft__park_driving(weft__parker_t *p, int kick_fd, void (*wait)(void *arg), void *arg);
 uint64_t weft__now_ns(void);
 
 /* pthread_create for weft's threads; in the test library it can be made to

@@ -17,6 +17,7 @@ enum { P_EMPTY = 0, P_PARKED = 1, P_NOTIFIED = 2 };
 void weft__parker_init(weft__parker_t *p)
 {
     atomic_init(&p->state, P_EMPTY);
+    atomic_init(&p->kick_fd, -1);
 }
 
 static void futex_wait(_Atomic uint32_t *addr, uint32_t val, const struct timespec *rel)
@@ -84,7 +85,44 @@ void weft__park(weft__parker_t *p)
 void weft__unpark(weft__parker_t *p)
 {
     /* release: publishes what the unparker did before (pairs with the
-     * acquire in weft__park_timeout). */
-    if (atomic_exchange_explicit(&p->state, P_NOTIFIED, memory_order_release) == P_PARKED)
+     * acquire in weft__park_timeout). acquire: a PARKED set by
+     * weft__park_driving comes with its kick_fd. */
+    if (atomic_exchange_explicit(&p->state, P_NOTIFIED, memory_order_acq_rel) != P_PARKED)
+        return;
+    int fd = atomic_load_explicit(&p->kick_fd, memory_order_relaxed);
+    if (fd >= 0) {
+        /* The owner sleeps in epoll. A kick read late (the owner already
+         * awake) only makes the next driver's wait return once for nothing.
+         * The fd stays open until the runtime's memory is freed. */
+        uint64_t one = 1;
+        ssize_t rc = write(fd, &one, sizeof one);
+        (void)rc; /* EAGAIN: the counter is saturated, so it is readable anyway */
+    } else {
         futex_wake(&p->state);
+    }
+}
+
+bool weft__park_driving(weft__parker_t *p, int kick_fd, void (*wait)(void *arg), void *arg)
+{
+    uint32_t expect = P_NOTIFIED;
+    /* acquire: as in weft__park_timeout. */
+    if (atomic_compare_exchange_strong_explicit(&p->state, &expect, P_EMPTY, memory_order_acquire,
+                                                memory_order_relaxed))
+        return true;
+    atomic_store_explicit(&p->kick_fd, kick_fd, memory_order_relaxed);
+    expect = P_EMPTY;
+    /* release: an unparker that reads PARKED (acq_rel) sees kick_fd. */
+    if (!atomic_compare_exchange_strong_explicit(&p->state, &expect, P_PARKED, memory_order_release,
+                                                 memory_order_relaxed)) {
+        atomic_store_explicit(&p->kick_fd, -1, memory_order_relaxed);
+        atomic_exchange_explicit(&p->state, P_EMPTY, memory_order_acquire); /* the permit that came */
+        return true;
+    }
+    /* An unpark from here on either finds PARKED and kicks (wait returns,
+     * even if the kick came before it started: the eventfd stays readable),
+     * or comes after our exchange below and leaves its permit for next time. */
+    wait(arg);
+    uint32_t prev = atomic_exchange_explicit(&p->state, P_EMPTY, memory_order_acquire);
+    atomic_store_explicit(&p->kick_fd, -1, memory_order_relaxed);
+    return prev == P_NOTIFIED;
 }

@@ -143,7 +143,25 @@ static void park_worker(weft__sched_t *s, weft__worker_t *w)
          * permit is waiting, the park below returns at once. */
     }
     for (;;) {
-        weft__park(&w->parker);
+        weft__reactor_t *r = s->reactor;
+        if (r != NULL && weft__reactor_drive_claim(r)) {
+            /* The I/O driver: sleep in the epoll set (reactor/io.c). */
+            bool permit = weft__park_driving(&w->parker, r->kick_fd, weft__reactor_drive_wait, r);
+            weft__reactor_drive_release(r);
+            if (!permit) {
+                /* Woken by socket readiness, not by a notifier: take the
+                 * events here; the tasks they wake go to our own queue. */
+                unsigned n = weft__reactor_poll_io(r, 64);
+                if (n == 0 && w->lifo == NULL && !weft__sched_has_work(s) &&
+                    !atomic_load_explicit(&s->shutdown, memory_order_acquire))
+                    continue; /* nothing after all (another poller took it): sleep again */
+                if (!weft__idle_unpark_self(s, w))
+                    w->searching = true; /* a notifier took us off the list and counted us */
+                return;
+            }
+        } else {
+            weft__park(&w->parker);
+        }
         if (atomic_load_explicit(&s->shutdown, memory_order_acquire))
             return;
         if (!weft__idle_is_sleeping(s, w)) {
