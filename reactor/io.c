@@ -247,8 +247,16 @@ void weft__reactor_drive_wait(void *reactor)
 {
     weft__reactor_t *r = reactor;
     struct epoll_event ev[2];
+    /* Wake for the next timer too, so the driver fires it itself
+     * (weft__reactor_fire_due) instead of waiting for the reactor thread. */
+    int timeout = -1;
+    uint64_t due = atomic_load_explicit(&r->due_ms, memory_order_relaxed);
+    if (due != UINT64_MAX) {
+        uint64_t now = weft__reactor_now_ms(r);
+        timeout = due <= now ? 0 : (due - now > INT32_MAX ? INT32_MAX : (int)(due - now));
+    }
     WEFT_CHAOS();
-    int n = epoll_wait(r->drive_epfd, ev, 2, -1);
+    int n = epoll_wait(r->drive_epfd, ev, 2, timeout);
     for (int i = 0; i < n; i++) {
         if (ev[i].data.u64 == KICK_TAG) {
             uint64_t v;

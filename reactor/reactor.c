@@ -39,6 +39,8 @@ bool weft__reactor_timer_insert_locked(weft__reactor_t *r, weft__timer_t *e, uin
         r->armed = e->wheel_deadline_; /* later inserters need not ring again */
         *ring = true;
     }
+    if (e->wheel_deadline_ < atomic_load_explicit(&r->due_ms, memory_order_relaxed))
+        atomic_store_explicit(&r->due_ms, e->wheel_deadline_, memory_order_relaxed);
     return true;
 }
 
@@ -70,13 +72,21 @@ static void fire_timer(weft__timer_t *e, void *arg)
         b->w[b->n++] = w;
 }
 
-static void wake_batch(fire_batch_t *b)
+static void wake_batch_to(fire_batch_t *b, bool woken)
 {
-    weft__sched_batch_begin();
+    if (woken)
+        weft__sched_batch_begin_woken();
+    else
+        weft__sched_batch_begin();
     for (unsigned i = 0; i < b->n; i++)
         weft_waker_wake(&b->w[i]);
     weft__sched_batch_end();
     b->n = 0;
+}
+
+static void wake_batch(fire_batch_t *b)
+{
+    wake_batch_to(b, false);
 }
 
 static void timer_cb(uv_timer_t *t);
@@ -96,6 +106,7 @@ static void process_timers(weft__reactor_t *r)
     }
     uint64_t next = weft__wheel_next(&r->wheel);
     r->armed = next;
+    atomic_store_explicit(&r->due_ms, next, memory_order_relaxed);
     pthread_mutex_unlock(&r->time_lock);
     wake_batch(&b);
     if (next == UINT64_MAX) {
@@ -110,6 +121,37 @@ static void process_timers(weft__reactor_t *r)
 static void timer_cb(uv_timer_t *t)
 {
     process_timers(t->data);
+}
+
+unsigned weft__reactor_fire_due(weft__reactor_t *r, bool to_woken)
+{
+    if (!r->workers_drive)
+        return 0;
+    uint64_t now_ms = weft__reactor_now_ms(r);
+    if (now_ms < atomic_load_explicit(&r->due_ms, memory_order_relaxed))
+        return 0;
+    fire_batch_t b;
+    b.n = 0;
+    unsigned fired = 0;
+    pthread_mutex_lock(&r->time_lock);
+    if (r->stopped) {
+        pthread_mutex_unlock(&r->time_lock);
+        return 0;
+    }
+    /* The libuv timer stays armed for its time: when it fires it finds
+     * less to do, and re-arms for what is left. */
+    uint64_t n;
+    while ((n = weft__wheel_advance_max(&r->wheel, now_ms, fire_timer, &b, FIRE_BATCH)) == FIRE_BATCH) {
+        pthread_mutex_unlock(&r->time_lock);
+        fired += b.n;
+        wake_batch_to(&b, to_woken);
+        pthread_mutex_lock(&r->time_lock);
+    }
+    atomic_store_explicit(&r->due_ms, weft__wheel_next(&r->wheel), memory_order_relaxed);
+    pthread_mutex_unlock(&r->time_lock);
+    fired += b.n;
+    wake_batch_to(&b, to_woken);
+    return fired;
 }
 
 static void on_close(uv_handle_t *h)
@@ -212,6 +254,7 @@ int weft__reactor_start(weft__reactor_t **out, const char *name, bool workers_dr
     r->origin_ns = weft__now_ns();
     weft__wheel_init(&r->wheel, 0);
     r->armed = UINT64_MAX;
+    atomic_init(&r->due_ms, UINT64_MAX);
     atomic_init(&r->stopping, false);
     atomic_init(&r->ops, NULL);
     if (pthread_create(&r->thread, NULL, reactor_main, r) != 0) {

@@ -26,6 +26,11 @@ typedef struct weft__reactor {
     pthread_mutex_t time_lock;
     weft__wheel_t wheel;
     uint64_t armed; /* wheel ms the libuv timer fires at, UINT64_MAX: none */
+    /* The wheel's earliest deadline (ms), kept under time_lock and read
+     * without it by workers, which fire due timers themselves (see
+     * weft__reactor_fire_due). May be stale early (a removed timer): that
+     * costs one look under the lock. */
+    _Atomic uint64_t due_ms;
     bool started;
     bool stopped; /* under time_lock */
     /* Sockets: an edge-triggered epoll set that any thread may add to (a
@@ -79,6 +84,13 @@ unsigned weft__reactor_poll_io(weft__reactor_t *r, unsigned max);
  * sleeps through weft__park_driving with weft__reactor_drive_wait, and
  * releases it when it wakes. */
 bool weft__reactor_drive_claim(weft__reactor_t *r);
+/* Fires the timers that are due, from a worker (multi-thread runtimes):
+ * the tasks they wake go to this worker's queue (an idle worker), or with
+ * to_woken to the `woken` queue that every worker reads first (a busy
+ * one), without waiting for the reactor thread to be scheduled. The
+ * reactor thread still fires what no worker got to. Cheap when nothing is
+ * due: a clock read and a load. Returns how many timers were fired. */
+unsigned weft__reactor_fire_due(weft__reactor_t *r, bool to_woken);
 void weft__reactor_drive_release(weft__reactor_t *r);
 void weft__reactor_drive_wait(void *reactor);
 

@@ -26,6 +26,7 @@ typedef struct {
     weft_task_t *first, *last;
     size_t n;
     bool active;
+    bool force; /* even from a worker of the runtime (weft__sched_batch_begin_woken) */
 } remote_batch_t;
 static _Thread_local remote_batch_t batch;
 
@@ -53,10 +54,17 @@ void weft__sched_batch_begin(void)
     batch.active = true;
 }
 
+void weft__sched_batch_begin_woken(void)
+{
+    batch.active = true;
+    batch.force = true;
+}
+
 void weft__sched_batch_end(void)
 {
     batch_flush();
     batch.active = false;
+    batch.force = false;
 }
 
 static void push_remote(weft__sched_t *s, weft_task_t *t)
@@ -115,7 +123,7 @@ void weft__sched_schedule(weft_task_t *t, bool is_yield)
 {
     weft__sched_t *s = t->sched;
     weft__worker_t *w = local_worker(s);
-    if (w == NULL) {
+    if (w == NULL || WEFT_UNLIKELY(batch.force && !is_yield)) {
         push_remote(s, t);
         return;
     }

@@ -186,6 +186,10 @@ void weft__sched_spawned(weft__sched_t *s, weft_task_t *t);
  * pushed to the `woken` queue in one batch at end (the reactor's wakes). */
 void weft__sched_batch_begin(void);
 void weft__sched_batch_end(void);
+/* The same on a worker: wakes go to the `woken` queue instead of this
+ * worker's own (timers fired by a busy worker, which serves them later
+ * than the other workers' next look at `woken`). */
+void weft__sched_batch_begin_woken(void);
 void weft__sched_push_local_back(weft__sched_t *s, weft__worker_t *w, weft_task_t *t);
 bool weft__sched_has_work(weft__sched_t *s);
 /* worker.c */

@@ -23,11 +23,20 @@
  * three in a row keeps most of the cache benefit (Tokio's figure). */
 #define WEFT_MAX_LIFO_POLLS 3
 
-/* Takes ready socket events on this worker (see weft__reactor_poll_io):
- * the tasks they wake land here, without a trip through the reactor. */
-static bool poll_io(weft__sched_t *s)
+/* Takes ready socket events and fires due timers on this worker (see
+ * weft__reactor_poll_io, weft__reactor_fire_due), without waiting for the
+ * reactor thread to get a CPU. `idle`: the worker found nothing to run, so
+ * the tasks woken land in its own queue; a busy worker puts timer wakes on
+ * the `woken` queue instead, which every worker serves before the rest
+ * (at the back of its own queue, or of the inject queue on overflow, they
+ * could wait behind a burst of spawns). */
+static bool poll_io(weft__sched_t *s, bool idle)
 {
-    return s->reactor != NULL && weft__reactor_poll_io(s->reactor, 64) > 0;
+    if (s->reactor == NULL)
+        return false;
+    unsigned n = weft__reactor_poll_io(s->reactor, 64);
+    n += weft__reactor_fire_due(s->reactor, !idle);
+    return n > 0;
 }
 
 static weft_task_t *pop_batch_from(weft__sched_t *s, weft__worker_t *w, weft__inject_t *q)
@@ -69,7 +78,7 @@ static weft_task_t *next_task(weft__sched_t *s, weft__worker_t *w)
      * in chained_spawn's profile. */
     if (--w->tick == 0) {
         w->tick = s->gqi;
-        poll_io(s); /* also while busy, so socket events are not left waiting */
+        poll_io(s, false); /* also while busy, so socket events are not left waiting */
         weft_task_t *t = pop_inject_batch(s, w);
         if (t != NULL)
             return t;
@@ -151,7 +160,7 @@ static void park_worker(weft__sched_t *s, weft__worker_t *w)
             if (!permit) {
                 /* Woken by socket readiness, not by a notifier: take the
                  * events here; the tasks they wake go to our own queue. */
-                unsigned n = weft__reactor_poll_io(r, 64);
+                unsigned n = weft__reactor_poll_io(r, 64) + weft__reactor_fire_due(r, false);
                 if (n == 0 && w->lifo == NULL && !weft__sched_has_work(s) &&
                     !atomic_load_explicit(&s->shutdown, memory_order_acquire))
                     continue; /* nothing after all (another poller took it): sleep again */
@@ -188,8 +197,8 @@ static bool worker_loop(weft__sched_t *s, weft__worker_t *w)
                 return true;
             continue;
         }
-        if (poll_io(s))
-            continue; /* socket events woke tasks into our queue */
+        if (poll_io(s, true))
+            continue; /* socket events or timers woke tasks into our queue */
         park_worker(s, w);
     }
     if (w->searching)
