@@ -35,13 +35,7 @@ long weft__alloc_count(void)
 static bool should_fail(void)
 {
     atomic_fetch_add_explicit(&alloc_count, 1, memory_order_relaxed);
-    long c = atomic_load_explicit(&fail_countdown, memory_order_relaxed);
-    while (c > 0) {
-        if (atomic_compare_exchange_weak_explicit(&fail_countdown, &c, c - 1, memory_order_relaxed,
-                                                  memory_order_relaxed))
-            return c == 1;
-    }
-    return false;
+    return weft__countdown_hit(&fail_countdown);
 }
 #else
 static inline bool should_fail(void) { return false; }

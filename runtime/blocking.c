@@ -193,6 +193,18 @@ static void cancel_queued(weft__pool_t *p, int err)
 
 static void *pool_main(void *arg);
 
+/* Takes rec off the list of live threads. Under p->lock. */
+static void unlink_thread(weft__pool_t *p, pool_thread_t *rec)
+{
+    if (rec->prev)
+        rec->prev->next = rec->next;
+    else
+        p->live = rec->next;
+    if (rec->next)
+        rec->next->prev = rec->prev;
+    p->nlive--;
+}
+
 /* Starts a thread; the caller already counted it in `state`. */
 static int start_thread(weft__pool_t *p, weft__worker_t *first_core)
 {
@@ -213,13 +225,7 @@ static int start_thread(weft__pool_t *p, weft__worker_t *first_core)
     int rc = weft__thread_create(&tid, &p->attr, pool_main, rec);
     if (rc != 0) {
         pthread_mutex_lock(&p->lock);
-        if (rec->prev)
-            rec->prev->next = rec->next;
-        else
-            p->live = rec->next;
-        if (rec->next)
-            rec->next->prev = rec->prev;
-        p->nlive--;
+        unlink_thread(p, rec);
         pthread_mutex_unlock(&p->lock);
         weft__free(rec, sizeof *rec);
     }
@@ -380,13 +386,7 @@ static weft__worker_t *take_core(weft__pool_t *p)
 static void thread_exit(weft__pool_t *p, pool_thread_t *me)
 {
     pthread_mutex_lock(&p->lock);
-    if (me->prev)
-        me->prev->next = me->next;
-    else
-        p->live = me->next;
-    if (me->next)
-        me->next->prev = me->prev;
-    p->nlive--;
+    unlink_thread(p, me);
     pool_thread_t *prev = p->last_exited;
     p->last_exited = me;
     pthread_cond_broadcast(&p->exit_cond);
@@ -625,22 +625,13 @@ int weft_spawn_blocking_at(weft_handle_t *h, weft_blocking_fn_t fn, void *arg, w
     if (opts != NULL && opts->max_queued != 0 && backlog(p) >= opts->max_queued)
         return WEFT_EAGAIN;
     blocking_fut_t bf = { { &blocking_vtable }, fn, arg, opts ? opts->cancel : NULL, false, 0 };
-    weft_task_t *t = weft__task_new(s, &bf.base, jh != NULL, opts ? opts->name : NULL, site);
+    weft_task_t *t;
+    int rc = weft__task_spawn_new(s, &bf.base, jh, opts ? opts->name : NULL, site, &t);
     if (t == NULL)
-        return WEFT_ENOMEM;
-    if (jh != NULL) {
-        jh->future.vtable = &weft__join_handle_vtable;
-        jh->task = t;
-        jh->dst = NULL;
-        WEFT_LIVE_INC(WEFT_LIVE_JOIN_HANDLE);
-    }
-    if (atomic_load_explicit(&s->shutdown, memory_order_acquire)) {
-        weft__task_drop_queued(t, false);
-        return 0;
-    }
+        return rc; /* WEFT_ENOMEM, or 0: cancelled, shutdown began */
     push_job(p, t);
     uint64_t st;
-    int rc = ensure_spare(p, false, &st);
+    rc = ensure_spare(p, false, &st);
     if (st & P_CLOSED)
         cancel_queued(p, 0); /* shutdown drained before our push landed */
     else if (rc != 0 && p_threads(st) <= p->cores_base)

@@ -92,12 +92,11 @@ void weft__thread_fail_after(long n)
     atomic_store(&thread_fail_countdown, n);
 }
 
-static bool thread_should_fail(void)
+bool weft__countdown_hit(_Atomic long *countdown)
 {
-    long c = atomic_load_explicit(&thread_fail_countdown, memory_order_relaxed);
+    long c = atomic_load_explicit(countdown, memory_order_relaxed);
     while (c > 0) {
-        if (atomic_compare_exchange_weak_explicit(&thread_fail_countdown, &c, c - 1, memory_order_relaxed,
-                                                  memory_order_relaxed))
+        if (atomic_compare_exchange_weak_explicit(countdown, &c, c - 1, memory_order_relaxed, memory_order_relaxed))
             return c == 1;
     }
     return false;
@@ -107,7 +106,7 @@ static bool thread_should_fail(void)
 int weft__thread_create(pthread_t *tid, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
 #ifdef WEFT_TEST_HOOKS
-    if (thread_should_fail())
+    if (weft__countdown_hit(&thread_fail_countdown))
         return WEFT_EAGAIN;
 #endif
     return pthread_create(tid, attr, fn, arg) == 0 ? 0 : WEFT_EAGAIN;

@@ -51,6 +51,9 @@ long weft__live_count(enum weft__live_kind k);
 void weft__alloc_fail_after(long n); /* fail the n-th allocation from now; -1 = never */
 long weft__alloc_count(void);
 void weft__thread_fail_after(long n); /* fail the n-th pool thread creation from now; -1 = never */
+/* Counts *countdown down; true when this call took it from 1 to 0 (the
+ * one that must fail). */
+bool weft__countdown_hit(_Atomic long *countdown);
 #else
 #define WEFT_LIVE_INC(k) ((void)0)
 #define WEFT_LIVE_DEC(k) ((void)0)

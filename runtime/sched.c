@@ -157,16 +157,11 @@ bool weft__sched_has_work(weft__sched_t *s)
     return false;
 }
 
-int weft_spawn_at(weft_handle_t *h, weft_future_t *fut, weft_join_handle_t *jh, const weft_spawn_opts_t *opts,
-                  const char *site)
+int weft__task_spawn_new(weft__sched_t *s, weft_future_t *fut, weft_join_handle_t *jh, const char *name,
+                         const char *site, weft_task_t **out)
 {
-    weft__sched_t *s = h ? (weft__sched_t *)h : weft__tls.sched;
-    if (s == NULL)
-        weft_panic(site, "weft_spawn called with no runtime current on this thread: call it from a task or "
-                   "block_on, or use weft_handle_spawn with a runtime handle");
-    if (fut == NULL || fut->vtable == NULL || fut->vtable->poll == NULL)
-        weft_panic(site, "weft_spawn: not a future (NULL or no vtable)");
-    weft_task_t *t = weft__task_new(s, fut, jh != NULL, opts ? opts->name : NULL, site);
+    *out = NULL;
+    weft_task_t *t = weft__task_new(s, fut, jh != NULL, name, site);
     if (t == NULL)
         return WEFT_ENOMEM;
     if (jh != NULL) {
@@ -182,6 +177,22 @@ int weft_spawn_at(weft_handle_t *h, weft_future_t *fut, weft_join_handle_t *jh, 
         weft__task_drop_queued(t, false);
         return 0;
     }
-    weft__sched_spawned(s, t);
+    *out = t;
     return 0;
+}
+
+int weft_spawn_at(weft_handle_t *h, weft_future_t *fut, weft_join_handle_t *jh, const weft_spawn_opts_t *opts,
+                  const char *site)
+{
+    weft__sched_t *s = h ? (weft__sched_t *)h : weft__tls.sched;
+    if (s == NULL)
+        weft_panic(site, "weft_spawn called with no runtime current on this thread: call it from a task or "
+                   "block_on, or use weft_handle_spawn with a runtime handle");
+    if (fut == NULL || fut->vtable == NULL || fut->vtable->poll == NULL)
+        weft_panic(site, "weft_spawn: not a future (NULL or no vtable)");
+    weft_task_t *t;
+    int rc = weft__task_spawn_new(s, fut, jh, opts ? opts->name : NULL, site, &t);
+    if (t != NULL)
+        weft__sched_spawned(s, t);
+    return rc;
 }

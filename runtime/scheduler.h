@@ -192,6 +192,12 @@ void weft__sched_batch_end(void);
 void weft__sched_batch_begin_woken(void);
 void weft__sched_push_local_back(weft__sched_t *s, weft__worker_t *w, weft_task_t *t);
 bool weft__sched_has_work(weft__sched_t *s);
+/* The common part of every spawn: allocates the task holding fut and fills
+ * jh (may be NULL). Returns WEFT_ENOMEM (nothing spawned), or 0 with *out
+ * the task to queue, or 0 with *out NULL when shutdown began (the task was
+ * cancelled at once: its handle reports WEFT_ECANCELED). */
+int weft__task_spawn_new(weft__sched_t *s, weft_future_t *fut, weft_join_handle_t *jh, const char *name,
+                         const char *site, weft_task_t **out);
 /* worker.c */
 /* Runs w's worker loop on the calling thread (a pool thread) until shutdown
  * (returns false) or until the loop was handed to another thread by
