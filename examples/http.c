@@ -64,14 +64,47 @@ typedef struct {
     int trc;
     ssize_t n;
     weft_tcp_io_t op;
-    weft_timeout_t t;
+    weft_sleep_t tick; /* fires every 200 ms or so: time to look at the deadlines */
+    struct read_or_tick_s {
+        weft_future_t future;
+        weft_tcp_io_t *op;
+        ssize_t *n;
+        weft_sleep_t *tick;
+    } rt;
 } conn_t;
 
 static void conn_cleanup(conn_t *c)
 {
+    weft_future_drop(&c->tick.future);
     weft_tcp_close(&c->s);
     atomic_fetch_sub(&active, 1);
 }
+
+/* A read that also ends (WEFT_ETIMEDOUT) when the connection's tick fires.
+ * The tick is a sleep kept in the frame across reads and re-armed only when
+ * it fires, so a keep-alive request costs no timer operation (a timeout
+ * around each read would insert and remove a wheel entry every time). */
+typedef struct read_or_tick_s read_or_tick_t;
+static weft_poll_t read_or_tick_poll(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    read_or_tick_t *r = (read_or_tick_t *)(void *)f;
+    int rc;
+    if (weft_future_poll(&r->op->future, cx, r->n) == WEFT_READY)
+        rc = 0;
+    else if (weft_future_poll(&r->tick->future, cx, NULL) == WEFT_READY)
+        rc = WEFT_ETIMEDOUT;
+    else
+        return WEFT_PENDING;
+    *(int *)out = rc;
+    return WEFT_READY;
+}
+static void read_or_tick_drop(weft_future_t *f)
+{
+    weft_future_drop(&((read_or_tick_t *)(void *)f)->op->future); /* the tick stays */
+}
+static const weft_future_vtable_t read_or_tick_vt = {
+    read_or_tick_poll, read_or_tick_drop, NULL, sizeof(read_or_tick_t), sizeof(int), "read_or_tick",
+};
 
 /* Answers every complete request in buf; sets closing on an error or a
  * request that does not keep the connection alive. */
@@ -114,6 +147,7 @@ WEFT_ASYNC_WITH_DROP(conn_t, conn_fn, weft_unit_t, conn_cleanup)
     WEFT_BEGIN();
     weft_tcp_set_nodelay(&self->s, true);
     self->wait_start = weft_now_ns();
+    self->tick = weft_sleep_ms(200);
     if (atomic_load(&active) > cfg.max_conns) {
         self->out_len = error_response(-1001, self->out);
         self->closing = true;
@@ -133,9 +167,13 @@ WEFT_ASYNC_WITH_DROP(conn_t, conn_fn, weft_unit_t, conn_cleanup)
             break; /* after a shutdown signal, idle connections end */
         /* Read more, within the idle deadline (no partial request) or the
          * header deadline (counted from the request's first byte, so a
-         * client trickling a byte at a time is cut off too). Waits are
-         * sliced to 200 ms so an idle connection notices a shutdown soon. */
-        {
+         * client trickling a byte at a time is cut off too). The deadlines
+         * are checked when the tick fires, at most 200 ms apart, which is
+         * also how soon an idle connection notices a shutdown. */
+        self->op = weft_tcp_read(&self->s, self->buf + self->used, BUF_SIZE - self->used);
+        self->rt = (read_or_tick_t){ { &read_or_tick_vt }, &self->op, &self->n, &self->tick };
+        WEFT_AWAIT_REF(&self->rt, &self->trc);
+        if (self->trc == WEFT_ETIMEDOUT) {
             uint64_t limit = self->used ? cfg.header_ms : cfg.idle_ms;
             uint64_t waited = (weft_now_ns() - self->wait_start) / 1000000u;
             if (waited >= limit) {
@@ -145,13 +183,9 @@ WEFT_ASYNC_WITH_DROP(conn_t, conn_fn, weft_unit_t, conn_cleanup)
                 self->closing = true;
                 continue;
             }
-            uint64_t slice = limit - waited < 200 ? limit - waited : 200;
-            self->op = weft_tcp_read(&self->s, self->buf + self->used, BUF_SIZE - self->used);
-            self->t = weft_timeout_ms(WEFT_FUTURE(&self->op), &self->n, slice);
+            weft_sleep_reset(&self->tick, weft_now_ns() + (limit - waited < 200 ? limit - waited : 200) * 1000000u);
+            continue; /* and look at the shutdown flag */
         }
-        WEFT_AWAIT_REF(&self->t, &self->trc);
-        if (self->trc == WEFT_ETIMEDOUT)
-            continue; /* re-check the deadlines and the shutdown flag */
         if (self->n <= 0)
             break; /* closed by the client, or an error */
         if (self->used == 0)
