@@ -11,6 +11,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../runtime/scheduler.h"
@@ -243,20 +244,40 @@ void weft__reactor_drive_release(weft__reactor_t *r)
     atomic_store_explicit(&r->driver, 0, memory_order_release);
 }
 
+static _Atomic bool pwait2_works = true; /* false: the kernel (or valgrind) lacks epoll_pwait2 */
+
 void weft__reactor_drive_wait(void *reactor)
 {
     weft__reactor_t *r = reactor;
     struct epoll_event ev[2];
     /* Wake for the next timer too, so the driver fires it itself
-     * (weft__reactor_fire_due) instead of waiting for the reactor thread. */
-    int timeout = -1;
+     * (weft__reactor_fire_due) instead of waiting for the reactor thread:
+     * at the very nanosecond its wheel millisecond begins (epoll_pwait2);
+     * epoll_wait's whole milliseconds, the fallback on kernels before 5.11,
+     * would add up to one more. */
+    struct timespec ts, *tsp = NULL;
+    uint64_t left = 0;
     uint64_t due = atomic_load_explicit(&r->due_ms, memory_order_relaxed);
     if (due != UINT64_MAX) {
-        uint64_t now = weft__reactor_now_ms(r);
-        timeout = due <= now ? 0 : (due - now > INT32_MAX ? INT32_MAX : (int)(due - now));
+        uint64_t at = r->origin_ns + due * 1000000u, now = weft__now_ns();
+        left = at > now ? at - now : 0;
+        ts.tv_sec = (time_t)(left / 1000000000u);
+        ts.tv_nsec = (long)(left % 1000000000u);
+        tsp = &ts;
     }
     WEFT_CHAOS();
-    int n = epoll_wait(r->drive_epfd, ev, 2, timeout);
+    int n = -1;
+    if (atomic_load_explicit(&pwait2_works, memory_order_relaxed)) {
+        n = epoll_pwait2(r->drive_epfd, ev, 2, tsp, NULL);
+        /* ENOSYS on kernels before 5.11; valgrind answers other errors for
+         * a call it does not know. Anything but EINTR: never ask again. */
+        if (n < 0 && errno != EINTR)
+            atomic_store_explicit(&pwait2_works, false, memory_order_relaxed);
+    }
+    if (n < 0 && !atomic_load_explicit(&pwait2_works, memory_order_relaxed)) {
+        uint64_t ms = (left + 999999u) / 1000000u;
+        n = epoll_wait(r->drive_epfd, ev, 2, tsp == NULL ? -1 : (ms > INT32_MAX ? INT32_MAX : (int)ms));
+    }
     for (int i = 0; i < n; i++) {
         if (ev[i].data.u64 == KICK_TAG) {
             uint64_t v;
