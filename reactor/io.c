@@ -150,13 +150,22 @@ bool weft__io_clear_ready(weft__io_t *io, uint32_t bits, uint32_t snapshot)
                                                    memory_order_relaxed);
 }
 
-bool weft__io_would_block(weft__io_t *io, uint32_t dir, uint32_t snapshot, weft_context_t *cx)
+static bool would_block(weft__io_t *io, uint32_t dir, uint32_t snapshot, weft_context_t *cx)
 {
     if (weft__io_clear_ready(io, dir, snapshot) && weft__io_poll_ready(io, dir, cx) == 0) {
         weft__coop_refund();
         return true;
     }
     return false;
+}
+
+int weft__io_failed(weft__io_t *io, uint32_t dir, uint32_t snapshot, weft_context_t *cx, int err)
+{
+    if (err == EINTR)
+        return WEFT_IO_RETRY;
+    if (err == EAGAIN || err == EWOULDBLOCK)
+        return would_block(io, dir, snapshot, cx) ? WEFT_IO_WAIT : WEFT_IO_RETRY;
+    return -err;
 }
 
 /* ---- The reactor side ---------------------------------------------------- */

@@ -70,11 +70,14 @@ static inline void weft__io_let_go(weft__io_t **mine)
     }
 }
 
-/* After a system call said EAGAIN with `snapshot` read before it: clears
- * the readiness bits for `dir` and registers the task's waker. Returns true
- * when the caller must return WEFT_PENDING (its budget unit is refunded),
- * false when an event came in meanwhile and the call should be retried. */
-bool weft__io_would_block(weft__io_t *io, uint32_t dir, uint32_t snapshot, weft_context_t *cx);
+/* What to do after a socket call failed with errno `err`, `snapshot` being
+ * the readiness word read before the call: WEFT_IO_RETRY on EINTR;
+ * WEFT_IO_WAIT on EAGAIN once the readiness bits for `dir` are cleared and
+ * the task's waker registered (return WEFT_PENDING: the budget unit is
+ * refunded), or WEFT_IO_RETRY when an event came in meanwhile; otherwise
+ * -err, the error to report. */
+enum { WEFT_IO_WAIT = 0, WEFT_IO_RETRY = 1 };
+int weft__io_failed(weft__io_t *io, uint32_t dir, uint32_t snapshot, weft_context_t *cx, int err);
 
 /* Address helpers shared by tcp.c and udp.c: a usable IPv4/IPv6/Unix
  * address; "1.2.3.4" or "::1" plus a port. */

@@ -187,13 +187,8 @@ static weft_poll_t accept_poll(weft_future_t *f, weft_context_t *cx, void *out)
             break;
         }
         int e = errno;
-        if (e == EINTR || e == ECONNABORTED)
+        if (e == ECONNABORTED)
             continue; /* a client that gave up: take the next */
-        if (e == EAGAIN || e == EWOULDBLOCK) {
-            if (weft__io_would_block(io, WEFT_IO_READ, snap, cx))
-                return WEFT_PENDING;
-            continue;
-        }
         if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
             /* Out of fds: the pending connection stays in the backlog and
              * the socket stays readable, so retrying at once would spin. */
@@ -208,7 +203,12 @@ static weft_poll_t accept_poll(weft_future_t *f, weft_context_t *cx, void *out)
             a->backing_off = false;
             continue;
         }
-        rc = -e;
+        int k = weft__io_failed(io, WEFT_IO_READ, snap, cx, e);
+        if (k == WEFT_IO_WAIT)
+            return WEFT_PENDING;
+        if (k == WEFT_IO_RETRY)
+            continue;
+        rc = k;
         break;
     }
 done:
@@ -390,15 +390,12 @@ static weft_poll_t io_poll(weft_future_t *f, weft_context_t *cx, void *out)
             rc = op->kind == K_READ_EXACT && op->done < op->len ? WEFT_EPIPE : 0;
             break;
         }
-        int e = errno;
-        if (e == EINTR)
+        int k = weft__io_failed(io, dir, snap, cx, errno);
+        if (k == WEFT_IO_WAIT)
+            return WEFT_PENDING;
+        if (k == WEFT_IO_RETRY)
             continue;
-        if (e == EAGAIN || e == EWOULDBLOCK) {
-            if (weft__io_would_block(io, dir, snap, cx))
-                return WEFT_PENDING;
-            continue;
-        }
-        rc = -e;
+        rc = k;
         break;
     }
 done:

@@ -103,15 +103,12 @@ static weft_poll_t udp_poll(weft_future_t *f, weft_context_t *cx, void *out)
             rc = n;
             break;
         }
-        int e = errno;
-        if (e == EINTR)
+        int k = weft__io_failed(io, dir, snap, cx, errno);
+        if (k == WEFT_IO_WAIT)
+            return WEFT_PENDING;
+        if (k == WEFT_IO_RETRY)
             continue;
-        if (e == EAGAIN || e == EWOULDBLOCK) {
-            if (weft__io_would_block(io, dir, snap, cx))
-                return WEFT_PENDING;
-            continue;
-        }
-        rc = -e;
+        rc = k;
         break;
     }
 done:
