@@ -65,9 +65,9 @@ void weft__io_release(weft__io_t *io)
     io->fd = -1;
     /* Push on the retired stack; ring when it was empty (one doorbell per
      * batch: uv_async_send coalesces, the drain takes the whole stack). The
-     * time lock orders the ring before a stop closes the doorbell; once the
+     * reactor's lock orders the ring before a stop closes the doorbell; once the
      * reactor is stopped, weft__reactor_stop/free drain the stack. */
-    pthread_mutex_lock(&r->time_lock);
+    pthread_mutex_lock(&r->lock);
     weft__io_t *head = atomic_load_explicit(&r->retired, memory_order_relaxed);
     do {
         io->retired_next = head;
@@ -75,9 +75,9 @@ void weft__io_release(weft__io_t *io)
          * exchange in weft__reactor_io_free_retired). */
     } while (!atomic_compare_exchange_weak_explicit(&r->retired, &head, io, memory_order_release,
                                                     memory_order_relaxed));
-    if (head == NULL && !r->stopped)
+    if (head == NULL && !atomic_load_explicit(&r->stopped, memory_order_relaxed))
         weft__reactor_ring(r);
-    pthread_mutex_unlock(&r->time_lock);
+    pthread_mutex_unlock(&r->lock);
 }
 
 void weft__reactor_io_free_retired(weft__reactor_t *r)
@@ -216,10 +216,10 @@ unsigned weft__reactor_poll_io(weft__reactor_t *r, unsigned max)
         dispatch(ev, n);
     if (atomic_fetch_sub_explicit(&r->pollers, 1, memory_order_seq_cst) == 1 &&
         atomic_load_explicit(&r->retired, memory_order_acquire) != NULL) {
-        pthread_mutex_lock(&r->time_lock);
-        if (!r->stopped)
+        pthread_mutex_lock(&r->lock);
+        if (!atomic_load_explicit(&r->stopped, memory_order_relaxed))
             weft__reactor_ring(r);
-        pthread_mutex_unlock(&r->time_lock);
+        pthread_mutex_unlock(&r->lock);
     }
     return n > 0 ? (unsigned)n : 0;
 }
@@ -253,6 +253,20 @@ void weft__reactor_drive_release(weft__reactor_t *r)
     atomic_store_explicit(&r->driver, 0, memory_order_release);
 }
 
+#ifdef WEFT_TEST_HOOKS
+_Atomic long weft__driver_kicks;
+#endif
+
+void weft__reactor_kick_driver(weft__reactor_t *r)
+{
+#ifdef WEFT_TEST_HOOKS
+    atomic_fetch_add_explicit(&weft__driver_kicks, 1, memory_order_relaxed);
+#endif
+    uint64_t one = 1;
+    ssize_t rc = write(r->kick_fd, &one, sizeof one); /* EAGAIN: already kicked */
+    (void)rc;
+}
+
 static _Atomic bool pwait2_works = true; /* false: the kernel (or valgrind) lacks epoll_pwait2 */
 
 void weft__reactor_drive_wait(void *reactor)
@@ -266,10 +280,30 @@ void weft__reactor_drive_wait(void *reactor)
      * would add up to one more. */
     struct timespec ts, *tsp = NULL;
     uint64_t left = 0;
-    uint64_t due = atomic_load_explicit(&r->due_ms, memory_order_relaxed);
+    /* Publish the wake-up time, then look again. seq_cst fence: Dekker with
+     * weft__reactor_timer_insert_locked (store due_ms, fence, load
+     * drive_until): either the second look sees a deadline inserted
+     * meanwhile, or its inserter sees our drive_until and kicks us. */
+    uint64_t due = weft__reactor_due_ms(r);
+    for (;;) {
+        atomic_store_explicit(&r->drive_until, due, memory_order_relaxed);
+        atomic_thread_fence(memory_order_seq_cst);
+        uint64_t again = weft__reactor_due_ms(r);
+        if (again >= due)
+            break;
+        due = again;
+    }
     if (due != UINT64_MAX) {
         uint64_t at = r->origin_ns + due * 1000000u, now = weft__now_ns();
         left = at > now ? at - now : 0;
+        /* Overdue twice running: the timers sit in a shard whose lock its
+         * owner holds (fire_due only tries another's lock). Look again
+         * shortly rather than spin on a CPU that owner may need. The
+         * driver role is ours alone, so is this count. */
+        if (left > 0)
+            r->drive_overdue = 0;
+        else if (++r->drive_overdue > 2)
+            left = WEFT__DRIVE_RETRY_NS;
         ts.tv_sec = (time_t)(left / 1000000000u);
         ts.tv_nsec = (long)(left % 1000000000u);
         tsp = &ts;
@@ -287,6 +321,7 @@ void weft__reactor_drive_wait(void *reactor)
         uint64_t ms = (left + 999999u) / 1000000u;
         n = epoll_wait(r->drive_epfd, ev, 2, tsp == NULL ? -1 : (ms > INT32_MAX ? INT32_MAX : (int)ms));
     }
+    atomic_store_explicit(&r->drive_until, 0, memory_order_relaxed); /* nobody sleeps now */
     for (int i = 0; i < n; i++) {
         if (ev[i].data.u64 == KICK_TAG) {
             uint64_t v;

@@ -1,6 +1,7 @@
 /* reactor/reactor.c - the reactor thread: a libuv loop with one doorbell
- * (uv_async_t) and one timer (uv_timer_t) armed for the wheel's next
- * deadline. See reactor.h. */
+ * (uv_async_t) and one timer (uv_timer_t) armed for the earliest deadline
+ * of the timing wheels (plus the backstop's slack on a multi-thread
+ * runtime), and the firing of timers from workers. See reactor.h. */
 #include "reactor.h"
 
 #include <string.h>
@@ -27,20 +28,54 @@ uint64_t weft__reactor_now_ms(const weft__reactor_t *r)
     return (weft__now_ns() - r->origin_ns) / 1000000u;
 }
 
-bool weft__reactor_timer_insert_locked(weft__reactor_t *r, weft__timer_t *e, uint64_t ms, bool *ring)
+static uint64_t min_u64(uint64_t a, uint64_t b)
 {
-    /* The wheel's time may lag behind the clock (the reactor advances it
-     * when it wakes); a deadline already reached is due now either way. */
-    if (r->stopped || ms <= weft__reactor_now_ms(r))
-        return false; /* due now (or no reactor left to wait for) */
-    if (!weft__wheel_insert(&r->wheel, e, ms))
+    return a < b ? a : b;
+}
+
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* How late a timer may be before the reactor thread fires it itself. */
+static uint64_t reactor_slack(const weft__reactor_t *r)
+{
+    return r->workers_drive ? WEFT__TIMER_BACKSTOP_MS : 0;
+}
+
+bool weft__reactor_timer_insert_locked(weft__reactor_t *r, weft__time_shard_t *sh, weft__timer_t *e, uint64_t ms,
+                                       unsigned *notify)
+{
+    /* The wheel's time may lag behind the clock (it advances when a shard
+     * is fired); a deadline already reached is due now either way. A stop
+     * sets `stopped` before it sweeps this shard under its lock, so we
+     * either see the flag or our timer is swept. */
+    if (atomic_load_explicit(&r->stopped, memory_order_relaxed) || ms <= weft__reactor_now_ms(r))
         return false;
-    if (e->wheel_deadline_ < r->armed) {
-        r->armed = e->wheel_deadline_; /* later inserters need not ring again */
-        *ring = true;
+    if (!weft__wheel_insert(&sh->wheel, e, ms))
+        return false;
+    uint64_t d = e->wheel_deadline_;
+    /* A store even when the value stays, so that the fence below orders it
+     * (the fence pairs with the reactor's and the driver's, which store
+     * their wake-up time, fence, and then read every shard's due_ms):
+     * either they see our deadline, or we see their wake-up time. */
+    atomic_store_explicit(&sh->due_ms, min_u64(d, atomic_load_explicit(&sh->due_ms, memory_order_relaxed)),
+                          memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    uint64_t at = add_sat(d, reactor_slack(r));
+    uint64_t armed = atomic_load_explicit(&r->armed, memory_order_relaxed);
+    /* Lowering `armed` first means one ring per earlier deadline, not one
+     * per inserter. */
+    if (at < armed && atomic_compare_exchange_strong_explicit(&r->armed, &armed, at, memory_order_relaxed,
+                                                              memory_order_relaxed))
+        *notify |= WEFT__NOTIFY_RING;
+    if (r->workers_drive) {
+        uint64_t until = atomic_load_explicit(&r->drive_until, memory_order_relaxed);
+        if (d < until && atomic_compare_exchange_strong_explicit(&r->drive_until, &until, d, memory_order_relaxed,
+                                                                 memory_order_relaxed))
+            *notify |= WEFT__NOTIFY_KICK;
     }
-    if (e->wheel_deadline_ < atomic_load_explicit(&r->due_ms, memory_order_relaxed))
-        atomic_store_explicit(&r->due_ms, e->wheel_deadline_, memory_order_relaxed);
     return true;
 }
 
@@ -49,30 +84,49 @@ void weft__reactor_ring(weft__reactor_t *r)
     uv_async_send(&r->doorbell);
 }
 
-/* Wakers of fired timers, woken outside the time lock in batches: waking
- * is the slow part (each one schedules a task), and workers registering new
- * timers should not wait behind it. */
+void weft__reactor_timer_notify(weft__reactor_t *r, unsigned notify)
+{
+    if (notify & WEFT__NOTIFY_KICK)
+        weft__reactor_kick_driver(r); /* a stale kick costs the next driver one spurious wake-up */
+    if (notify & WEFT__NOTIFY_RING) {
+        pthread_mutex_lock(&r->lock); /* a stop cannot close the doorbell meanwhile */
+        if (!atomic_load_explicit(&r->stopped, memory_order_relaxed))
+            weft__reactor_ring(r);
+        pthread_mutex_unlock(&r->lock);
+    }
+}
+
+/* Wakers of fired timers, woken outside the shard's lock in batches:
+ * waking is the slow part (each one schedules a task), and workers
+ * registering new timers should not wait behind it. */
 #define FIRE_BATCH 64
 typedef struct {
     weft_waker_t w[FIRE_BATCH];
     unsigned n;
 } fire_batch_t;
 
-/* Fires one due timer (under the time lock, so the sleep's drop, which takes
- * the lock, cannot free it meanwhile): publish, then take its waker. The
- * waker is a handle of its own, safe to wake after the sleep is gone. */
+/* Fires one due timer (under its shard's lock, so the sleep's drop, which
+ * takes the lock unless it sees FIRED, cannot free it meanwhile): publish,
+ * then take its waker. The waker is a handle of its own, safe to wake after
+ * the sleep is gone. */
 static void fire_timer(weft__timer_t *e, void *arg)
 {
     fire_batch_t *b = arg;
     weft_sleep_t *s = (weft_sleep_t *)(void *)((char *)e - offsetof(weft_sleep_t, entry_));
     /* release: pairs with the acquire load in sleep_poll. */
-    atomic_store_explicit(&s->fired_, 1, memory_order_release);
+    atomic_store_explicit(&s->fired_, WEFT__SLEEP_FIRING, memory_order_release);
     weft_waker_t w = weft_atomic_waker_take(&s->waker_);
+    /* The last touch of the sleep. release: lets sleep_drop skip the lock
+     * (it sees the fire finished, the entry unlinked). */
+    atomic_store_explicit(&s->fired_, WEFT__SLEEP_FIRED, memory_order_release);
     if (w.vtable != NULL)
         b->w[b->n++] = w;
 }
 
-static void wake_batch_to(fire_batch_t *b, bool woken)
+/* Wakes the batch: `woken` sends the tasks to the `woken` queue (a busy
+ * worker's fire, the reactor thread's), else where a wake from this thread
+ * goes (an idle worker's own queue). */
+static void wake_batch(fire_batch_t *b, bool woken)
 {
     if (woken)
         weft__sched_batch_begin_woken();
@@ -84,38 +138,83 @@ static void wake_batch_to(fire_batch_t *b, bool woken)
     b->n = 0;
 }
 
-static void wake_batch(fire_batch_t *b)
+/* Fires every timer of sh due at now_ms, FIRE_BATCH at a time under the
+ * lock (a batch's wakes happen outside it), and refreshes sh->due_ms.
+ * Without `wait` it gives up at once when the lock is taken: the holder is
+ * that shard's owner, busy with it (and maybe descheduled inside: blocking
+ * on it would stall our own shard's timers too). */
+static unsigned fire_shard(weft__reactor_t *r, weft__time_shard_t *sh, uint64_t now_ms, bool woken, bool wait)
 {
-    wake_batch_to(b, false);
+    fire_batch_t b;
+    b.n = 0;
+    unsigned fired = 0;
+    if (wait)
+        pthread_mutex_lock(&sh->lock);
+    else if (pthread_mutex_trylock(&sh->lock) != 0)
+        return 0;
+    if (atomic_load_explicit(&r->stopped, memory_order_relaxed)) { /* the stop sweeps it */
+        pthread_mutex_unlock(&sh->lock);
+        return 0;
+    }
+    while (weft__wheel_advance_max(&sh->wheel, now_ms, fire_timer, &b, FIRE_BATCH) == FIRE_BATCH) {
+        pthread_mutex_unlock(&sh->lock);
+        fired += b.n;
+        wake_batch(&b, woken);
+        pthread_mutex_lock(&sh->lock);
+    }
+    atomic_store_explicit(&sh->due_ms, weft__wheel_next(&sh->wheel), memory_order_relaxed);
+    pthread_mutex_unlock(&sh->lock);
+    fired += b.n;
+    wake_batch(&b, woken);
+    return fired;
 }
 
 static void timer_cb(uv_timer_t *t);
 
-/* Fires what is due and re-arms the libuv timer for what is next. */
+uint64_t weft__reactor_due_ms(weft__reactor_t *r)
+{
+    uint64_t due = UINT64_MAX;
+    for (unsigned i = 0; i < r->nshards; i++)
+        due = min_u64(due, atomic_load_explicit(&r->shards[i].due_ms, memory_order_relaxed));
+    return due;
+}
+
+/* Fires what is due and re-arms the libuv timer for what is next.
+ *
+ * On a multi-thread runtime the workers fire timers (weft__reactor_fire_due)
+ * and this is the backstop for when none of them gets to it (every worker
+ * inside a long poll): it fires a shard only once its earliest timer is
+ * WEFT__TIMER_BACKSTOP_MS overdue, and sleeps until then. While the workers
+ * keep up it wakes once per backstop interval, finds nothing, and never
+ * competes with them for a shard's lock or for a CPU. On a current-thread
+ * runtime it is the only firer, and the slack is zero. */
 static void process_timers(weft__reactor_t *r)
 {
-    fire_batch_t b;
-    b.n = 0;
+    uint64_t slack = reactor_slack(r);
     uint64_t now_ms = weft__reactor_now_ms(r);
-    pthread_mutex_lock(&r->time_lock);
-    /* At most FIRE_BATCH timers per pass under the lock, then wake them. */
-    while (weft__wheel_advance_max(&r->wheel, now_ms, fire_timer, &b, FIRE_BATCH) == FIRE_BATCH) {
-        pthread_mutex_unlock(&r->time_lock);
-        wake_batch(&b);
-        pthread_mutex_lock(&r->time_lock);
+    for (unsigned i = 0; i < r->nshards; i++) {
+        weft__time_shard_t *sh = &r->shards[i];
+        if (add_sat(atomic_load_explicit(&sh->due_ms, memory_order_relaxed), slack) <= now_ms)
+            fire_shard(r, sh, now_ms, true, true);
     }
-    uint64_t next = weft__wheel_next(&r->wheel);
-    r->armed = next;
-    atomic_store_explicit(&r->due_ms, next, memory_order_relaxed);
-    pthread_mutex_unlock(&r->time_lock);
-    wake_batch(&b);
-    if (next == UINT64_MAX) {
+    uint64_t at = add_sat(weft__reactor_due_ms(r), slack);
+    atomic_store_explicit(&r->armed, at, memory_order_relaxed);
+    /* seq_cst fence: pairs with weft__reactor_timer_insert_locked's (store
+     * due_ms, fence, load armed): a timer it inserted without seeing our
+     * `armed` shows up in this second look. */
+    atomic_thread_fence(memory_order_seq_cst);
+    uint64_t again = add_sat(weft__reactor_due_ms(r), slack);
+    if (again < at) {
+        at = again;
+        atomic_store_explicit(&r->armed, at, memory_order_relaxed);
+    }
+    if (at == UINT64_MAX) {
         uv_timer_stop(&r->timer);
         return;
     }
     uint64_t now = weft__reactor_now_ms(r);
     uv_update_time(&r->loop); /* libuv measures the delay from its cached time */
-    uv_timer_start(&r->timer, timer_cb, next > now ? next - now : 0, 0);
+    uv_timer_start(&r->timer, timer_cb, at > now ? at - now : 0, 0);
 }
 
 static void timer_cb(uv_timer_t *t)
@@ -123,34 +222,21 @@ static void timer_cb(uv_timer_t *t)
     process_timers(t->data);
 }
 
-unsigned weft__reactor_fire_due(weft__reactor_t *r, bool to_woken)
+unsigned weft__reactor_fire_due(weft__reactor_t *r, unsigned self, bool busy)
 {
     if (!r->workers_drive)
         return 0;
     uint64_t now_ms = weft__reactor_now_ms(r);
-    if (now_ms < atomic_load_explicit(&r->due_ms, memory_order_relaxed))
-        return 0;
-    fire_batch_t b;
-    b.n = 0;
-    unsigned fired = 0;
-    pthread_mutex_lock(&r->time_lock);
-    if (r->stopped) {
-        pthread_mutex_unlock(&r->time_lock);
-        return 0;
+    unsigned n = r->nshards, fired = 0;
+    self %= n;
+    for (unsigned k = 0; k < n; k++) {
+        weft__time_shard_t *sh = &r->shards[(self + k) % n];
+        /* A busy worker leaves another's shard to its owner, who looks at
+         * it every inject interval, unless it is a whole millisecond late. */
+        uint64_t grace = busy && k > 0 ? 1 : 0;
+        if (add_sat(atomic_load_explicit(&sh->due_ms, memory_order_relaxed), grace) <= now_ms)
+            fired += fire_shard(r, sh, now_ms, busy, k == 0);
     }
-    /* The libuv timer stays armed for its time: when it fires it finds
-     * less to do, and re-arms for what is left. */
-    uint64_t n;
-    while ((n = weft__wheel_advance_max(&r->wheel, now_ms, fire_timer, &b, FIRE_BATCH)) == FIRE_BATCH) {
-        pthread_mutex_unlock(&r->time_lock);
-        fired += b.n;
-        wake_batch_to(&b, to_woken);
-        pthread_mutex_lock(&r->time_lock);
-    }
-    atomic_store_explicit(&r->due_ms, weft__wheel_next(&r->wheel), memory_order_relaxed);
-    pthread_mutex_unlock(&r->time_lock);
-    fired += b.n;
-    wake_batch_to(&b, to_woken);
     return fired;
 }
 
@@ -161,9 +247,9 @@ static void on_close(uv_handle_t *h)
 
 bool weft__reactor_submit(weft__reactor_t *r, weft__op_t *op)
 {
-    pthread_mutex_lock(&r->time_lock); /* orders the ring before a stop */
-    if (r->stopped) {
-        pthread_mutex_unlock(&r->time_lock);
+    pthread_mutex_lock(&r->lock); /* orders the ring before a stop */
+    if (atomic_load_explicit(&r->stopped, memory_order_relaxed)) {
+        pthread_mutex_unlock(&r->lock);
         return false;
     }
     weft__op_t *head = atomic_load_explicit(&r->ops, memory_order_relaxed);
@@ -174,7 +260,7 @@ bool weft__reactor_submit(weft__reactor_t *r, weft__op_t *op)
                                                     memory_order_relaxed));
     if (head == NULL)
         weft__reactor_ring(r);
-    pthread_mutex_unlock(&r->time_lock);
+    pthread_mutex_unlock(&r->lock);
     return true;
 }
 
@@ -219,16 +305,38 @@ static void *reactor_main(void *arg)
     return NULL;
 }
 
-int weft__reactor_start(weft__reactor_t **out, const char *name, bool workers_drive)
+static void shards_free(weft__reactor_t *r)
 {
+    for (unsigned i = 0; i < r->nshards; i++)
+        pthread_mutex_destroy(&r->shards[i].lock);
+    weft__free_aligned(r->shards);
+}
+
+int weft__reactor_start(weft__reactor_t **out, const char *name, bool workers_drive, unsigned nshards)
+{
+    if (nshards == 0 || nshards > UINT16_MAX)
+        weft_panic(WEFT_SITE, "reactor: %u timer shards (1..65535)", nshards);
     weft__reactor_t *r = weft__alloc(sizeof *r);
     if (r == NULL)
         return WEFT_ENOMEM;
     memset(r, 0, sizeof *r);
     r->workers_drive = workers_drive;
     r->drive_epfd = r->kick_fd = -1;
+    r->shards = weft__alloc_aligned(nshards * sizeof *r->shards);
+    if (r->shards == NULL) {
+        weft__free(r, sizeof *r);
+        return WEFT_ENOMEM;
+    }
+    r->nshards = nshards;
+    for (unsigned i = 0; i < nshards; i++) {
+        weft__time_shard_t *sh = &r->shards[i];
+        pthread_mutex_init(&sh->lock, NULL);
+        weft__wheel_init(&sh->wheel, 0);
+        atomic_init(&sh->due_ms, UINT64_MAX);
+    }
     int rc = uv_loop_init(&r->loop);
     if (rc != 0) {
+        shards_free(r);
         weft__free(r, sizeof *r);
         return rc; /* libuv errors are negated errno values */
     }
@@ -247,14 +355,15 @@ int weft__reactor_start(weft__reactor_t **out, const char *name, bool workers_dr
         uv_close((uv_handle_t *)&r->doorbell, NULL);
         uv_run(&r->loop, UV_RUN_DEFAULT);
         uv_loop_close(&r->loop);
+        shards_free(r);
         weft__free(r, sizeof *r);
         return rc;
     }
-    pthread_mutex_init(&r->time_lock, NULL);
+    pthread_mutex_init(&r->lock, NULL);
     r->origin_ns = weft__now_ns();
-    weft__wheel_init(&r->wheel, 0);
-    r->armed = UINT64_MAX;
-    atomic_init(&r->due_ms, UINT64_MAX);
+    atomic_init(&r->stopped, false);
+    atomic_init(&r->armed, UINT64_MAX);
+    atomic_init(&r->drive_until, 0);
     atomic_init(&r->stopping, false);
     atomic_init(&r->ops, NULL);
     if (pthread_create(&r->thread, NULL, reactor_main, r) != 0) {
@@ -266,7 +375,8 @@ int weft__reactor_start(weft__reactor_t **out, const char *name, bool workers_dr
         close(r->epfd);
         uv_run(&r->loop, UV_RUN_DEFAULT);
         uv_loop_close(&r->loop);
-        pthread_mutex_destroy(&r->time_lock);
+        pthread_mutex_destroy(&r->lock);
+        shards_free(r);
         weft__free(r, sizeof *r);
         return WEFT_EAGAIN;
     }
@@ -287,17 +397,25 @@ void weft__reactor_stop(weft__reactor_t *r)
      * ring a doorbell that is about to close), then fire every timer left:
      * a sleep awaited by a block_on on another thread must not wait for a
      * reactor that is gone. */
-    fire_batch_t b;
-    b.n = 0;
-    pthread_mutex_lock(&r->time_lock);
-    r->stopped = true;
-    while (weft__wheel_advance_max(&r->wheel, UINT64_MAX, fire_timer, &b, FIRE_BATCH) == FIRE_BATCH) {
-        pthread_mutex_unlock(&r->time_lock);
-        wake_batch(&b);
-        pthread_mutex_lock(&r->time_lock);
+    pthread_mutex_lock(&r->lock);
+    atomic_store_explicit(&r->stopped, true, memory_order_relaxed);
+    pthread_mutex_unlock(&r->lock);
+    for (unsigned i = 0; i < r->nshards; i++) {
+        /* Every timer of the shard, at once; an inserter that took the lock
+         * before us is swept here, one after us sees `stopped`. */
+        weft__time_shard_t *sh = &r->shards[i];
+        fire_batch_t b;
+        b.n = 0;
+        pthread_mutex_lock(&sh->lock);
+        while (weft__wheel_advance_max(&sh->wheel, UINT64_MAX, fire_timer, &b, FIRE_BATCH) == FIRE_BATCH) {
+            pthread_mutex_unlock(&sh->lock);
+            wake_batch(&b, false);
+            pthread_mutex_lock(&sh->lock);
+        }
+        atomic_store_explicit(&sh->due_ms, UINT64_MAX, memory_order_relaxed);
+        pthread_mutex_unlock(&sh->lock);
+        wake_batch(&b, false);
     }
-    pthread_mutex_unlock(&r->time_lock);
-    wake_batch(&b);
     /* release: pairs with doorbell_cb's acquire. */
     atomic_store_explicit(&r->stopping, true, memory_order_release);
     uv_async_send(&r->doorbell);
@@ -317,6 +435,7 @@ void weft__reactor_free(weft__reactor_t *r)
         return;
     weft__reactor_io_free_retired(r); /* released after the stop */
     weft__reactor_io_close_drive(r);
-    pthread_mutex_destroy(&r->time_lock);
+    pthread_mutex_destroy(&r->lock);
+    shards_free(r);
     weft__free(r, sizeof *r);
 }

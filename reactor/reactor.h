@@ -1,11 +1,18 @@
 /* reactor/reactor.h - the reactor thread (internal).
  *
- * One thread per runtime runs a libuv loop. Workers never block on it: a
- * timer is inserted into the wheel by the worker itself under the time
- * lock, and the reactor is rung (uv_async_send, which coalesces) only when
- * the new deadline is earlier than the one its libuv timer is armed for.
- * The reactor fires due timers under the same lock, waking each through
- * its atomic waker.
+ * One thread per runtime runs a libuv loop. Workers never block on it.
+ *
+ * Time: each worker of a multi-thread runtime has a timing wheel of its own
+ * (a shard, with its own lock); a sleep registers in the shard of the
+ * worker that first polls it and stays there. The workers fire due timers
+ * themselves: a busy worker its own shard, and another's once that one is
+ * a millisecond late (its owner is stuck in a poll or off the CPU); an idle
+ * worker and the parked I/O driver every shard. The reactor thread is the
+ * backstop: it fires what is WEFT__TIMER_BACKSTOP_MS overdue. One wheel
+ * behind one lock was the first design; two busy workers then spent the
+ * timers workload queueing for that lock (a futex convoy: both CPUs idle
+ * while 100,000 timers were late). A current-thread runtime has one shard,
+ * and its reactor thread fires every timer on time.
  */
 #ifndef WEFT_REACTOR_H
 #define WEFT_REACTOR_H
@@ -22,17 +29,21 @@ typedef struct weft__reactor {
     pthread_t thread;
     _Atomic bool stopping;
     uint64_t origin_ns; /* wheel time 0 */
-    /* The time lock: the wheel, `armed`, and every entry's links. */
-    pthread_mutex_t time_lock;
-    weft__wheel_t wheel;
-    uint64_t armed; /* wheel ms the libuv timer fires at, UINT64_MAX: none */
-    /* The wheel's earliest deadline (ms), kept under time_lock and read
-     * without it by workers, which fire due timers themselves (see
-     * weft__reactor_fire_due). May be stale early (a removed timer): that
-     * costs one look under the lock. */
-    _Atomic uint64_t due_ms;
+    /* Orders a doorbell ring before the stop closes the doorbell: ringers
+     * check `stopped` under it. */
+    pthread_mutex_t lock;
+    _Atomic bool stopped; /* set under `lock`, then each shard is swept */
+    /* The timing wheels, one per worker (one on a current-thread runtime). */
+    unsigned nshards;
+    struct weft__time_shard *shards;
+    /* Wheel ms the reactor's libuv timer fires at (UINT64_MAX: none); an
+     * inserter with an earlier need lowers it and rings. */
+    _Atomic uint64_t armed;
+    /* Wheel ms the parked I/O driver sleeps until; 0 while none sleeps. An
+     * inserter with an earlier deadline lowers it and kicks the driver. */
+    _Atomic uint64_t drive_until;
+    unsigned drive_overdue; /* the driver's: waits in a row that found a timer overdue */
     bool started;
-    bool stopped; /* under time_lock */
     /* Sockets: an edge-triggered epoll set that any thread may add to (a
      * worker registers its socket itself, no hop to this thread), watched
      * by one uv_poll in the loop. */
@@ -59,6 +70,21 @@ typedef struct weft__reactor {
     _Atomic(struct weft__op *) ops;
 } weft__reactor_t;
 
+/* A timing wheel and its lock, one per worker (see the top of this file). */
+typedef struct weft__time_shard {
+    _Alignas(WEFT_CACHELINE) pthread_mutex_t lock; /* the wheel and its entries' links */
+    /* The wheel's earliest deadline (ms), written under the lock, read
+     * without it. Never later than the true earliest; a removal may leave
+     * it early, which costs one look under the lock. */
+    _Atomic uint64_t due_ms;
+    weft__wheel_t wheel;
+} weft__time_shard_t;
+
+/* weft_sleep_t.fired_: 0 while pending; FIRING once a fire has begun (the
+ * poll may complete), FIRED once the firer no longer touches the sleep. */
+#define WEFT__SLEEP_FIRING 1
+#define WEFT__SLEEP_FIRED 2
+
 /* An operation to run on the reactor thread. */
 typedef struct weft__op {
     struct weft__op *next;
@@ -84,19 +110,30 @@ unsigned weft__reactor_poll_io(weft__reactor_t *r, unsigned max);
  * sleeps through weft__park_driving with weft__reactor_drive_wait, and
  * releases it when it wakes. */
 bool weft__reactor_drive_claim(weft__reactor_t *r);
-/* Fires the timers that are due, from a worker (multi-thread runtimes):
- * the tasks they wake go to this worker's queue (an idle worker), or with
- * to_woken to the `woken` queue that every worker reads first (a busy
- * one), without waiting for the reactor thread to be scheduled. The
- * reactor thread still fires what no worker got to. Cheap when nothing is
- * due: a clock read and a load. Returns how many timers were fired. */
-unsigned weft__reactor_fire_due(weft__reactor_t *r, bool to_woken);
+/* Fires the timers that are due, from a worker of a multi-thread runtime
+ * (`self`: its index): its own shard first, then the others. A busy worker
+ * (`busy`) takes another shard only once that one is a millisecond late,
+ * and sends the tasks it wakes to the `woken` queue, which every worker
+ * reads first; an idle one takes every due shard and keeps the tasks. Cheap
+ * when nothing is due: a clock read and a load per shard. Returns how many
+ * timers were fired. */
+unsigned weft__reactor_fire_due(weft__reactor_t *r, unsigned self, bool busy);
 void weft__reactor_drive_release(weft__reactor_t *r);
+/* Wakes the parked driver (a write to kick_fd); harmless when none sleeps:
+ * the next driver's wait returns once, at once. */
+void weft__reactor_kick_driver(weft__reactor_t *r);
+/* Multi-thread runtimes: the reactor thread fires a timer only once it is
+ * this many ms overdue (no worker got to it), see process_timers. */
+#define WEFT__TIMER_BACKSTOP_MS 4
+/* How long the driver waits before it looks again at a timer it could not
+ * fire (its shard's lock was taken). */
+#define WEFT__DRIVE_RETRY_NS 200000u
 void weft__reactor_drive_wait(void *reactor);
 
-/* Starts the reactor thread. Returns 0, WEFT_ENOMEM, WEFT_EAGAIN, or a
- * libuv error mapped to a negative errno. */
-int weft__reactor_start(weft__reactor_t **out, const char *name, bool workers_drive);
+/* Starts the reactor thread, with `nshards` timing wheels (1..65535).
+ * Returns 0, WEFT_ENOMEM, WEFT_EAGAIN, or a libuv error mapped to a
+ * negative errno. */
+int weft__reactor_start(weft__reactor_t **out, const char *name, bool workers_drive, unsigned nshards);
 /* Stops the thread and closes every handle and the loop. Timers armed
  * later are due at once. Context: after every task was dropped. */
 void weft__reactor_stop(weft__reactor_t *r);
@@ -108,9 +145,17 @@ void weft__reactor_free(weft__reactor_t *r);
 uint64_t weft__reactor_ms_ceil(const weft__reactor_t *r, uint64_t ns);
 uint64_t weft__reactor_now_ms(const weft__reactor_t *r);
 
-/* Under the time lock: inserts e due at ms; returns false when due now.
- * Rings the reactor when the deadline is earlier than the armed one. */
-bool weft__reactor_timer_insert_locked(weft__reactor_t *r, weft__timer_t *e, uint64_t ms, bool *ring);
+/* Under sh->lock: inserts e due at wheel ms `ms`; returns false when due
+ * now (or the reactor is stopped), with e unlinked. Sets bits in *notify
+ * for weft__reactor_timer_notify, to call once the lock is released. */
+#define WEFT__NOTIFY_RING 1u /* the reactor's libuv timer is armed too late */
+#define WEFT__NOTIFY_KICK 2u /* the parked driver sleeps past the deadline */
+bool weft__reactor_timer_insert_locked(weft__reactor_t *r, weft__time_shard_t *sh, weft__timer_t *e, uint64_t ms,
+                                       unsigned *notify);
+void weft__reactor_timer_notify(weft__reactor_t *r, unsigned notify);
+/* The earliest deadline over every shard (wheel ms; may be early, never
+ * late), UINT64_MAX when no timer is pending. */
+uint64_t weft__reactor_due_ms(weft__reactor_t *r);
 void weft__reactor_ring(weft__reactor_t *r);
 
 #endif

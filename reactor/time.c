@@ -1,13 +1,17 @@
 /* reactor/time.c - sleep, timeout and interval futures on the reactor's
- * timing wheel.
+ * timing wheels (one per worker, reactor.h).
  *
- * A sleep registers at its first poll: under the time lock it goes into
- * the wheel (or is due at once). The reactor fires it under the same lock:
- * it sets fired_ (release) and wakes the atomic waker. poll registers the
- * waker before it reads fired_ (acquire), so a fire between the two is
- * never missed. Dropping a registered sleep unlinks it under the lock,
- * which also waits out a fire in progress.
- */
+ * A sleep registers at its first poll: under the lock of the polling
+ * worker's wheel (its shard, kept for the sleep's life) it goes into that
+ * wheel, or is due at once. Whoever fires it (a worker, or the reactor
+ * thread as the backstop) does so under the same lock: it sets fired_
+ * (release) and wakes the atomic waker. poll registers the waker before it
+ * reads fired_ (acquire), so a fire between the two is never missed.
+ * Dropping a registered sleep unlinks it under the lock, which also waits
+ * out a fire in progress, unless fired_ already says FIRED: then the entry
+ * is unlinked and the firer is done with it, and the drop does not touch
+ * the lock (a sleep that ran to completion, the common case, costs one
+ * lock acquisition, not two). */
 #include <string.h>
 
 #include "reactor.h"
@@ -43,19 +47,31 @@ static weft__reactor_t *current_reactor(const char *what)
     return s->reactor;
 }
 
-/* Registers (or re-registers) s at its deadline; sets fired_ when due now. */
+/* The shard a sleep first polled on this thread registers in: the
+ * worker's own, or for another thread (a block_on caller, a blocking job)
+ * one picked by its thread-local address, to spread such threads out. */
+static unsigned shard_here(const weft__reactor_t *r)
+{
+    const weft__worker_t *w = weft__tls.worker;
+    if (w != NULL && w->sched->reactor == r)
+        return w->index % r->nshards;
+    return (unsigned)(((uintptr_t)&weft__tls >> 12) % r->nshards);
+}
+
+/* Registers (or re-registers) s at its deadline in its shard; sets fired_
+ * when due now. */
 static void sleep_arm(weft_sleep_t *s)
 {
     weft__reactor_t *r = s->reactor_;
-    bool ring = false;
-    pthread_mutex_lock(&r->time_lock);
-    weft__wheel_remove(&r->wheel, &s->entry_);
+    weft__time_shard_t *sh = &r->shards[s->entry_.shard_];
+    unsigned notify = 0;
+    pthread_mutex_lock(&sh->lock);
+    weft__wheel_remove(&sh->wheel, &s->entry_);
     uint64_t ms = weft__reactor_ms_ceil(r, s->deadline_ns);
-    bool pending = weft__reactor_timer_insert_locked(r, &s->entry_, ms, &ring);
-    atomic_store_explicit(&s->fired_, pending ? 0 : 1, memory_order_release);
-    if (ring) /* under the lock: a stop cannot close the doorbell meanwhile */
-        weft__reactor_ring(r);
-    pthread_mutex_unlock(&r->time_lock);
+    bool pending = weft__reactor_timer_insert_locked(r, sh, &s->entry_, ms, &notify);
+    atomic_store_explicit(&s->fired_, pending ? 0 : WEFT__SLEEP_FIRED, memory_order_release);
+    pthread_mutex_unlock(&sh->lock);
+    weft__reactor_timer_notify(r, notify);
 }
 
 static weft_poll_t sleep_poll(weft_future_t *f, weft_context_t *cx, void *out)
@@ -63,6 +79,7 @@ static weft_poll_t sleep_poll(weft_future_t *f, weft_context_t *cx, void *out)
     weft_sleep_t *s = (weft_sleep_t *)(void *)f;
     if (s->reactor_ == NULL) {
         s->reactor_ = current_reactor("weft_sleep");
+        s->entry_.shard_ = (uint16_t)shard_here(s->reactor_);
         sleep_arm(s);
     }
     if (!weft_coop_proceed(cx))
@@ -84,12 +101,15 @@ static void sleep_drop(weft_future_t *f)
 {
     weft_sleep_t *s = (weft_sleep_t *)(void *)f;
     weft__reactor_t *r = s->reactor_;
-    if (r != NULL) {
-        pthread_mutex_lock(&r->time_lock);
-        weft__wheel_remove(&r->wheel, &s->entry_);
-        pthread_mutex_unlock(&r->time_lock);
-        s->reactor_ = NULL;
+    /* acquire: pairs with fire_timer's last store; the firer's touches of
+     * the sleep happen before our caller frees it. */
+    if (r != NULL && atomic_load_explicit(&s->fired_, memory_order_acquire) != WEFT__SLEEP_FIRED) {
+        weft__time_shard_t *sh = &r->shards[s->entry_.shard_];
+        pthread_mutex_lock(&sh->lock);
+        weft__wheel_remove(&sh->wheel, &s->entry_);
+        pthread_mutex_unlock(&sh->lock);
     }
+    s->reactor_ = NULL;
     weft_atomic_waker_drop(&s->waker_);
 }
 

@@ -54,6 +54,8 @@ void weft__thread_fail_after(long n); /* fail the n-th pool thread creation from
 /* Counts *countdown down; true when this call took it from 1 to 0 (the
  * one that must fail). */
 bool weft__countdown_hit(_Atomic long *countdown);
+/* Timer kicks of a parked I/O driver so far (reactor/io.c). */
+extern _Atomic long weft__driver_kicks;
 #else
 #define WEFT_LIVE_INC(k) ((void)0)
 #define WEFT_LIVE_DEC(k) ((void)0)

@@ -124,7 +124,8 @@ int weft_runtime_new(const weft_builder_t *b, weft_runtime_t **out)
         return rc;
     }
     if (b->enable_time) {
-        rc = weft__reactor_start(&s->reactor, s->name, s->flavor == WEFT_RUNTIME_MULTI_THREAD);
+        rc = weft__reactor_start(&s->reactor, s->name, s->flavor == WEFT_RUNTIME_MULTI_THREAD,
+                                 s->nworkers < UINT16_MAX ? s->nworkers : UINT16_MAX);
         if (rc != 0) {
             rt_release(rt);
             return rc;

@@ -30,12 +30,12 @@
  * the `woken` queue instead, which every worker serves before the rest
  * (at the back of its own queue, or of the inject queue on overflow, they
  * could wait behind a burst of spawns). */
-static bool poll_io(weft__sched_t *s, bool idle)
+static bool poll_io(weft__sched_t *s, weft__worker_t *w, bool idle)
 {
     if (s->reactor == NULL)
         return false;
     unsigned n = weft__reactor_poll_io(s->reactor, 64);
-    n += weft__reactor_fire_due(s->reactor, !idle);
+    n += weft__reactor_fire_due(s->reactor, w->index, !idle);
     return n > 0;
 }
 
@@ -78,7 +78,7 @@ static weft_task_t *next_task(weft__sched_t *s, weft__worker_t *w)
      * in chained_spawn's profile. */
     if (--w->tick == 0) {
         w->tick = s->gqi;
-        poll_io(s, false); /* also while busy, so socket events are not left waiting */
+        poll_io(s, w, false); /* also while busy, so socket events are not left waiting */
         weft_task_t *t = pop_inject_batch(s, w);
         if (t != NULL)
             return t;
@@ -160,7 +160,7 @@ static void park_worker(weft__sched_t *s, weft__worker_t *w)
             if (!permit) {
                 /* Woken by socket readiness, not by a notifier: take the
                  * events here; the tasks they wake go to our own queue. */
-                unsigned n = weft__reactor_poll_io(r, 64) + weft__reactor_fire_due(r, false);
+                unsigned n = weft__reactor_poll_io(r, 64) + weft__reactor_fire_due(r, w->index, false);
                 if (n == 0 && w->lifo == NULL && !weft__sched_has_work(s) &&
                     !atomic_load_explicit(&s->shutdown, memory_order_acquire))
                     continue; /* nothing after all (another poller took it): sleep again */
@@ -197,7 +197,7 @@ static bool worker_loop(weft__sched_t *s, weft__worker_t *w)
                 return true;
             continue;
         }
-        if (poll_io(s, true))
+        if (poll_io(s, w, true))
             continue; /* socket events or timers woke tasks into our queue */
         park_worker(s, w);
     }

@@ -441,12 +441,8 @@ START_TEST(displaced_spawn_runs_on_idle_worker)
     sleep_ms(20); /* both workers parked */
     child_started_ns = 0;
     busy_parent_t p = { { &busy_vt } };
-    weft_join_handle_t h;
-    ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &p, &h), 0);
     uint64_t waited = 0;
-    int rc = -1;
-    ck_assert_int_eq(weft_runtime_block_on(rt, weft_join(&h, &waited), &rc), 0);
-    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(&p), &waited), 0);
     ck_assert_msg(waited < 150000000u, "the idle worker did not take the child (waited %llu ms)",
                   (unsigned long long)(waited / 1000000u));
     weft_runtime_free(rt);

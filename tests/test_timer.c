@@ -404,6 +404,119 @@ START_TEST(shutdown_ends_foreign_sleeps)
 }
 END_TEST
 
+
+/* ---- Timer shards: a stuck owner, a parked driver ------------------------------ */
+
+/* Spins on the worker until the sleep it watches has fired (or 5 s pass);
+ * returns how long that took, UINT64_MAX if it never fired. */
+typedef struct {
+    WEFT_FRAME;
+    weft_sleep_t *watch;
+} spinner_t;
+WEFT_ASYNC(spinner_t, spinner, uint64_t)
+{
+    WEFT_BEGIN();
+    uint64_t t0 = weft_now_ns(), took = UINT64_MAX;
+    while (weft_now_ns() - t0 < 5000u * 1000000u) {
+        if (atomic_load_explicit(&self->watch->fired_, memory_order_acquire) != 0) {
+            took = weft_now_ns() - t0;
+            break;
+        }
+    }
+    WEFT_RETURN(took);
+    WEFT_END();
+}
+
+/* Registers a 20 ms sleep in its worker's shard, then spawns a spinner,
+ * which the LIFO slot runs next on the same worker: the shard's owner is
+ * stuck inside a poll until someone else fires the sleep. */
+typedef struct {
+    WEFT_FRAME;
+    weft_sleep_t s;
+    spinner_t sp;
+    weft_join_handle_t h;
+    uint64_t spun;
+    int rc;
+} stuck_t;
+WEFT_ASYNC(stuck_t, stuck_owner, uint64_t)
+{
+    WEFT_BEGIN();
+    self->s = weft_sleep_ms(20);
+    if (weft_future_poll(&self->s.future, weft__cx, NULL) == WEFT_READY)
+        WEFT_RETURN(0); /* cannot happen: 20 ms from now */
+    self->sp = (spinner_t){ WEFT_FRAME_INIT(spinner), .watch = &self->s };
+    self->rc = weft_spawn(&self->sp, &self->h);
+    ck_assert_int_eq(self->rc, 0);
+    WEFT_AWAIT_REF(&self->s, NULL);
+    WEFT_AWAIT_REF(weft_join(&self->h, &self->spun), &self->rc); /* keeps our sleep alive for it */
+    ck_assert_int_eq(self->rc, 0);
+    WEFT_RETURN(self->spun);
+    WEFT_END();
+}
+
+/* 1 worker: only the reactor thread's backstop can fire the timer; 2: the
+ * idle worker fires the stuck worker's shard (or the backstop does). */
+START_TEST(stuck_owner_timers_still_fire)
+{
+    weft_builder_t b;
+    weft_builder_init(&b, WEFT_RUNTIME_MULTI_THREAD);
+    b.workers = (unsigned)_i;
+    b.detect_blocking = false; /* the spinner blocks on purpose */
+    weft_runtime_t *rt = NULL;
+    ck_assert_int_eq(weft_runtime_new(&b, &rt), 0);
+    stuck_t st = { WEFT_FRAME_INIT(stuck_owner) };
+    uint64_t spun = 0;
+    ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(&st), &spun), 0);
+    ck_assert_msg(spun != UINT64_MAX, "the sleep never fired while its worker was stuck");
+    ck_assert_msg(spun < 2000u * 1000000u, "fired after %llu ms", (unsigned long long)(spun / 1000000u));
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+typedef struct {
+    WEFT_FRAME;
+    uint64_t ms;
+    weft_sleep_t s;
+} long_nap_t;
+WEFT_ASYNC(long_nap_t, long_nap, weft_unit_t)
+{
+    WEFT_BEGIN();
+    WEFT_AWAIT(&self->s, weft_sleep_ms(self->ms), NULL);
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+/* The parked driver sleeps until the earliest deadline: a later one does
+ * not disturb it, an earlier one kicks it awake to wait for that instead. */
+START_TEST(parked_driver_kicked_only_for_earlier_deadline)
+{
+    weft_runtime_t *rt = test_rt(WEFT_RUNTIME_MULTI_THREAD, 2);
+    weft_join_handle_t ha, hb;
+    long_nap_t a = { WEFT_FRAME_INIT(long_nap), .ms = 10000 };
+    ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &a, &ha), 0);
+    sleep_ms(100); /* a worker parks as the driver, until a's deadline */
+    long kicks = atomic_load(&weft__driver_kicks);
+    long_nap_t later = { WEFT_FRAME_INIT(long_nap), .ms = 50000 };
+    ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &later, &hb), 0);
+    sleep_ms(100);
+    ck_assert_int_eq(atomic_load(&weft__driver_kicks), kicks);
+    uint64_t t0 = weft_now_ns();
+    weft_sleep_t soon = weft_sleep_ms(30); /* from this thread: not a worker */
+    ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&soon), NULL), 0);
+    uint64_t took = weft_now_ns() - t0;
+    ck_assert_int_gt(atomic_load(&weft__driver_kicks), kicks);
+    ck_assert_uint_ge(took, 30u * 1000000u);
+    ck_assert_uint_lt(took, 2000u * 1000000u);
+    weft_join_handle_abort(&ha);
+    weft_join_handle_abort(&hb);
+    weft_join_handle_drop(&ha);
+    weft_join_handle_drop(&hb);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
 /* ---- Signals ------------------------------------------------------------------- */
 typedef struct {
     WEFT_FRAME;
@@ -469,6 +582,8 @@ int main(void)
     tcase_add_test(tc, interval_missed_tick_policies);
     tcase_add_loop_test(tc, abort_sleepers_while_firing, 0, N_SHAPES);
     tcase_add_test(tc, shutdown_ends_foreign_sleeps);
+    tcase_add_loop_test(tc, stuck_owner_timers_still_fire, 1, 3);
+    tcase_add_test(tc, parked_driver_kicked_only_for_earlier_deadline);
     if (can_fork()) /* it changes SIGUSR1's disposition for the process */
         tcase_add_loop_test(tc, signal_wakes_every_waiter, 0, N_SHAPES);
     suite_add_tcase(s, tc);

@@ -1,12 +1,12 @@
-/* weft/time.h - sleeping, deadlines and intervals, driven by the reactor's
- * timing wheel (1 ms resolution).
+/* weft/time.h - sleeping, deadlines and intervals, driven by timing wheels
+ * (1 ms resolution), one per worker.
  *
  * A sleep is a future embedded in its awaiter (no allocation). Its first
- * poll registers it with the runtime's reactor; dropping it unregisters it
- * (O(1), under the reactor's time lock). Deadlines are rounded up to the
- * next millisecond, so a sleep never ends early, except that one more than
- * about 2.1 years away (the wheel's reach, WEFT_WHEEL_MAX_MS) ends then.
- * Once the runtime shuts down, its sleeps are due at once.
+ * poll registers it in the timing wheel of the worker polling it; dropping
+ * it unregisters it (O(1), under that wheel's lock). Deadlines are rounded
+ * up to the next millisecond, so a sleep never ends early, except that one
+ * more than about 2.1 years away (the wheel's reach, WEFT_WHEEL_MAX_MS)
+ * ends then. Once the runtime shuts down, its sleeps are due at once.
  */
 #ifndef WEFT_TIME_H
 #define WEFT_TIME_H
@@ -25,15 +25,16 @@ typedef struct weft_timer_entry_s {
     uint64_t wheel_deadline_;
     uint8_t level_, slot_;
     bool linked_;
+    uint16_t shard_; /* the wheel it registers in (one per worker) */
 } weft_timer_entry_t;
 
 /* Output weft_unit_t. */
 typedef struct weft_sleep_s {
     weft_future_t future;
-    weft_timer_entry_t entry_;      /* private: wheel links (time lock) */
+    weft_timer_entry_t entry_;      /* private: wheel links (its wheel's lock) */
     uint64_t deadline_ns;           /* absolute, weft_now_ns() clock */
     struct weft__reactor *reactor_; /* set at the first poll */
-    _Atomic int fired_;             /* set by the reactor (under the time lock) */
+    _Atomic int fired_;             /* set by the firer (under the wheel's lock) */
     weft_atomic_waker_t waker_;
 } weft_sleep_t;
 
@@ -44,7 +45,7 @@ WEFT_API WEFT_NODISCARD weft_sleep_t weft_sleep_ms(uint64_t ms);
 WEFT_API WEFT_NODISCARD weft_sleep_t weft_sleep_until(uint64_t deadline_ns);
 /* Moves a sleep (pending or finished) to a new deadline. Context: the
  * thread that polls it, or any thread while the awaiting task does not poll
- * it concurrently (the time lock orders it against the reactor). */
+ * it concurrently (its wheel's lock orders it against the firer). */
 WEFT_API void weft_sleep_reset(weft_sleep_t *s, uint64_t deadline_ns);
 WEFT_API bool weft_sleep_is_elapsed(const weft_sleep_t *s);
 
