@@ -45,11 +45,18 @@ uint32_t weft__queue_len(const weft__queue_t *q);
 
 /* ---- Inject queue (inject.c) -------------------------------------------- */
 typedef struct weft__inject {
-    pthread_mutex_t lock;
-    weft_task_t *head, *tail; /* under lock */
-    bool closed;              /* under lock */
-    /* Lets workers skip the lock when empty; exact under the lock. */
+    /* Producers: a lock-free stack of pushed chains (WEFT__INJECT_CLOSED
+     * once closed). A producer never waits for anyone: a spawner or a
+     * waker descheduled mid-push holds up nobody. */
+    _Alignas(WEFT_CACHELINE) _Atomic(weft_task_t *) intake;
+    /* Tasks pushed and not yet popped. A push counts after it links, a
+     * pop uncounts what it took, so it can be briefly one push short (or,
+     * wrapped, "huge"): good enough to skip an empty queue and size a
+     * fair share. */
     _Atomic size_t len;
+    /* Consumers: the intake, reversed into FIFO order, under the lock. */
+    _Alignas(WEFT_CACHELINE) pthread_mutex_t lock;
+    weft_task_t *head, *tail;
 } weft__inject_t;
 
 void weft__inject_init(weft__inject_t *q);
@@ -64,7 +71,7 @@ weft_task_t *weft__inject_close(weft__inject_t *q);
 static inline bool weft__inject_is_empty(weft__inject_t *q)
 {
     /* acquire: pairs with the release increment in weft__inject_push_batch,
-     * so a worker that sees len > 0 then finds the task under the lock. */
+     * so a worker that sees len > 0 then finds the task in the intake. */
     return atomic_load_explicit(&q->len, memory_order_acquire) == 0;
 }
 

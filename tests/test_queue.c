@@ -217,6 +217,156 @@ START_TEST(thief_paused_across_wraparound)
 }
 END_TEST
 
+
+/* ---- The inject queue: lock-free producers, chains, close ------------------ */
+
+/* Pushes tasks[from, to) as chains of 1..max_chain (xorshift-chosen). */
+static void push_range(weft__inject_t *inj, size_t from, size_t to, unsigned max_chain, uint64_t *rng)
+{
+    size_t i = from;
+    while (i < to) {
+        *rng ^= *rng << 13;
+        *rng ^= *rng >> 7;
+        *rng ^= *rng << 17;
+        size_t n = 1 + (size_t)(*rng % max_chain);
+        if (n > to - i)
+            n = to - i;
+        for (size_t k = 0; k + 1 < n; k++)
+            tasks[i + k].next = &tasks[i + k + 1];
+        ck_assert(weft__inject_push_batch(inj, &tasks[i], &tasks[i + n - 1], n));
+        i += n;
+    }
+}
+
+START_TEST(inject_keeps_chain_and_push_order)
+{
+    weft__inject_t inj;
+    weft__inject_init(&inj);
+    uint64_t rng = 88172645463325252ull;
+    push_range(&inj, 0, 1000, 9, &rng);
+    ck_assert_uint_eq(atomic_load(&inj.len), 1000);
+    /* Pop some, push more: the later pushes come after what is left. */
+    weft_task_t *first;
+    size_t expect = 0, k;
+    ck_assert_uint_eq(weft__inject_pop_batch(&inj, 300, &first), 300);
+    for (weft_task_t *t = first; t; t = t->next)
+        ck_assert_ptr_eq(t, &tasks[expect++]);
+    push_range(&inj, 1000, 2000, 9, &rng);
+    while ((k = weft__inject_pop_batch(&inj, 77, &first)) > 0) {
+        size_t got = 0;
+        for (weft_task_t *t = first; t; t = t->next, got++)
+            ck_assert_ptr_eq(t, &tasks[expect++]);
+        ck_assert_uint_eq(got, k);
+    }
+    ck_assert_uint_eq(expect, 2000);
+    ck_assert(weft__inject_is_empty(&inj));
+    weft__inject_destroy(&inj);
+}
+END_TEST
+
+START_TEST(inject_close_returns_everything_and_refuses_pushes)
+{
+    weft__inject_t inj;
+    weft__inject_init(&inj);
+    uint64_t rng = 1;
+    push_range(&inj, 0, 100, 5, &rng);
+    weft_task_t *first;
+    ck_assert_uint_eq(weft__inject_pop_batch(&inj, 10, &first), 10); /* leaves 10..99 in the FIFO */
+    push_range(&inj, 100, 150, 5, &rng);                             /* and 100..149 in the intake */
+    weft_task_t *left = weft__inject_close(&inj);
+    size_t expect = 10;
+    for (weft_task_t *t = left; t; t = t->next)
+        ck_assert_ptr_eq(t, &tasks[expect++]);
+    ck_assert_uint_eq(expect, 150);
+    ck_assert_uint_eq(atomic_load(&inj.len), 0);
+    /* A refused chain comes back linked as it was given. */
+    tasks[200].next = &tasks[201];
+    tasks[201].next = &tasks[202];
+    ck_assert(!weft__inject_push_batch(&inj, &tasks[200], &tasks[202], 3));
+    ck_assert_ptr_eq(tasks[200].next, &tasks[201]);
+    ck_assert_ptr_eq(tasks[201].next, &tasks[202]);
+    ck_assert_ptr_null(tasks[202].next);
+    ck_assert(!weft__inject_push_batch(&inj, &tasks[203], &tasks[203], 1));
+    ck_assert_uint_eq(weft__inject_pop_batch(&inj, 10, &first), 0);
+    weft__inject_destroy(&inj);
+}
+END_TEST
+
+/* Four producers push chains of their own range while two consumers pop,
+ * with chaos yields: every task comes out exactly once, and each consumer
+ * sees each producer's tasks in increasing order (a chain or a batch is
+ * never reordered, and a later push never overtakes an earlier one). */
+#define INJ_PRODUCERS 4
+#define INJ_CONSUMERS 2
+typedef struct {
+    weft__inject_t *inj;
+    size_t from, to;
+    uint64_t rng;
+    _Atomic size_t *taken;
+} inj_thread_t;
+
+static void *inj_producer(void *arg)
+{
+    inj_thread_t *p = arg;
+    push_range(p->inj, p->from, p->to, 8, &p->rng);
+    return NULL;
+}
+
+static void *inj_consumer(void *arg)
+{
+    inj_thread_t *c = arg;
+    size_t last[INJ_PRODUCERS];
+    for (int i = 0; i < INJ_PRODUCERS; i++)
+        last[i] = SIZE_MAX;
+    size_t per = c->to / INJ_PRODUCERS;
+    while (atomic_load(c->taken) < c->to) {
+        weft_task_t *first;
+        size_t k = weft__inject_pop_batch(c->inj, 1 + (size_t)(c->rng++ % 61), &first);
+        for (weft_task_t *t = first; k > 0 && t; t = t->next) {
+            mark(t);
+            size_t i = (size_t)(t - tasks), prod = i / per;
+            ck_assert_msg(last[prod] == SIZE_MAX || i > last[prod], "producer %zu: task %zu after %zu", prod, i,
+                          last[prod]);
+            last[prod] = i;
+        }
+        atomic_fetch_add(c->taken, k);
+        if (k == 0)
+            sched_yield();
+    }
+    return NULL;
+}
+
+START_TEST(inject_producers_vs_consumers)
+{
+    uint64_t s0 = chaos_seed0();
+    size_t n = 40000;
+    for (int it = 0; it < chaos_iters(200) / 20 + 1; it++) {
+        memset((void *)seen, 0, NT);
+        weft__chaos_set(s0 + (uint64_t)it, 50);
+        weft__inject_t inj;
+        weft__inject_init(&inj);
+        _Atomic size_t taken = 0;
+        inj_thread_t th[INJ_PRODUCERS + INJ_CONSUMERS];
+        pthread_t tid[INJ_PRODUCERS + INJ_CONSUMERS];
+        for (int i = 0; i < INJ_PRODUCERS + INJ_CONSUMERS; i++) {
+            bool prod = i < INJ_PRODUCERS;
+            th[i] = (inj_thread_t){ &inj, prod ? (size_t)i * n / INJ_PRODUCERS : 0,
+                                    prod ? (size_t)(i + 1) * n / INJ_PRODUCERS : n, s0 + (uint64_t)(it * 8 + i) + 1,
+                                    &taken };
+            ck_assert_int_eq(pthread_create(&tid[i], NULL, prod ? inj_producer : inj_consumer, &th[i]), 0);
+        }
+        for (int i = 0; i < INJ_PRODUCERS + INJ_CONSUMERS; i++)
+            pthread_join(tid[i], NULL);
+        weft__chaos_set(0, 0);
+        ck_assert_uint_eq(atomic_load(&taken), n);
+        for (size_t i = 0; i < n; i++)
+            ck_assert_msg(seen[i] == 1, "task %zu taken %d times", i, seen[i]);
+        ck_assert(weft__inject_is_empty(&inj));
+        weft__inject_destroy(&inj);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("queue");
@@ -230,5 +380,12 @@ int main(void)
     tcase_add_test(tc, steal_chain);
     tcase_add_test(tc, thief_paused_across_wraparound);
     suite_add_tcase(s, tc);
+    TCase *ti = tcase_create("inject");
+    tcase_add_checked_fixture(ti, setup, teardown);
+    tcase_set_timeout(ti, 300);
+    tcase_add_test(ti, inject_keeps_chain_and_push_order);
+    tcase_add_test(ti, inject_close_returns_everything_and_refuses_pushes);
+    tcase_add_test(ti, inject_producers_vs_consumers);
+    suite_add_tcase(s, ti);
     return run_suite(s);
 }
