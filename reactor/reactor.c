@@ -140,9 +140,16 @@ static void wake_batch(fire_batch_t *b, bool woken)
 
 /* Fires every timer of sh due at now_ms, FIRE_BATCH at a time under the
  * lock (a batch's wakes happen outside it), and refreshes sh->due_ms.
- * Without `wait` it gives up at once when the lock is taken: the holder is
- * that shard's owner, busy with it (and maybe descheduled inside: blocking
- * on it would stall our own shard's timers too). */
+ * Without `wait` it gives up at once when the lock is taken: another
+ * thread is firing or inserting there, and may have been descheduled
+ * inside; waiting would stall our own work behind it.
+ *
+ * Where the woken tasks go: with `woken`, to the `woken` queue, which every
+ * worker reads before anything else (a busy worker's fire, the reactor
+ * thread's); otherwise the first batch stays with this thread (an idle
+ * worker runs it at once, from its cache) and the rest goes to `woken`
+ * too, shared with the other workers instead of overflowing our local
+ * queue into the inject queue, behind whatever was spawned. */
 static unsigned fire_shard(weft__reactor_t *r, weft__time_shard_t *sh, uint64_t now_ms, bool woken, bool wait)
 {
     fire_batch_t b;
@@ -158,14 +165,14 @@ static unsigned fire_shard(weft__reactor_t *r, weft__time_shard_t *sh, uint64_t 
     }
     while (weft__wheel_advance_max(&sh->wheel, now_ms, fire_timer, &b, FIRE_BATCH) == FIRE_BATCH) {
         pthread_mutex_unlock(&sh->lock);
-        fired += b.n;
-        wake_batch(&b, woken);
+        wake_batch(&b, woken || fired > 0);
+        fired += FIRE_BATCH;
         pthread_mutex_lock(&sh->lock);
     }
     atomic_store_explicit(&sh->due_ms, weft__wheel_next(&sh->wheel), memory_order_relaxed);
     pthread_mutex_unlock(&sh->lock);
     fired += b.n;
-    wake_batch(&b, woken);
+    wake_batch(&b, woken || fired > b.n);
     return fired;
 }
 
@@ -229,13 +236,14 @@ unsigned weft__reactor_fire_due(weft__reactor_t *r, unsigned self, bool busy)
     uint64_t now_ms = weft__reactor_now_ms(r);
     unsigned n = r->nshards, fired = 0;
     self %= n;
+    /* Every due shard, own first, each by trylock: a shard whose lock is
+     * taken is being fired or filled by another thread right now, and
+     * waiting for it would stall everything this worker holds if that
+     * thread was descheduled inside. */
     for (unsigned k = 0; k < n; k++) {
         weft__time_shard_t *sh = &r->shards[(self + k) % n];
-        /* A busy worker leaves another's shard to its owner, who looks at
-         * it every inject interval, unless it is a whole millisecond late. */
-        uint64_t grace = busy && k > 0 ? 1 : 0;
-        if (add_sat(atomic_load_explicit(&sh->due_ms, memory_order_relaxed), grace) <= now_ms)
-            fired += fire_shard(r, sh, now_ms, busy, k == 0);
+        if (atomic_load_explicit(&sh->due_ms, memory_order_relaxed) <= now_ms)
+            fired += fire_shard(r, sh, now_ms, busy, false);
     }
     return fired;
 }

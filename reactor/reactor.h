@@ -5,10 +5,11 @@
  * Time: each worker of a multi-thread runtime has a timing wheel of its own
  * (a shard, with its own lock); a sleep registers in the shard of the
  * worker that first polls it and stays there. The workers fire due timers
- * themselves: a busy worker its own shard, and another's once that one is
- * a millisecond late (its owner is stuck in a poll or off the CPU); an idle
- * worker and the parked I/O driver every shard. The reactor thread is the
- * backstop: it fires what is WEFT__TIMER_BACKSTOP_MS overdue. One wheel
+ * themselves, any worker any shard: busy workers every inject interval,
+ * idle ones and the parked I/O driver when they look for work. They only
+ * try a shard's lock, so a worker descheduled while holding its own stalls
+ * that shard alone. The reactor thread is the backstop: it fires what is
+ * WEFT__TIMER_BACKSTOP_MS overdue. One wheel
  * behind one lock was the first design; two busy workers then spent the
  * timers workload queueing for that lock (a futex convoy: both CPUs idle
  * while 100,000 timers were late). A current-thread runtime has one shard,
@@ -111,12 +112,12 @@ unsigned weft__reactor_poll_io(weft__reactor_t *r, unsigned max);
  * releases it when it wakes. */
 bool weft__reactor_drive_claim(weft__reactor_t *r);
 /* Fires the timers that are due, from a worker of a multi-thread runtime
- * (`self`: its index): its own shard first, then the others. A busy worker
- * (`busy`) takes another shard only once that one is a millisecond late,
- * and sends the tasks it wakes to the `woken` queue, which every worker
- * reads first; an idle one takes every due shard and keeps the tasks. Cheap
- * when nothing is due: a clock read and a load per shard. Returns how many
- * timers were fired. */
+ * (`self`: its index): every due shard, its own first, each by trylock (a
+ * shard whose lock is taken is skipped: its holder is at it). A busy worker
+ * (`busy`) sends the tasks it wakes to the `woken` queue, which every
+ * worker reads first; an idle one keeps the first batch and shares the
+ * rest through `woken`. Cheap when nothing is due: a clock read and a load
+ * per shard. Returns how many timers were fired. */
 unsigned weft__reactor_fire_due(weft__reactor_t *r, unsigned self, bool busy);
 void weft__reactor_drive_release(weft__reactor_t *r);
 /* Wakes the parked driver (a write to kick_fd); harmless when none sleeps:

@@ -17,10 +17,11 @@ static inline weft__worker_t *local_worker(weft__sched_t *s)
     return (w != NULL && w->sched == s) ? w : NULL;
 }
 
-/* A batch of remote schedules (the reactor waking many timers at once):
- * one lock acquisition and one notify for the lot, into the `woken` queue
- * that workers read before the inject queue. Only the runtime's own
- * threads batch (the reactor), so the runtime outlives the batch. */
+/* A batch of remote schedules (timers fired many at once, by a worker or
+ * the reactor thread, and socket events): one push (a CAS) and one notify
+ * for the lot, into the `woken` queue that workers read before the inject
+ * queue. Only the runtime's own threads batch, so the runtime outlives the
+ * batch. */
 typedef struct {
     weft__sched_t *s;
     weft_task_t *first, *last;

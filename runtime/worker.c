@@ -2,14 +2,18 @@
  * is nothing to do.
  *
  * Order of search (Tokio's and Go's, tuned the same way):
- *   1. every gqi-th tick, the inject queue first, so remote spawns are not
- *      starved by a busy local queue;
+ *   1. every gqi-th tick: poll the sockets and fire due timers (poll_io),
+ *      then the `woken` queue and the inject queue first, so remote work
+ *      is not starved by a busy local queue;
  *   2. the LIFO slot, at most WEFT_MAX_LIFO_POLLS times in a row, so two
  *      tasks ping-ponging through it cannot starve the rest of the queue;
- *   3. the local queue, then the inject queue (a batch into the local queue);
+ *   3. the local queue, then the `woken` queue and the inject queue (a
+ *      batch into the local queue);
  *   4. steal half of another worker's queue (if fewer than half the workers
  *      are already searching);
- *   5. park (idle.c), after one last look at every queue.
+ *   5. poll the sockets and fire due timers, then park (idle.c) after one
+ *      last look at every queue; the first worker to park drives the
+ *      sockets and timers while it sleeps.
  * Each task taken from a queue gets a fresh cooperative budget of
  * WEFT_COOP_BUDGET, shared with the LIFO successors it runs (as in Tokio).
  * The inject check counts scheduling ticks (tasks taken), not polls.
