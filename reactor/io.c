@@ -296,10 +296,10 @@ void weft__reactor_drive_wait(void *reactor)
     if (due != UINT64_MAX) {
         uint64_t at = r->origin_ns + due * 1000000u, now = weft__now_ns();
         left = at > now ? at - now : 0;
-        /* Overdue twice running: the timers sit in a shard whose lock its
-         * owner holds (fire_due only tries another's lock). Look again
-         * shortly rather than spin on a CPU that owner may need. The
-         * driver role is ours alone, so is this count. */
+        /* Overdue more than twice in a row: the timer sits in a shard
+         * whose lock another thread holds (fire_due only tries a lock).
+         * Look again shortly rather than spin on a CPU that thread may
+         * need. The driver role is ours alone, so is this count. */
         if (left > 0)
             r->drive_overdue = 0;
         else if (++r->drive_overdue > 2)

@@ -30,10 +30,11 @@
 /* Takes ready socket events and fires due timers on this worker (see
  * weft__reactor_poll_io, weft__reactor_fire_due), without waiting for the
  * reactor thread to get a CPU. `idle`: the worker found nothing to run, so
- * the tasks woken land in its own queue; a busy worker puts timer wakes on
- * the `woken` queue instead, which every worker serves before the rest
- * (at the back of its own queue, or of the inject queue on overflow, they
- * could wait behind a burst of spawns). */
+ * the tasks woken land in its own queue (timer wakes beyond the first batch
+ * go to the `woken` queue, shared); a busy worker puts all timer wakes on
+ * the `woken` queue, which every worker serves before the rest (at the back
+ * of its own queue, or of the inject queue on overflow, they could wait
+ * behind a burst of spawns). */
 static bool poll_io(weft__sched_t *s, weft__worker_t *w, bool idle)
 {
     if (s->reactor == NULL)
