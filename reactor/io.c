@@ -142,6 +142,11 @@ uint32_t weft__io_poll_ready(weft__io_t *io, uint32_t bits, weft_context_t *cx)
     return (s & (bits | WEFT_IO_CLOSED)) ? s : 0;
 }
 
+void weft__io_assume_ready(weft__io_t *io)
+{
+    atomic_fetch_or_explicit(&io->ready, WEFT_IO_READ | WEFT_IO_WRITE, memory_order_relaxed);
+}
+
 bool weft__io_clear_ready(weft__io_t *io, uint32_t bits, uint32_t snapshot)
 {
     uint32_t expect = snapshot;
@@ -181,6 +186,10 @@ static void dispatch(struct epoll_event *ev, int n)
             bits |= WEFT_IO_READ;
         if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
             bits |= WEFT_IO_WRITE;
+        if (e & EPOLLRDHUP)
+            bits |= WEFT_IO_RDHUP;
+        if (e & (EPOLLHUP | EPOLLERR))
+            bits |= WEFT_IO_HUP;
         set_ready(io, bits);
         if (bits & WEFT_IO_READ)
             weft_atomic_waker_wake(&io->rd);

@@ -1,12 +1,22 @@
 /* reactor/io.h - a socket registered with the reactor (internal).
  *
- * Readiness: the reactor thread learns of events from an edge-triggered
- * epoll set (its fd is watched by a uv_poll in the libuv loop) and ORs
- * READ/WRITE bits into `ready`, bumping the 24-bit tick in its high bits
- * each time, then wakes the matching atomic waker. A task tries
- * its system call first; on EAGAIN it clears the bit, but only if the tick
- * is unchanged since it read the bits before the call (else an edge came
- * in between and clearing it would lose it), and waits.
+ * Readiness: whoever takes events from the edge-triggered epoll set (a
+ * worker, or the reactor thread on a current-thread runtime) ORs READ/WRITE
+ * bits into `ready`, bumping the 24-bit tick in its high bits each time,
+ * then wakes the matching atomic waker. A task tries its system call while
+ * the bit is set; on EAGAIN it clears the bit, but only if the tick is
+ * unchanged since it read the bits before the call (else an edge came in
+ * between and clearing it would lose it), and waits.
+ *
+ * A stream (TCP, Unix) also clears the bit, the same way, after a short
+ * transfer: a read that returned less than asked drained the receive
+ * buffer, a write that took less than offered filled the send buffer. Its
+ * next call then waits for the edge instead of spending a system call on
+ * EAGAIN (one read per request in a keep-alive server). The peer's
+ * hang-up is kept in sticky bits that no clear removes (RDHUP: the peer
+ * will send nothing more; HUP: the connection is gone or failed), so a
+ * stream whose last edge was the hang-up still reads its end of stream or
+ * its error. A fresh stream starts with READ and WRITE set: it tries first.
  */
 #ifndef WEFT_IO_H
 #define WEFT_IO_H
@@ -18,7 +28,9 @@
 
 #define WEFT_IO_READ 1u
 #define WEFT_IO_WRITE 2u
-#define WEFT_IO_CLOSED 4u
+#define WEFT_IO_CLOSED 4u /* closed by us */
+#define WEFT_IO_RDHUP 8u   /* sticky: the peer shut down its side */
+#define WEFT_IO_HUP 16u    /* sticky: hung up or failed, both directions */
 #define WEFT_IO_TICK_ONE (1u << 8)
 
 struct weft__io {
@@ -40,6 +52,15 @@ void weft__io_release(weft__io_t *io);
 /* Marks closed, wakes both directions, unregisters and closes the fd, and
  * releases the owner's reference. */
 void weft__io_close(weft__io_t *io);
+
+/* Marks a connected stream ready both ways (no tick): its first read or
+ * write tries the system call. */
+void weft__io_assume_ready(weft__io_t *io);
+/* The bits that let a stream call in direction `dir` go ahead. */
+static inline uint32_t weft__io_ready_mask(uint32_t dir)
+{
+    return dir | WEFT_IO_CLOSED | WEFT_IO_HUP | ((dir & WEFT_IO_READ) ? WEFT_IO_RDHUP : 0);
+}
 
 /* Readiness snapshot if any of `bits` (or CLOSED) is set; else registers
  * cx's waker for that direction and returns 0 after a re-check. */

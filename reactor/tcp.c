@@ -180,6 +180,7 @@ static weft_poll_t accept_poll(weft_future_t *f, weft_context_t *cx, void *out)
                 close(cfd);
                 break;
             }
+            weft__io_assume_ready(cio);
             a->out->io = cio;
             if (a->peer != NULL)
                 memcpy(a->peer, &peer, sizeof peer);
@@ -292,6 +293,7 @@ static weft_poll_t connect_poll(weft_future_t *f, weft_context_t *cx, void *out)
         }
     }
 connected:
+    weft__io_assume_ready(c->io);
     c->out->io = c->io;
     c->io = NULL;
     rc = 0;
@@ -358,11 +360,22 @@ static weft_poll_t io_poll(weft_future_t *f, weft_context_t *cx, void *out)
     bool one_call = op->kind != K_READ_EXACT && op->kind != K_WRITE_ALL; /* done after one transfer */
     uint32_t dir = reading ? WEFT_IO_READ : WEFT_IO_WRITE;
     for (;;) {
+        /* acquire: pairs with the release that set the bits. */
         uint32_t snap = atomic_load_explicit(&io->ready, memory_order_acquire);
         if (snap & WEFT_IO_CLOSED) {
             rc = -EBADF;
             break;
         }
+        if (!(snap & weft__io_ready_mask(dir))) {
+            /* A short transfer or EAGAIN cleared the bit: wait for the
+             * edge rather than spend a system call on EAGAIN. */
+            if (weft__io_poll_ready(io, weft__io_ready_mask(dir) & ~WEFT_IO_CLOSED, cx) == 0) {
+                weft__coop_refund();
+                return WEFT_PENDING;
+            }
+            continue;
+        }
+        size_t asked = op->kind == K_WRITEV ? 0 : op->len - op->done;
         ssize_t n;
         if (op->kind == K_WRITEV) {
             /* sendmsg, not writev: MSG_NOSIGNAL turns a closed peer into
@@ -378,6 +391,10 @@ static weft_poll_t io_poll(weft_future_t *f, weft_context_t *cx, void *out)
             n = send(io->fd, (const char *)op->u.wbuf + op->done, op->len - op->done, MSG_NOSIGNAL);
         }
         if (n > 0) {
+            /* Short: the buffer is drained (read) or full (write). A failed
+             * clear means an edge came in since snap: the bit stays. */
+            if ((size_t)n < asked)
+                weft__io_clear_ready(io, dir, snap);
             op->done += (size_t)n;
             if (one_call || op->done == op->len) {
                 rc = one_call ? n : (ssize_t)op->done;

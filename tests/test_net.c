@@ -241,6 +241,132 @@ START_TEST(reset_mid_read_and_write_to_closed_peer)
 }
 END_TEST
 
+/* ---- Short transfers clear readiness -------------------------------------------
+ * A read that returns less than asked clears the READ bit (the buffer is
+ * drained) and the next read waits for an edge. When data and the peer's
+ * FIN arrive together, no edge follows the short read: the sticky RDHUP
+ * bit must let the next read see the end of stream instead of hanging. */
+typedef struct {
+    WEFT_FRAME;
+    weft_tcp_listener_t *l;
+    weft_tcp_stream_t s;
+    int rc;
+    ssize_t first, second;
+    char buf[100];
+    weft_tcp_accept_t acc;
+    weft_sleep_t nap;
+    weft_tcp_io_t op;
+    weft_timeout_t to;
+} drain_t;
+static void drain_cleanup(drain_t *d) { weft_tcp_close(&d->s); }
+WEFT_ASYNC_WITH_DROP(drain_t, drain_fn, int, drain_cleanup)
+{
+    WEFT_BEGIN();
+    WEFT_AWAIT(&self->acc, weft_tcp_accept(self->l, &self->s, NULL), &self->rc);
+    ck_assert_int_eq(self->rc, 0);
+    WEFT_AWAIT(&self->nap, weft_sleep_ms(50), NULL); /* the data and the FIN are both in by now */
+    WEFT_AWAIT(&self->op, weft_tcp_read(&self->s, self->buf, sizeof self->buf), &self->first);
+    self->op = weft_tcp_read(&self->s, self->buf, sizeof self->buf);
+    WEFT_AWAIT(&self->to, weft_timeout_ms(WEFT_FUTURE(&self->op), &self->second, 2000), &self->rc);
+    ck_assert_int_eq(self->rc, 0); /* not WEFT_ETIMEDOUT: the second read saw the end */
+    ck_assert_int_eq(self->first, 10);
+    ck_assert_int_eq(self->second, 0);
+    WEFT_RETURN(self->rc);
+    WEFT_END();
+}
+
+static int plain_connect(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
+START_TEST(short_read_then_end_of_stream)
+{
+    weft_runtime_t *rt = shape_rt(_i);
+    weft_tcp_listener_t l;
+    ck_assert_int_eq(listen_on(rt, &l, "127.0.0.1", 4), 0);
+    int fd = plain_connect(weft_tcp_listener_port(&l));
+    ck_assert_int_eq(write(fd, "0123456789", 10), 10);
+    ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
+    drain_t d = { WEFT_FRAME_INIT(drain_fn), .l = &l };
+    int rc = -1;
+    ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(&d), &rc), 0);
+    ck_assert_int_eq(rc, 0);
+    close(fd);
+    weft_tcp_listener_close(&l);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+/* A write that takes less than offered clears WRITE; the writer then waits
+ * for the edge the peer's reading produces, and every byte arrives. */
+#define BIG_WRITE (16u << 20)
+typedef struct {
+    WEFT_FRAME;
+    weft_tcp_listener_t *l;
+    weft_tcp_stream_t s;
+    const char *data;
+    int rc;
+    ssize_t n;
+    weft_tcp_accept_t acc;
+    weft_tcp_io_t op;
+} flood_t;
+static void flood_cleanup(flood_t *f) { weft_tcp_close(&f->s); }
+WEFT_ASYNC_WITH_DROP(flood_t, flood_fn, ssize_t, flood_cleanup)
+{
+    WEFT_BEGIN();
+    WEFT_AWAIT(&self->acc, weft_tcp_accept(self->l, &self->s, NULL), &self->rc);
+    ck_assert_int_eq(self->rc, 0);
+    WEFT_AWAIT(&self->op, weft_tcp_write_all(&self->s, self->data, BIG_WRITE), &self->n);
+    weft_tcp_close(&self->s);
+    WEFT_RETURN(self->n);
+    WEFT_END();
+}
+
+static void *slow_reader(void *arg)
+{
+    int fd = *(int *)arg;
+    sleep_ms(100); /* let the writer fill both buffers and wait */
+    static char buf[1 << 16];
+    size_t total = 0;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        total += (size_t)n;
+    *(int *)arg = (int)(total >> 10); /* KiB */
+    return NULL;
+}
+
+START_TEST(short_write_waits_for_the_reader)
+{
+    weft_runtime_t *rt = shape_rt(_i);
+    weft_tcp_listener_t l;
+    ck_assert_int_eq(listen_on(rt, &l, "127.0.0.1", 4), 0);
+    int fd = plain_connect(weft_tcp_listener_port(&l));
+    char *data = malloc(BIG_WRITE);
+    memset(data, 'x', BIG_WRITE);
+    int arg = fd;
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, slow_reader, &arg), 0);
+    flood_t f = { WEFT_FRAME_INIT(flood_fn), .l = &l, .data = data };
+    ssize_t n = 0;
+    ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(&f), &n), 0);
+    ck_assert_int_eq(n, (ssize_t)BIG_WRITE);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(arg, (int)(BIG_WRITE >> 10));
+    close(fd);
+    free(data);
+    weft_tcp_listener_close(&l);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
 /* Closing a socket a task is waiting on wakes that task with an error. */
 typedef struct {
     WEFT_FRAME;
@@ -548,6 +674,8 @@ int main(void)
     tcase_add_test(tc, bad_input);
     tcase_add_loop_test(tc, reset_mid_read_and_write_to_closed_peer, 0, N_SHAPES);
     tcase_add_loop_test(tc, close_wakes_waiter_with_error, 0, N_SHAPES);
+    tcase_add_loop_test(tc, short_read_then_end_of_stream, 0, N_SHAPES);
+    tcase_add_loop_test(tc, short_write_waits_for_the_reader, 0, N_SHAPES);
     tcase_add_loop_test(tc, accept_with_timeout, 0, N_SHAPES);
     tcase_add_loop_test(tc, udp_send_recv, 0, N_SHAPES);
     tcase_add_loop_test(tc, resolve_without_blocking, 0, N_SHAPES);
