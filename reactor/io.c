@@ -32,7 +32,7 @@ int weft__io_new(int fd, weft__io_t **out)
     weft_atomic_waker_init(&io->rd);
     weft_atomic_waker_init(&io->wr);
     io->retired_next = NULL;
-    struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = io };
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET, .data.ptr = io };
     if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
         int err = -errno;
         weft__free(io, sizeof *io);
@@ -142,9 +142,10 @@ uint32_t weft__io_poll_ready(weft__io_t *io, uint32_t bits, weft_context_t *cx)
     return (s & (bits | WEFT_IO_CLOSED)) ? s : 0;
 }
 
-void weft__io_assume_ready(weft__io_t *io)
+void weft__io_assume_ready(weft__io_t *io, int family)
 {
-    atomic_fetch_or_explicit(&io->ready, WEFT_IO_READ | WEFT_IO_WRITE, memory_order_relaxed);
+    uint32_t bits = WEFT_IO_READ | WEFT_IO_WRITE | (family == AF_UNIX ? WEFT_IO_NOSHORT : 0);
+    atomic_fetch_or_explicit(&io->ready, bits, memory_order_relaxed);
 }
 
 bool weft__io_clear_ready(weft__io_t *io, uint32_t bits, uint32_t snapshot)
@@ -182,8 +183,10 @@ static void dispatch(struct epoll_event *ev, int n)
     for (int i = 0; i < n; i++) {
         weft__io_t *io = ev[i].data.ptr;
         uint32_t e = ev[i].events, bits = 0;
-        if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        if (e & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
             bits |= WEFT_IO_READ;
+        if (e & EPOLLPRI)
+            bits |= WEFT_IO_NOSHORT;
         if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
             bits |= WEFT_IO_WRITE;
         if (e & EPOLLRDHUP)

@@ -17,6 +17,13 @@
  * will send nothing more; HUP: the connection is gone or failed), so a
  * stream whose last edge was the hang-up still reads its end of stream or
  * its error. A fresh stream starts with READ and WRITE set: it tries first.
+ *
+ * A short read is no proof of a drained buffer where the kernel stops a
+ * read early with data still queued: at TCP urgent data (EPOLLPRI marks
+ * the stream NOSHORT from then on; the PRI edge comes after the urgent
+ * byte, so a clear made before it is undone by that edge) and on Unix
+ * streams at a message carrying file descriptors or other credentials
+ * (Unix streams are NOSHORT from the start). Those clear only on EAGAIN.
  */
 #ifndef WEFT_IO_H
 #define WEFT_IO_H
@@ -28,9 +35,10 @@
 
 #define WEFT_IO_READ 1u
 #define WEFT_IO_WRITE 2u
-#define WEFT_IO_CLOSED 4u /* closed by us */
-#define WEFT_IO_RDHUP 8u   /* sticky: the peer shut down its side */
-#define WEFT_IO_HUP 16u    /* sticky: hung up or failed, both directions */
+#define WEFT_IO_CLOSED 4u   /* closed by us */
+#define WEFT_IO_RDHUP 8u     /* sticky: the peer shut down its side */
+#define WEFT_IO_HUP 16u      /* sticky: hung up, or an error was reported */
+#define WEFT_IO_NOSHORT 32u  /* sticky: a short read proves nothing here */
 #define WEFT_IO_TICK_ONE (1u << 8)
 
 struct weft__io {
@@ -54,8 +62,9 @@ void weft__io_release(weft__io_t *io);
 void weft__io_close(weft__io_t *io);
 
 /* Marks a connected stream ready both ways (no tick): its first read or
- * write tries the system call. */
-void weft__io_assume_ready(weft__io_t *io);
+ * write tries the system call. `family`: its address family (AF_UNIX
+ * streams are marked NOSHORT). */
+void weft__io_assume_ready(weft__io_t *io, int family);
 /* The bits that let a stream call in direction `dir` go ahead. */
 static inline uint32_t weft__io_ready_mask(uint32_t dir)
 {

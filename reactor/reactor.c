@@ -41,7 +41,7 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
 /* How late a timer may be before the reactor thread fires it itself. */
 static uint64_t reactor_slack(const weft__reactor_t *r)
 {
-    return r->workers_drive ? WEFT__TIMER_BACKSTOP_MS : 0;
+    return r->workers_drive ? WEFT__BACKSTOP_MS() : 0;
 }
 
 bool weft__reactor_timer_insert_locked(weft__reactor_t *r, weft__time_shard_t *sh, weft__timer_t *e, uint64_t ms,
@@ -96,6 +96,12 @@ void weft__reactor_timer_notify(weft__reactor_t *r, unsigned notify)
     }
 }
 
+#ifdef WEFT_TEST_HOOKS
+_Atomic long weft__backstop_fires; /* counted before the wake, so a waiter sees it */
+_Atomic uint64_t weft__backstop_ms = WEFT__TIMER_BACKSTOP_MS;
+static _Thread_local bool backstop_firing;
+#endif
+
 /* Wakers of fired timers, woken outside the shard's lock in batches:
  * waking is the slow part (each one schedules a task), and workers
  * registering new timers should not wait behind it. */
@@ -119,6 +125,10 @@ static void fire_timer(weft__timer_t *e, void *arg)
     /* The last touch of the sleep. release: lets sleep_drop skip the lock
      * (it sees the fire finished, the entry unlinked). */
     atomic_store_explicit(&s->fired_, WEFT__SLEEP_FIRED, memory_order_release);
+#ifdef WEFT_TEST_HOOKS
+    if (backstop_firing)
+        atomic_fetch_add_explicit(&weft__backstop_fires, 1, memory_order_relaxed);
+#endif
     if (w.vtable != NULL)
         b->w[b->n++] = w;
 }
@@ -186,6 +196,12 @@ uint64_t weft__reactor_due_ms(weft__reactor_t *r)
     return due;
 }
 
+bool weft__reactor_timer_pending(weft__reactor_t *r)
+{
+    return weft__reactor_due_ms(r) != UINT64_MAX;
+}
+
+
 /* Fires what is due and re-arms the libuv timer for what is next.
  *
  * On a multi-thread runtime the workers fire timers (weft__reactor_fire_due)
@@ -201,8 +217,15 @@ static void process_timers(weft__reactor_t *r)
     uint64_t now_ms = weft__reactor_now_ms(r);
     for (unsigned i = 0; i < r->nshards; i++) {
         weft__time_shard_t *sh = &r->shards[i];
-        if (add_sat(atomic_load_explicit(&sh->due_ms, memory_order_relaxed), slack) <= now_ms)
+        if (add_sat(atomic_load_explicit(&sh->due_ms, memory_order_relaxed), slack) <= now_ms) {
+#ifdef WEFT_TEST_HOOKS
+            backstop_firing = r->workers_drive;
+#endif
             fire_shard(r, sh, now_ms, true, true);
+#ifdef WEFT_TEST_HOOKS
+            backstop_firing = false;
+#endif
+        }
     }
     uint64_t at = add_sat(weft__reactor_due_ms(r), slack);
     atomic_store_explicit(&r->armed, at, memory_order_relaxed);

@@ -126,6 +126,14 @@ void weft__reactor_kick_driver(weft__reactor_t *r);
 /* Multi-thread runtimes: the reactor thread fires a timer only once it is
  * this many ms overdue (no worker got to it), see process_timers. */
 #define WEFT__TIMER_BACKSTOP_MS 4
+#ifdef WEFT_TEST_HOOKS
+/* Tests widen the backstop (before creating a runtime) so that whether a
+ * worker or the backstop fired a timer does not hang on 4 ms of timing. */
+extern _Atomic uint64_t weft__backstop_ms;
+#define WEFT__BACKSTOP_MS() atomic_load_explicit(&weft__backstop_ms, memory_order_relaxed)
+#else
+#define WEFT__BACKSTOP_MS() ((uint64_t)WEFT__TIMER_BACKSTOP_MS)
+#endif
 /* How long the driver waits before it looks again at a timer it could not
  * fire (its shard's lock was taken). */
 #define WEFT__DRIVE_RETRY_NS 200000u
@@ -157,6 +165,8 @@ void weft__reactor_timer_notify(weft__reactor_t *r, unsigned notify);
 /* The earliest deadline over every shard (wheel ms; may be early, never
  * late), UINT64_MAX when no timer is pending. */
 uint64_t weft__reactor_due_ms(weft__reactor_t *r);
+/* True when any timer is pending. */
+bool weft__reactor_timer_pending(weft__reactor_t *r);
 void weft__reactor_ring(weft__reactor_t *r);
 
 #endif

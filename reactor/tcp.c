@@ -180,7 +180,7 @@ static weft_poll_t accept_poll(weft_future_t *f, weft_context_t *cx, void *out)
                 close(cfd);
                 break;
             }
-            weft__io_assume_ready(cio);
+            weft__io_assume_ready(cio, peer.ss_family);
             a->out->io = cio;
             if (a->peer != NULL)
                 memcpy(a->peer, &peer, sizeof peer);
@@ -293,7 +293,7 @@ static weft_poll_t connect_poll(weft_future_t *f, weft_context_t *cx, void *out)
         }
     }
 connected:
-    weft__io_assume_ready(c->io);
+    weft__io_assume_ready(c->io, c->addr.ss_family);
     c->out->io = c->io;
     c->io = NULL;
     rc = 0;
@@ -396,7 +396,7 @@ static weft_poll_t io_poll(weft_future_t *f, weft_context_t *cx, void *out)
         if (n > 0) {
             /* Short: the buffer is drained (read) or full (write). A failed
              * clear means an edge came in since snap: the bit stays. */
-            if ((size_t)n < asked)
+            if ((size_t)n < asked && !(snap & WEFT_IO_NOSHORT))
                 weft__io_clear_ready(io, dir, snap);
             op->done += (size_t)n;
             if (one_call || op->done == op->len) {

@@ -49,11 +49,23 @@ bool weft__inject_push_batch(weft__inject_t *q, weft_task_t *first, weft_task_t 
     weft_task_t *top = first;
     if (n > 1)
         top = reverse(first, &last); /* last..first: the consumer reverses it back */
+    /* Counted before the link, so the count is never short: a worker that
+     * reads it as empty while a push is under way gets a notify from that
+     * push after it links (the callers notify), and one that reads a count
+     * whose tasks are not linked yet just finds nothing and looks again.
+     * Counting after the link let a pop of a not-yet-counted chain leave a
+     * later push's tasks uncounted, unseen by parking workers. */
+    atomic_fetch_add_explicit(&q->len, n, memory_order_relaxed);
     weft_task_t *head = atomic_load_explicit(&q->intake, memory_order_relaxed);
     do {
         if (head == CLOSED) {
-            if (n > 1)
+            atomic_fetch_sub_explicit(&q->len, n, memory_order_relaxed);
+            if (n > 1) {
+                /* The failed CAS may have left last->next pointing into
+                 * what the closer took: cut it before walking back. */
+                last->next = NULL;
                 reverse(top, &last); /* give the caller its chain back, in order */
+            }
             return false;
         }
         last->next = head;
@@ -62,9 +74,6 @@ bool weft__inject_push_batch(weft__inject_t *q, weft_task_t *first, weft_task_t 
          * acquire exchange. */
     } while (!atomic_compare_exchange_weak_explicit(&q->intake, &head, top, memory_order_release,
                                                     memory_order_relaxed));
-    /* release: pairs with the acquire in weft__inject_is_empty (after the
-     * link, so a worker that sees the count finds the tasks). */
-    atomic_fetch_add_explicit(&q->len, n, memory_order_release);
     return true;
 }
 

@@ -56,6 +56,9 @@ void weft__thread_fail_after(long n); /* fail the n-th pool thread creation from
 bool weft__countdown_hit(_Atomic long *countdown);
 /* Timer kicks of a parked I/O driver so far (reactor/io.c). */
 extern _Atomic long weft__driver_kicks;
+/* Timers the reactor thread's backstop fired on multi-thread runtimes. */
+extern _Atomic long weft__backstop_fires;
+extern _Atomic uint64_t weft__backstop_ms; /* reactor/reactor.h */
 #else
 #define WEFT_LIVE_INC(k) ((void)0)
 #define WEFT_LIVE_DEC(k) ((void)0)

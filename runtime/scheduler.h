@@ -49,9 +49,9 @@ typedef struct weft__inject {
      * once closed). A producer never waits for anyone: a spawner or a
      * waker descheduled mid-push holds up nobody. */
     _Alignas(WEFT_CACHELINE) _Atomic(weft_task_t *) intake;
-    /* Tasks pushed and not yet popped. A push counts after it links, a
-     * pop uncounts what it took, so it can be briefly one push short (or,
-     * wrapped, "huge"): good enough to skip an empty queue and size a
+    /* Tasks pushed and not yet popped. A push counts before it links, a
+     * pop uncounts what it took, so it is never short, and briefly over
+     * by a push under way: good enough to skip an empty queue and size a
      * fair share. */
     _Atomic size_t len;
     /* Consumers: the intake, reversed into FIFO order, under the lock. */
@@ -70,8 +70,8 @@ size_t weft__inject_pop_batch(weft__inject_t *q, size_t max, weft_task_t **first
 weft_task_t *weft__inject_close(weft__inject_t *q);
 static inline bool weft__inject_is_empty(weft__inject_t *q)
 {
-    /* acquire: pairs with the release increment in weft__inject_push_batch,
-     * so a worker that sees len > 0 then finds the task in the intake. */
+    /* A count of zero means nothing is linked; a push under way notifies
+     * once it has linked (inject.c). */
     return atomic_load_explicit(&q->len, memory_order_acquire) == 0;
 }
 

@@ -171,6 +171,14 @@ static void park_worker(weft__sched_t *s, weft__worker_t *w)
                     continue; /* nothing after all (another poller took it): sleep again */
                 if (!weft__idle_unpark_self(s, w))
                     w->searching = true; /* a notifier took us off the list and counted us */
+                else if (weft__reactor_timer_pending(r))
+                    /* We leave the driver role to run what we woke, with
+                     * timers pending. If what we run keeps us long, they
+                     * would wait for the reactor's backstop while another
+                     * worker sleeps on its futex: wake one, which finds
+                     * nothing and parks as the new driver. (No-op when no
+                     * worker is parked or one is already searching.) */
+                    weft__idle_notify_one(s);
                 return;
             }
         } else {

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/time.h>
+#include <sys/un.h>
 
 #include "testlib.h"
 #include "../reactor/io.h"
@@ -27,6 +28,29 @@ static const weft_future_vtable_t listen_vt = { listen_poll, NULL, NULL, sizeof(
 static int listen_on(weft_runtime_t *rt, weft_tcp_listener_t *l, const char *ip, int backlog)
 {
     listen_t f = { { &listen_vt }, l, ip, backlog };
+    int rc = 1;
+    ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&f), &rc), 0);
+    return rc;
+}
+
+typedef struct {
+    weft_future_t future;
+    weft_tcp_listener_t *l;
+    const char *path;
+} listen_unix_t;
+static weft_poll_t listen_unix_poll(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    (void)cx;
+    listen_unix_t *l = (listen_unix_t *)(void *)f;
+    *(int *)out = weft_unix_listen(l->path, 4, l->l);
+    return WEFT_READY;
+}
+static const weft_future_vtable_t listen_unix_vt = { listen_unix_poll, NULL, NULL, sizeof(listen_unix_t), sizeof(int),
+                                                     "listen_unix" };
+static int listen_unix(weft_runtime_t *rt, weft_tcp_listener_t *l, const char *path)
+{
+    unlink(path);
+    listen_unix_t f = { { &listen_unix_vt }, l, path };
     int rc = 1;
     ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&f), &rc), 0);
     return rc;
@@ -246,32 +270,39 @@ END_TEST
  * drained) and the next read waits for an edge. When data and the peer's
  * FIN arrive together, no edge follows the short read: the sticky RDHUP
  * bit must let the next read see the end of stream instead of hanging. */
+/* Reads until `want` bytes or the end of the stream, each read bounded by
+ * a timeout: the kernel stopping a read short with data still queued (TCP
+ * urgent data, a Unix message carrying descriptors) must not leave the
+ * rest unread for want of an edge. */
 typedef struct {
     WEFT_FRAME;
     weft_tcp_listener_t *l;
     weft_tcp_stream_t s;
+    size_t want, got;
     int rc;
-    ssize_t first, second;
-    char buf[100];
+    ssize_t n;
+    char buf[64];
     weft_tcp_accept_t acc;
     weft_sleep_t nap;
     weft_tcp_io_t op;
     weft_timeout_t to;
-} drain_t;
-static void drain_cleanup(drain_t *d) { weft_tcp_close(&d->s); }
-WEFT_ASYNC_WITH_DROP(drain_t, drain_fn, int, drain_cleanup)
+} gather_t;
+static void gather_cleanup(gather_t *g) { weft_tcp_close(&g->s); }
+WEFT_ASYNC_WITH_DROP(gather_t, gather_fn, size_t, gather_cleanup)
 {
     WEFT_BEGIN();
     WEFT_AWAIT(&self->acc, weft_tcp_accept(self->l, &self->s, NULL), &self->rc);
     ck_assert_int_eq(self->rc, 0);
-    WEFT_AWAIT(&self->nap, weft_sleep_ms(50), NULL); /* the data and the FIN are both in by now */
-    WEFT_AWAIT(&self->op, weft_tcp_read(&self->s, self->buf, sizeof self->buf), &self->first);
-    self->op = weft_tcp_read(&self->s, self->buf, sizeof self->buf);
-    WEFT_AWAIT(&self->to, weft_timeout_ms(WEFT_FUTURE(&self->op), &self->second, 2000), &self->rc);
-    ck_assert_int_eq(self->rc, 0); /* not WEFT_ETIMEDOUT: the second read saw the end */
-    ck_assert_int_eq(self->first, 10);
-    ck_assert_int_eq(self->second, 0);
-    WEFT_RETURN(self->rc);
+    WEFT_AWAIT(&self->nap, weft_sleep_ms(50), NULL); /* everything is queued by now */
+    while (self->got < self->want) {
+        self->op = weft_tcp_read(&self->s, self->buf, sizeof self->buf);
+        WEFT_AWAIT(&self->to, weft_timeout_ms(WEFT_FUTURE(&self->op), &self->n, 2000), &self->rc);
+        ck_assert_msg(self->rc == 0, "read stalled after %zu of %zu bytes", self->got, self->want);
+        if (self->n <= 0)
+            break;
+        self->got += (size_t)self->n;
+    }
+    WEFT_RETURN(self->got);
     WEFT_END();
 }
 
@@ -293,12 +324,71 @@ START_TEST(short_read_then_end_of_stream)
     int fd = plain_connect(weft_tcp_listener_port(&l));
     ck_assert_int_eq(write(fd, "0123456789", 10), 10);
     ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
-    drain_t d = { WEFT_FRAME_INIT(drain_fn), .l = &l };
-    int rc = -1;
-    ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(&d), &rc), 0);
-    ck_assert_int_eq(rc, 0);
+    gather_t g = { WEFT_FRAME_INIT(gather_fn), .l = &l, .want = 100 }; /* more than comes */
+    size_t got = 0;
+    ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(&g), &got), 0);
+    ck_assert_uint_eq(got, 10); /* then the end of the stream, not a stalled read */
     close(fd);
     weft_tcp_listener_close(&l);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+START_TEST(urgent_data_does_not_stall_reads)
+{
+    weft_runtime_t *rt = shape_rt(_i);
+    weft_tcp_listener_t l;
+    ck_assert_int_eq(listen_on(rt, &l, "127.0.0.1", 4), 0);
+    int fd = plain_connect(weft_tcp_listener_port(&l));
+    ck_assert_int_eq(send(fd, "hello", 5, 0), 5);
+    ck_assert_int_eq(send(fd, "!", 1, MSG_OOB), 1); /* not inline: the reads skip it */
+    ck_assert_int_eq(send(fd, "world", 5, 0), 5);
+    gather_t g = { WEFT_FRAME_INIT(gather_fn), .l = &l, .want = 10 };
+    size_t got = 0;
+    ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(&g), &got), 0);
+    ck_assert_uint_eq(got, 10);
+    close(fd);
+    weft_tcp_listener_close(&l);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+START_TEST(unix_message_with_descriptors_does_not_stall_reads)
+{
+    weft_runtime_t *rt = shape_rt(_i);
+    static char path[64];
+    snprintf(path, sizeof path, "/tmp/weft-test-scm-%d-%d.sock", (int)getpid(), _i);
+    weft_tcp_listener_t l;
+    ck_assert_int_eq(listen_unix(rt, &l, path), 0);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un un = { .sun_family = AF_UNIX };
+    snprintf(un.sun_path, sizeof un.sun_path, "%s", path);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&un, sizeof un), 0);
+    ck_assert_int_eq(send(fd, "hello", 5, 0), 5);
+    /* "world" with a descriptor attached: a read stops after it, with
+     * "again" still queued. */
+    int passed = dup(fd);
+    char cbuf[CMSG_SPACE(sizeof(int))];
+    memset(cbuf, 0, sizeof cbuf);
+    struct iovec iov = { "world", 5 };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &passed, sizeof passed);
+    ck_assert_int_eq(sendmsg(fd, &mh, 0), 5);
+    close(passed);
+    ck_assert_int_eq(send(fd, "again", 5, 0), 5);
+    gather_t g = { WEFT_FRAME_INIT(gather_fn), .l = &l, .want = 15 };
+    size_t got = 0;
+    ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(&g), &got), 0);
+    ck_assert_uint_eq(got, 15);
+    close(fd);
+    weft_tcp_listener_close(&l);
+    unlink(path);
     weft_runtime_free(rt);
     ASSERT_NO_LIVE();
 }
@@ -676,6 +766,8 @@ int main(void)
     tcase_add_loop_test(tc, close_wakes_waiter_with_error, 0, N_SHAPES);
     tcase_add_loop_test(tc, short_read_then_end_of_stream, 0, N_SHAPES);
     tcase_add_loop_test(tc, short_write_waits_for_the_reader, 0, N_SHAPES);
+    tcase_add_loop_test(tc, urgent_data_does_not_stall_reads, 0, N_SHAPES);
+    tcase_add_loop_test(tc, unix_message_with_descriptors_does_not_stall_reads, 0, N_SHAPES);
     tcase_add_loop_test(tc, accept_with_timeout, 0, N_SHAPES);
     tcase_add_loop_test(tc, udp_send_recv, 0, N_SHAPES);
     tcase_add_loop_test(tc, resolve_without_blocking, 0, N_SHAPES);

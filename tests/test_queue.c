@@ -367,6 +367,78 @@ START_TEST(inject_producers_vs_consumers)
 }
 END_TEST
 
+/* Producers push chains while another thread closes the queue: every task
+ * comes out exactly once, either in the closer's list or in a refused
+ * chain handed back intact (a refused push once walked into the closer's
+ * tasks through a link its failed CAS had left). */
+typedef struct {
+    weft__inject_t *inj;
+    size_t from, to, pushed;
+    uint64_t rng;
+} racer_t;
+
+static void *inj_racer(void *arg)
+{
+    racer_t *p = arg;
+    size_t i = p->from;
+    while (i < p->to) {
+        size_t n = 2 + (size_t)(p->rng++ % 7);
+        if (n > p->to - i)
+            n = p->to - i;
+        for (size_t k = 0; k + 1 < n; k++)
+            tasks[i + k].next = &tasks[i + k + 1];
+        if (!weft__inject_push_batch(p->inj, &tasks[i], &tasks[i + n - 1], n)) {
+            size_t k = 0;
+            for (weft_task_t *t = &tasks[i]; t != NULL; t = t->next, k++) {
+                ck_assert_ptr_eq(t, &tasks[i + k]);
+                mark(t);
+            }
+            ck_assert_uint_eq(k, n);
+            p->pushed += n;
+            break;
+        }
+        p->pushed += n;
+        i += n;
+    }
+    return NULL;
+}
+
+START_TEST(inject_push_races_close)
+{
+    uint64_t s0 = chaos_seed0();
+    for (int it = 0; it < chaos_iters(200) / 4 + 1; it++) {
+        memset((void *)seen, 0, NT);
+        weft__chaos_set(s0 + (uint64_t)it, 100);
+        weft__inject_t inj;
+        weft__inject_init(&inj);
+        racer_t r[INJ_PRODUCERS];
+        pthread_t tid[INJ_PRODUCERS];
+        size_t per = NT / INJ_PRODUCERS;
+        for (int i = 0; i < INJ_PRODUCERS; i++) {
+            r[i] = (racer_t){ &inj, (size_t)i * per, (size_t)(i + 1) * per, 0, s0 + (uint64_t)(it * 8 + i) };
+            ck_assert_int_eq(pthread_create(&tid[i], NULL, inj_racer, &r[i]), 0);
+        }
+        struct timespec ts = { 0, (long)(50000 + (s0 + (uint64_t)it) % 200000) };
+        nanosleep(&ts, NULL);
+        size_t closed = 0;
+        for (weft_task_t *t = weft__inject_close(&inj); t != NULL; t = t->next, closed++)
+            mark(t);
+        size_t pushed = 0;
+        for (int i = 0; i < INJ_PRODUCERS; i++) {
+            pthread_join(tid[i], NULL);
+            pushed += r[i].pushed;
+        }
+        weft__chaos_set(0, 0);
+        size_t marked = 0;
+        for (size_t i = 0; i < NT; i++)
+            marked += seen[i];
+        ck_assert_uint_eq(marked, pushed); /* each exactly once (mark checks twice) */
+        ck_assert(weft__inject_is_empty(&inj));
+        weft__inject_destroy(&inj);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("queue");
@@ -386,6 +458,7 @@ int main(void)
     tcase_add_test(ti, inject_keeps_chain_and_push_order);
     tcase_add_test(ti, inject_close_returns_everything_and_refuses_pushes);
     tcase_add_test(ti, inject_producers_vs_consumers);
+    tcase_add_test(ti, inject_push_races_close);
     suite_add_tcase(s, ti);
     return run_suite(s);
 }
