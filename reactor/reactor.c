@@ -201,7 +201,6 @@ bool weft__reactor_timer_pending(weft__reactor_t *r)
     return weft__reactor_due_ms(r) != UINT64_MAX;
 }
 
-
 /* Fires what is due and re-arms the libuv timer for what is next.
  *
  * On a multi-thread runtime the workers fire timers (weft__reactor_fire_due)
