@@ -366,6 +366,13 @@ static weft_poll_t io_poll(weft_future_t *f, weft_context_t *cx, void *out)
             rc = -EBADF;
             break;
         }
+        size_t asked = op->kind == K_WRITEV ? 0 : op->len - op->done;
+        if (asked == 0 && op->kind != K_WRITEV) {
+            /* A zero-length request answers 0 at once (recv would wait
+             * for data to say so; read(2) on a socket did not). */
+            rc = 0;
+            break;
+        }
         if (!(snap & weft__io_ready_mask(dir))) {
             /* A short transfer or EAGAIN cleared the bit: wait for the
              * edge rather than spend a system call on EAGAIN. */
@@ -375,7 +382,6 @@ static weft_poll_t io_poll(weft_future_t *f, weft_context_t *cx, void *out)
             }
             continue;
         }
-        size_t asked = op->kind == K_WRITEV ? 0 : op->len - op->done;
         ssize_t n;
         if (op->kind == K_WRITEV) {
             /* sendmsg, not writev: MSG_NOSIGNAL turns a closed peer into
@@ -406,7 +412,7 @@ static weft_poll_t io_poll(weft_future_t *f, weft_context_t *cx, void *out)
             continue;
         }
         if (n == 0) {
-            /* End of stream (or a zero-length request). */
+            /* End of stream (or an empty writev). */
             rc = op->kind == K_READ_EXACT && op->done < op->len ? WEFT_EPIPE : 0;
             break;
         }

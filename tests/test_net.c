@@ -335,6 +335,56 @@ START_TEST(short_read_then_end_of_stream)
 }
 END_TEST
 
+/* After a short read has cleared READ, a zero-length read still answers 0
+ * at once instead of waiting for data (the peer sends nothing more and
+ * keeps the connection open). */
+typedef struct {
+    WEFT_FRAME;
+    weft_tcp_listener_t *l;
+    weft_tcp_stream_t s;
+    int rc;
+    ssize_t n;
+    char buf[64];
+    weft_tcp_accept_t acc;
+    weft_tcp_io_t op;
+    weft_timeout_t to;
+} zero_t;
+static void zero_cleanup(zero_t *z) { weft_tcp_close(&z->s); }
+WEFT_ASYNC_WITH_DROP(zero_t, zero_fn, int, zero_cleanup)
+{
+    WEFT_BEGIN();
+    WEFT_AWAIT(&self->acc, weft_tcp_accept(self->l, &self->s, NULL), &self->rc);
+    ck_assert_int_eq(self->rc, 0);
+    WEFT_AWAIT(&self->op, weft_tcp_read_exact(&self->s, self->buf, 3), &self->n);
+    ck_assert_int_eq(self->n, 3);
+    WEFT_AWAIT(&self->op, weft_tcp_read(&self->s, self->buf, sizeof self->buf), &self->n);
+    ck_assert_int_eq(self->n, 2); /* short: READ is cleared now */
+    self->op = weft_tcp_read(&self->s, self->buf, 0);
+    WEFT_AWAIT(&self->to, weft_timeout_ms(WEFT_FUTURE(&self->op), &self->n, 1000), &self->rc);
+    ck_assert_int_eq(self->rc, 0); /* not WEFT_ETIMEDOUT */
+    ck_assert_int_eq(self->n, 0);
+    WEFT_RETURN(0);
+    WEFT_END();
+}
+
+START_TEST(zero_length_read_after_short_read)
+{
+    weft_runtime_t *rt = shape_rt(_i);
+    weft_tcp_listener_t l;
+    ck_assert_int_eq(listen_on(rt, &l, "127.0.0.1", 4), 0);
+    int fd = plain_connect(weft_tcp_listener_port(&l));
+    ck_assert_int_eq(send(fd, "hello", 5, 0), 5);
+    zero_t z = { WEFT_FRAME_INIT(zero_fn), .l = &l };
+    int rc = -1;
+    ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(&z), &rc), 0);
+    ck_assert_int_eq(rc, 0);
+    close(fd);
+    weft_tcp_listener_close(&l);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
 START_TEST(urgent_data_does_not_stall_reads)
 {
     weft_runtime_t *rt = shape_rt(_i);
@@ -766,6 +816,7 @@ int main(void)
     tcase_add_loop_test(tc, close_wakes_waiter_with_error, 0, N_SHAPES);
     tcase_add_loop_test(tc, short_read_then_end_of_stream, 0, N_SHAPES);
     tcase_add_loop_test(tc, short_write_waits_for_the_reader, 0, N_SHAPES);
+    tcase_add_loop_test(tc, zero_length_read_after_short_read, 0, N_SHAPES);
     tcase_add_loop_test(tc, urgent_data_does_not_stall_reads, 0, N_SHAPES);
     tcase_add_loop_test(tc, unix_message_with_descriptors_does_not_stall_reads, 0, N_SHAPES);
     tcase_add_loop_test(tc, accept_with_timeout, 0, N_SHAPES);
