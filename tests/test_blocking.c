@@ -73,14 +73,6 @@ static weft_runtime_t *pool_rt(weft_flavor_t f, unsigned workers, unsigned cap, 
     return rt;
 }
 
-/* Awaits a join handle from outside the runtime. */
-static int join_out(weft_runtime_t *rt, weft_join_handle_t *h, void *out)
-{
-    int rc = -1;
-    ck_assert_int_eq(weft_runtime_block_on(rt, weft_join(h, out), &rc), 0);
-    return rc;
-}
-
 /* ---- spawn_blocking: results, from a task, on every runtime shape -------------- */
 
 #define NJOBS 200

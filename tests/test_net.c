@@ -316,22 +316,34 @@ static int plain_connect(uint16_t port)
     return fd;
 }
 
+/* A listener on 127.0.0.1 in rt, and a plain (blocking, not weft) client
+ * socket connected to it: the peer the short-transfer tests steer. */
+static int plain_peer(weft_runtime_t *rt, weft_tcp_listener_t *l)
+{
+    ck_assert_int_eq(listen_on(rt, l, "127.0.0.1", 4), 0);
+    return plain_connect(weft_tcp_listener_port(l));
+}
+
+static void plain_peer_done(weft_runtime_t *rt, weft_tcp_listener_t *l, int fd)
+{
+    close(fd);
+    weft_tcp_listener_close(l);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+
 START_TEST(short_read_then_end_of_stream)
 {
     weft_runtime_t *rt = shape_rt(_i);
     weft_tcp_listener_t l;
-    ck_assert_int_eq(listen_on(rt, &l, "127.0.0.1", 4), 0);
-    int fd = plain_connect(weft_tcp_listener_port(&l));
+    int fd = plain_peer(rt, &l);
     ck_assert_int_eq(write(fd, "0123456789", 10), 10);
     ck_assert_int_eq(shutdown(fd, SHUT_WR), 0);
     gather_t g = { WEFT_FRAME_INIT(gather_fn), .l = &l, .want = 100 }; /* more than comes */
     size_t got = 0;
     ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(&g), &got), 0);
     ck_assert_uint_eq(got, 10); /* then the end of the stream, not a stalled read */
-    close(fd);
-    weft_tcp_listener_close(&l);
-    weft_runtime_free(rt);
-    ASSERT_NO_LIVE();
+    plain_peer_done(rt, &l, fd);
 }
 END_TEST
 
@@ -371,17 +383,13 @@ START_TEST(zero_length_read_after_short_read)
 {
     weft_runtime_t *rt = shape_rt(_i);
     weft_tcp_listener_t l;
-    ck_assert_int_eq(listen_on(rt, &l, "127.0.0.1", 4), 0);
-    int fd = plain_connect(weft_tcp_listener_port(&l));
+    int fd = plain_peer(rt, &l);
     ck_assert_int_eq(send(fd, "hello", 5, 0), 5);
     zero_t z = { WEFT_FRAME_INIT(zero_fn), .l = &l };
     int rc = -1;
     ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(&z), &rc), 0);
     ck_assert_int_eq(rc, 0);
-    close(fd);
-    weft_tcp_listener_close(&l);
-    weft_runtime_free(rt);
-    ASSERT_NO_LIVE();
+    plain_peer_done(rt, &l, fd);
 }
 END_TEST
 
@@ -389,8 +397,7 @@ START_TEST(urgent_data_does_not_stall_reads)
 {
     weft_runtime_t *rt = shape_rt(_i);
     weft_tcp_listener_t l;
-    ck_assert_int_eq(listen_on(rt, &l, "127.0.0.1", 4), 0);
-    int fd = plain_connect(weft_tcp_listener_port(&l));
+    int fd = plain_peer(rt, &l);
     ck_assert_int_eq(send(fd, "hello", 5, 0), 5);
     ck_assert_int_eq(send(fd, "!", 1, MSG_OOB), 1); /* not inline: the reads skip it */
     ck_assert_int_eq(send(fd, "world", 5, 0), 5);
@@ -398,10 +405,7 @@ START_TEST(urgent_data_does_not_stall_reads)
     size_t got = 0;
     ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(&g), &got), 0);
     ck_assert_uint_eq(got, 10);
-    close(fd);
-    weft_tcp_listener_close(&l);
-    weft_runtime_free(rt);
-    ASSERT_NO_LIVE();
+    plain_peer_done(rt, &l, fd);
 }
 END_TEST
 
@@ -486,8 +490,7 @@ START_TEST(short_write_waits_for_the_reader)
 {
     weft_runtime_t *rt = shape_rt(_i);
     weft_tcp_listener_t l;
-    ck_assert_int_eq(listen_on(rt, &l, "127.0.0.1", 4), 0);
-    int fd = plain_connect(weft_tcp_listener_port(&l));
+    int fd = plain_peer(rt, &l);
     char *data = malloc(BIG_WRITE);
     memset(data, 'x', BIG_WRITE);
     int arg = fd;
@@ -499,11 +502,8 @@ START_TEST(short_write_waits_for_the_reader)
     ck_assert_int_eq(n, (ssize_t)BIG_WRITE);
     pthread_join(th, NULL);
     ck_assert_int_eq(arg, (int)(BIG_WRITE >> 10));
-    close(fd);
     free(data);
-    weft_tcp_listener_close(&l);
-    weft_runtime_free(rt);
-    ASSERT_NO_LIVE();
+    plain_peer_done(rt, &l, fd);
 }
 END_TEST
 

@@ -460,15 +460,28 @@ WEFT_ASYNC(stuck_t, stuck_owner, uint64_t)
  * 300 ms so that which of them fired does not depend on a 4 ms race (under
  * valgrind or a loaded CI machine). */
 #define WIDE_BACKSTOP_MS 300
-START_TEST(stuck_owner_timers_still_fire)
+static weft_runtime_t *spinning_rt(unsigned workers)
 {
     atomic_store(&weft__backstop_ms, WIDE_BACKSTOP_MS);
     weft_builder_t b;
     weft_builder_init(&b, WEFT_RUNTIME_MULTI_THREAD);
-    b.workers = (unsigned)_i;
-    b.detect_blocking = false; /* the spinner blocks on purpose */
+    b.workers = workers;
+    b.detect_blocking = false; /* its tasks spin on purpose */
     weft_runtime_t *rt = NULL;
     ck_assert_int_eq(weft_runtime_new(&b, &rt), 0);
+    return rt;
+}
+
+static void spinning_rt_free(weft_runtime_t *rt)
+{
+    weft_runtime_free(rt);
+    atomic_store(&weft__backstop_ms, WEFT__TIMER_BACKSTOP_MS);
+    ASSERT_NO_LIVE();
+}
+
+START_TEST(stuck_owner_timers_still_fire)
+{
+    weft_runtime_t *rt = spinning_rt((unsigned)_i);
     stuck_t st = { WEFT_FRAME_INIT(stuck_owner) };
     uint64_t spun = 0;
     long backstop = atomic_load(&weft__backstop_fires);
@@ -479,9 +492,7 @@ START_TEST(stuck_owner_timers_still_fire)
         ck_assert_int_gt(atomic_load(&weft__backstop_fires), backstop);
     else /* the idle worker, parked as the driver, fired it */
         ck_assert_int_eq(atomic_load(&weft__backstop_fires), backstop);
-    weft_runtime_free(rt);
-    atomic_store(&weft__backstop_ms, WEFT__TIMER_BACKSTOP_MS);
-    ASSERT_NO_LIVE();
+    spinning_rt_free(rt);
 }
 END_TEST
 
@@ -550,13 +561,7 @@ WEFT_ASYNC(nap_spin_t, nap_spin, weft_unit_t)
 
 START_TEST(driver_busy_hands_over_for_pending_timers)
 {
-    atomic_store(&weft__backstop_ms, WIDE_BACKSTOP_MS);
-    weft_builder_t b;
-    weft_builder_init(&b, WEFT_RUNTIME_MULTI_THREAD);
-    b.workers = 2;
-    b.detect_blocking = false; /* the spin is on purpose */
-    weft_runtime_t *rt = NULL;
-    ck_assert_int_eq(weft_runtime_new(&b, &rt), 0);
+    weft_runtime_t *rt = spinning_rt(2);
     sleep_ms(50); /* both workers parked: one drives, one on its futex */
     weft_join_handle_t ha, hb;
     nap_spin_t a = { WEFT_FRAME_INIT(nap_spin), .ms = 30, .spin_ms = 800 };
@@ -564,14 +569,10 @@ START_TEST(driver_busy_hands_over_for_pending_timers)
     ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &a, &ha), 0);
     ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &later, &hb), 0);
     long backstop = atomic_load(&weft__backstop_fires);
-    int rc = -1;
-    ck_assert_int_eq(weft_runtime_block_on(rt, weft_join(&hb, NULL), &rc), 0);
-    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(join_out(rt, &hb, NULL), 0);
     ck_assert_int_eq(atomic_load(&weft__backstop_fires), backstop);
-    ck_assert_int_eq(weft_runtime_block_on(rt, weft_join(&ha, NULL), &rc), 0);
-    weft_runtime_free(rt);
-    atomic_store(&weft__backstop_ms, WEFT__TIMER_BACKSTOP_MS);
-    ASSERT_NO_LIVE();
+    ck_assert_int_eq(join_out(rt, &ha, NULL), 0);
+    spinning_rt_free(rt);
 }
 END_TEST
 

@@ -45,15 +45,21 @@ static inline weft_runtime_t *shape_rt(int shape)
     return shape == 0 ? test_rt(WEFT_RUNTIME_CURRENT_THREAD, 1) : test_rt(WEFT_RUNTIME_MULTI_THREAD, (unsigned)shape);
 }
 
-/* Spawns fut on rt, waits for it from this thread, and returns the join's
+/* Awaits a join handle from outside the runtime; returns the join's
  * result (0, or the task's error); the output goes to out. */
+static inline int join_out(weft_runtime_t *rt, weft_join_handle_t *h, void *out)
+{
+    int rc = -1;
+    ck_assert_int_eq(weft_runtime_block_on(rt, weft_join(h, out), &rc), 0);
+    return rc;
+}
+
+/* Spawns fut on rt and awaits it from this thread (see join_out). */
 static inline int spawn_and_wait(weft_runtime_t *rt, weft_future_t *fut, void *out)
 {
     weft_join_handle_t h;
     ck_assert_int_eq(weft_spawn_at(weft_runtime_handle(rt), fut, &h, NULL, WEFT_SITE), 0);
-    int rc = -1;
-    ck_assert_int_eq(weft_runtime_block_on(rt, weft_join(&h, out), &rc), 0);
-    return rc;
+    return join_out(rt, &h, out);
 }
 
 static inline void sleep_ms(long ms)
