@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "weft/time.h"
-#include "io.h"
+#include "io_driver.h"
 #include "../runtime/scheduler.h"
 
 uint64_t weft_now_ns(void)

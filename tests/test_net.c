@@ -8,7 +8,7 @@
 #include <sys/un.h>
 
 #include "testlib.h"
-#include "../reactor/io.h"
+#include "../reactor/io_driver.h"
 
 /* Runs f on rt's block_on with a listener made inside the runtime. */
 typedef struct {

@@ -1,9 +1,9 @@
-/* reactor/udp.c - UDP sockets on the reactor (weft/net.h): the same
+/* reactor/net/udp.c - UDP sockets on the reactor (weft/net.h): the same
  * syscall-first readiness protocol as tcp.c, one datagram per call. */
 #include <string.h>
 #include <unistd.h>
 
-#include "io.h"
+#include "../io_driver.h"
 #include "weft/net.h"
 
 int weft_udp_bind(const struct sockaddr *addr, socklen_t addrlen, weft_udp_socket_t *out)

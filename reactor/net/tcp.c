@@ -1,4 +1,4 @@
-/* reactor/tcp.c - TCP listeners and streams on the reactor (weft/net.h).
+/* reactor/net/tcp.c - TCP listeners and streams on the reactor (weft/net.h).
  *
  * Every operation first tries its non-blocking system call on the calling
  * worker; only EAGAIN makes the task wait, through the socket's readiness
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "io.h"
+#include "../io_driver.h"
 #include "weft/net.h"
 
 /* ---- Addresses --------------------------------------------------------------- */

@@ -1,4 +1,4 @@
-/* reactor/io.h - a socket registered with the reactor (internal).
+/* reactor/io_driver.h - a socket registered with the reactor (internal).
  *
  * Readiness: whoever takes events from the edge-triggered epoll set (a
  * worker, or the reactor thread on a current-thread runtime) ORs READ/WRITE

@@ -1,4 +1,4 @@
-/* reactor/resolve.c - name resolution that never blocks a worker.
+/* reactor/net/resolve.c - name resolution that never blocks a worker.
  *
  * The future allocates a request shared by two holders: itself and the
  * reactor side. Its first poll queues the request on the reactor's
@@ -11,8 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "io.h"
-#include "../runtime/scheduler.h"
+#include "../io_driver.h"
+#include "../../runtime/scheduler.h"
 #include "weft/net.h"
 
 struct weft__resolve_req {

@@ -1,4 +1,4 @@
-/* reactor/time.c - sleep, timeout and interval futures on the reactor's
+/* reactor/time/sleep.c - sleep, timeout and interval futures on the reactor's
  * timing wheels (one per worker, reactor.h).
  *
  * A sleep registers at its first poll: under the lock of the polling
@@ -14,8 +14,8 @@
  * lock acquisition, not two). */
 #include <string.h>
 
-#include "reactor.h"
-#include "../runtime/scheduler.h"
+#include "../reactor.h"
+#include "../../runtime/scheduler.h"
 
 static const weft_future_vtable_t sleep_vtable;
 

@@ -1,4 +1,4 @@
-/* reactor/atomic_waker.c - the register/wake/take protocol.
+/* sync/atomic_waker.c - the register/wake/take protocol.
  *
  * state is a bit set: REGISTERING (a register owns the slot), WAKING (a
  * take/wake owns it or wants it). Rules:

@@ -1,4 +1,4 @@
-/* reactor/io.c - socket registration, readiness and its dispatch on the
+/* reactor/io_driver.c - socket registration, readiness and its dispatch on the
  * reactor thread. See io.h for the readiness protocol.
  *
  * Lifetime: a socket is freed only by the reactor thread, from the retired
@@ -6,7 +6,7 @@
  * uv_poll callback on that same thread, and the fd left the epoll set
  * before the socket was retired, so no dispatch can name a freed socket.
  */
-#include "io.h"
+#include "io_driver.h"
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>

@@ -1,4 +1,4 @@
-/* reactor/signal.c - Unix signals as futures (weft/signal.h).
+/* reactor/signal/signal.c - Unix signals as futures (weft/signal.h).
  *
  * Process-wide state, because signal dispositions are process-wide: a
  * self-pipe, a delivery counter per signal number, and the list of waiting
@@ -13,8 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "reactor.h"
-#include "../runtime/scheduler.h"
+#include "../reactor.h"
+#include "../../runtime/scheduler.h"
 #include "weft/signal.h"
 
 #define SIG_MAX 64
