@@ -1,7 +1,9 @@
-/* reactor/io_driver.h - a socket registered with the reactor (internal).
+/* reactor/io_driver.h - the I/O driver: sockets registered in an
+ * edge-triggered epoll set, their readiness words, and event dispatch
+ * (internal; the resources in reactor/net use the second half).
  *
  * Readiness: whoever takes events from the edge-triggered epoll set (a
- * worker, or the reactor thread on a current-thread runtime) ORs READ/WRITE
+ * worker, or the libuv thread on a current-thread runtime) ORs READ/WRITE
  * bits into `ready`, bumping the 24-bit tick in its high bits each time,
  * then wakes the matching atomic waker. A task tries its system call while
  * the bit is set; on EAGAIN it clears the bit, but only if the tick is
@@ -45,15 +47,15 @@ struct weft__io {
     _Atomic uint32_t ready; /* (tick << 8) | bits */
     _Atomic uint32_t refs;  /* the owner (stream, listener) + futures in flight */
     int fd;
-    weft__reactor_t *r;
+    weft__driver_t *d;
     weft_atomic_waker_t rd, wr;
     struct weft__io *retired_next;
 };
 typedef struct weft__io weft__io_t;
 
-/* Registers fd (non-blocking) with the current runtime's reactor. Returns 0,
- * WEFT_ENOMEM, WEFT_ENOSYS (no runtime with a reactor here) or -errno from
- * epoll_ctl. On error fd is left open (the caller closes it). */
+/* Registers fd (non-blocking) with the current runtime's I/O driver.
+ * Returns 0, WEFT_ENOMEM, WEFT_ENOSYS (no runtime with I/O enabled here) or
+ * -errno from epoll_ctl. On error fd is left open (the caller closes it). */
 int weft__io_new(int fd, weft__io_t **out);
 void weft__io_retain(weft__io_t *io);
 void weft__io_release(weft__io_t *io);
@@ -114,11 +116,17 @@ int weft__io_failed(weft__io_t *io, uint32_t dir, uint32_t snapshot, weft_contex
 bool weft__addr_ok(const struct sockaddr *addr, socklen_t len);
 int weft__parse_ip(const char *ip, uint16_t port, struct sockaddr_storage *ss, socklen_t *len);
 
-/* reactor.c side */
-int weft__reactor_io_init(weft__reactor_t *r);
-/* Closes the driver's epoll set and eventfd: only when the runtime's memory
- * goes (a late unpark may still write to the eventfd until then). */
-void weft__reactor_io_close_drive(weft__reactor_t *r);
-void weft__reactor_io_free_retired(weft__reactor_t *r);
+/* ---- The driver's side (driver.c, uv_thread.c) ----------------------------- */
+int weft__io_init(weft__driver_t *d);
+/* Closes the epoll set; sockets retired since are freed at once. */
+void weft__io_stop(weft__driver_t *d);
+/* Frees the sockets whose last reference is gone, unless a worker is
+ * dispatching events (it might hold one naming them): then they wait for
+ * the last such worker, which rings the doorbell. libuv thread only, or
+ * after the stop. */
+void weft__io_free_retired(weft__driver_t *d);
+/* Takes up to `max` events and wakes their tasks (weft__driver_poll_events);
+ * a current-thread runtime's libuv thread passes UINT_MAX and takes all. */
+unsigned weft__io_poll_events(weft__driver_t *d, unsigned max);
 
 #endif

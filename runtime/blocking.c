@@ -38,6 +38,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "list.h"
 #include "scheduler.h"
 
 #define P_SEARCH_ONE ((uint64_t)1)
@@ -122,16 +123,14 @@ int weft__blocking_cancel_error(weft_task_t *t)
 
 /* ---- Queue ------------------------------------------------------------------- */
 
+/* The intake stack (runtime/list.h) over the tasks' queue link. */
+WEFT__INTAKE_GEN(job_intake, weft_task_t, next)
+
 static void push_job(weft__pool_t *p, weft_task_t *t)
 {
-    weft_task_t *head = atomic_load_explicit(&p->intake, memory_order_relaxed);
-    do {
-        t->next = head;
-        WEFT_CHAOS();
-        /* seq_cst: the Dekker pair with go_idle (file comment); release
-         * publishes t (and its next link) to the taker's exchange. */
-    } while (!atomic_compare_exchange_weak_explicit(&p->intake, &head, t, memory_order_seq_cst,
-                                                    memory_order_relaxed));
+    /* seq_cst: the Dekker pair with go_idle (file comment); release
+     * publishes t (and its next link) to the taker's exchange. */
+    (void)job_intake_push(&p->intake, t, t, false, memory_order_seq_cst, NULL); /* never closed */
     atomic_fetch_add_explicit(&p->queued, 1, memory_order_seq_cst);
 }
 
@@ -139,19 +138,8 @@ static void push_job(weft__pool_t *p, weft_task_t *t)
 static weft_task_t *take_job(weft__pool_t *p)
 {
     pthread_mutex_lock(&p->take_lock);
-    if (p->ready_head == NULL) {
-        /* acquire: the pushers' tasks and links. */
-        weft_task_t *t = atomic_exchange_explicit(&p->intake, NULL, memory_order_acq_rel);
-        weft_task_t *rev = NULL, *last = t;
-        while (t != NULL) {
-            weft_task_t *next = t->next;
-            t->next = rev;
-            rev = t;
-            t = next;
-        }
-        p->ready_head = rev;
-        p->ready_tail = last;
-    }
+    if (p->ready_head == NULL) /* acquire: the pushers' tasks and links. */
+        p->ready_head = job_intake_take(&p->intake, memory_order_acq_rel, &p->ready_tail);
     weft_task_t *t = p->ready_head;
     if (t != NULL) {
         p->ready_head = t->next;
@@ -350,8 +338,8 @@ static void name_thread(weft__sched_t *s)
 static bool run_core(weft__pool_t *p, weft__worker_t *w)
 {
     bool handed_off = weft__worker_run_core(w);
-    weft__tls.worker = NULL;
-    weft__tls.sched = p->sched;
+    weft__tls_set_worker(NULL);
+    weft__tls_set_runtime(p->sched);
     weft__tls.task = NULL;
     if (!handed_off) {
         atomic_fetch_sub_explicit(&p->state, P_THREAD_ONE, memory_order_seq_cst);
@@ -403,7 +391,7 @@ static void *pool_main(void *arg)
     weft__pool_t *p = me->pool;
     weft__sched_t *s = p->sched;
     me->tid = pthread_self();
-    weft__tls.sched = s;
+    weft__tls_set_runtime(s);
     weft__tls.pool = p;
     name_thread(s);
     if (me->first_core != NULL) {
@@ -435,7 +423,7 @@ static void *pool_main(void *arg)
         atomic_fetch_add_explicit(&p->state, P_SEARCH_ONE, memory_order_seq_cst);
     }
 out:
-    weft__tls.sched = NULL;
+    weft__tls_set_runtime(NULL);
     weft__tls.pool = NULL;
     thread_exit(p, me);
     return NULL;

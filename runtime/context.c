@@ -5,7 +5,7 @@
 
 #include "scheduler.h"
 
-_Thread_local weft__tls_t weft__tls = { NULL, NULL, NULL, false, false, -1, NULL };
+_Thread_local weft__tls_t weft__tls = { NULL, NULL, NULL, -1, NULL, false, false, -1, NULL };
 
 void weft_panic(const char *site, const char *fmt, ...)
 {

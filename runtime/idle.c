@@ -51,7 +51,7 @@ void weft__idle_notify_one(weft__sched_t *s)
 {
     weft__idle_t *idle = &s->idle;
     if (s->flavor == WEFT_RUNTIME_CURRENT_THREAD) {
-        weft__unpark(&s->workers[0].parker);
+        weft__worker_unpark(s, &s->workers[0]);
         return;
     }
     /* seq_cst fence: pairs with the fence in worker.c:park_worker (Dekker):
@@ -93,13 +93,13 @@ static void wake_one_slow(weft__sched_t *s)
     atomic_fetch_add_explicit(&idle->state, IDLE_UNPARKED_ONE + 1, memory_order_seq_cst);
     w->sleeping = false;
     pthread_mutex_unlock(&idle->lock);
-    weft__unpark(&w->parker);
+    weft__worker_unpark(s, w);
 }
 
 void weft__idle_notify_all(weft__sched_t *s)
 {
     for (unsigned i = 0; i < s->nworkers; i++)
-        weft__unpark(&s->workers[i].parker);
+        weft__worker_unpark(s, &s->workers[i]);
 }
 
 bool weft__idle_try_search(weft__sched_t *s, weft__worker_t *w)

@@ -54,11 +54,11 @@ void weft__thread_fail_after(long n); /* fail the n-th pool thread creation from
 /* Counts *countdown down; true when this call took it from 1 to 0 (the
  * one that must fail). */
 bool weft__countdown_hit(_Atomic long *countdown);
-/* Timer kicks of a parked I/O driver so far (reactor/io.c). */
+/* Kicks of a parked I/O driver for an earlier timer so far (reactor/time_driver.c). */
 extern _Atomic long weft__driver_kicks;
 /* Timers the reactor thread's backstop fired on multi-thread runtimes. */
 extern _Atomic long weft__backstop_fires;
-extern _Atomic uint64_t weft__backstop_ms; /* reactor/reactor.h */
+extern _Atomic uint64_t weft__backstop_ms; /* reactor/time_driver.h */
 #else
 #define WEFT_LIVE_INC(k) ((void)0)
 #define WEFT_LIVE_DEC(k) ((void)0)
@@ -85,54 +85,30 @@ static inline void weft__spin_unlock(weft__spin_t *l)
     atomic_flag_clear_explicit(&l->flag, memory_order_release);
 }
 
-/* ---- Thread context (runtime/context.c) ---------------------------------- */
-struct weft__worker;
-struct weft__sched;
-
-typedef struct weft__tls {
-    struct weft__sched *sched;   /* runtime current on this thread, or NULL */
-    struct weft__worker *worker; /* set while this thread runs a worker loop */
-    weft_task_t *task;           /* task being polled, or NULL */
-    bool in_block_on;            /* inside weft_runtime_block_on */
-    bool yielded;                /* the running task woke itself (see task.c) */
-    int budget;                  /* coop budget left; -1 = unconstrained */
-    struct weft__pool *pool;     /* set on a blocking-pool thread (blocking.c) */
-} weft__tls_t;
-
-extern _Thread_local weft__tls_t weft__tls;
-
-#define WEFT_COOP_BUDGET 128
-/* Gives back the unit spent by weft_coop_proceed when the resource made no
- * progress (returned WEFT_PENDING). */
-static inline void weft__coop_refund(void)
-{
-    if (weft__tls.budget >= 0)
-        weft__tls.budget++;
-}
-
-/* Aborts when called on a thread that is inside a runtime (`what` names the
- * attempted operation). */
-void weft__assert_not_in_runtime(const char *what, const char *site);
-
-/* ---- Futex parker (runtime/park.c) ---------------------------------------- */
+/* ---- Thread parker (runtime/park.c) ---------------------------------------- */
+/* A one-permit parker. Its owner sleeps on a futex (weft__park), or
+ * somewhere else that another party knows how to interrupt
+ * (weft__park_elsewhere: a worker sleeping in the I/O driver's epoll set).
+ * The parker itself knows nothing of what that place is. */
 typedef struct {
-    _Atomic uint32_t state; /* EMPTY, PARKED or NOTIFIED */
-    /* While the owner sleeps in epoll as the runtime's I/O driver: the
-     * eventfd that wakes it (unpark writes to it instead of futex_wake);
-     * -1 otherwise. */
-    _Atomic int kick_fd;
+    _Atomic uint32_t state; /* EMPTY, PARKED, PARKED_ELSEWHERE or NOTIFIED */
 } weft__parker_t;
 void weft__parker_init(weft__parker_t *p);
 /* Blocks until unparked (a permit given before park is not lost). */
 void weft__park(weft__parker_t *p);
 /* As weft__park, at most timeout_ns; returns true if a permit was consumed. */
 bool weft__park_timeout(weft__parker_t *p, uint64_t timeout_ns);
-void weft__unpark(weft__parker_t *p);
-/* As weft__park, but the owner sleeps in wait(arg) (an epoll_wait that
- * returns when kick_fd is written, or for its own reasons) instead of a
- * futex. Returns true when a permit was consumed, false when wait returned
- * without one (socket events, or a stale kick). */
-bool weft__park_driving(weft__parker_t *p, int kick_fd, void (*wait)(void *arg), void *arg);
+/* Leaves a permit and wakes the owner if it sleeps on the futex. Returns
+ * WEFT__UNPARK_ELSEWHERE when the owner sleeps in weft__park_elsewhere: the
+ * caller must then interrupt that wait itself (for a worker, through
+ * weft__driver_unpark); the permit is left either way. */
+enum weft__unpark_result { WEFT__UNPARK_DONE = 0, WEFT__UNPARK_ELSEWHERE = 1 };
+enum weft__unpark_result weft__unpark(weft__parker_t *p);
+/* As weft__park, but the owner sleeps in wait(arg) instead of on the futex;
+ * wait returns when the unparker interrupts it, or for its own reasons.
+ * Returns true when a permit was consumed, false when wait returned without
+ * one. */
+bool weft__park_elsewhere(weft__parker_t *p, void (*wait)(void *arg), void *arg);
 uint64_t weft__now_ns(void);
 
 /* pthread_create for weft's threads; in the test library it can be made to

@@ -1,9 +1,13 @@
 /* runtime/park.c - a one-permit thread parker on a Linux futex.
  *
- * state: EMPTY (no permit), PARKED (a thread sleeps or is about to), or
- * NOTIFIED (a permit is waiting). unpark() leaves a permit, so an unpark that
- * comes before park() is not lost; park() consumes it. Only the owning thread
- * parks; any thread unparks. Lock-free; park blocks in the kernel.
+ * state: EMPTY (no permit), PARKED (the owner sleeps on the futex or is
+ * about to), PARKED_ELSEWHERE (the owner sleeps in a wait of its caller's
+ * choosing, weft__park_elsewhere), or NOTIFIED (a permit is waiting).
+ * unpark() leaves a permit, so an unpark that comes before park() is not
+ * lost; park() consumes it. Only the owning thread parks; any thread
+ * unparks. An unpark that finds PARKED_ELSEWHERE tells its caller, who
+ * interrupts that wait (the parker does not know what it is). Lock-free;
+ * park blocks in the kernel.
  */
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -12,12 +16,11 @@
 
 #include "internal.h"
 
-enum { P_EMPTY = 0, P_PARKED = 1, P_NOTIFIED = 2 };
+enum { P_EMPTY = 0, P_PARKED = 1, P_NOTIFIED = 2, P_PARKED_ELSEWHERE = 3 };
 
 void weft__parker_init(weft__parker_t *p)
 {
     atomic_init(&p->state, P_EMPTY);
-    atomic_init(&p->kick_fd, -1);
 }
 
 static void futex_wait(_Atomic uint32_t *addr, uint32_t val, const struct timespec *rel)
@@ -82,47 +85,38 @@ void weft__park(weft__parker_t *p)
     (void)weft__park_timeout(p, UINT64_MAX);
 }
 
-void weft__unpark(weft__parker_t *p)
+enum weft__unpark_result weft__unpark(weft__parker_t *p)
 {
     /* release: publishes what the unparker did before (pairs with the
-     * acquire in weft__park_timeout). acquire: a PARKED set by
-     * weft__park_driving comes with its kick_fd. */
-    if (atomic_exchange_explicit(&p->state, P_NOTIFIED, memory_order_acq_rel) != P_PARKED)
-        return;
-    int fd = atomic_load_explicit(&p->kick_fd, memory_order_relaxed);
-    if (fd >= 0) {
-        /* The owner sleeps in epoll. A kick read late (the owner already
-         * awake) only makes the next driver's wait return once for nothing.
-         * The fd stays open until the runtime's memory is freed. */
-        uint64_t one = 1;
-        ssize_t rc = write(fd, &one, sizeof one);
-        (void)rc; /* EAGAIN: the counter is saturated, so it is readable anyway */
-    } else {
+     * acquire in weft__park_timeout and weft__park_elsewhere). */
+    uint32_t prev = atomic_exchange_explicit(&p->state, P_NOTIFIED, memory_order_release);
+    if (prev == P_PARKED)
         futex_wake(&p->state);
-    }
+    /* PARKED_ELSEWHERE: the caller interrupts the wait. One that comes late
+     * (the owner already awake) costs the next such wait one early return. */
+    return prev == P_PARKED_ELSEWHERE ? WEFT__UNPARK_ELSEWHERE : WEFT__UNPARK_DONE;
 }
 
-bool weft__park_driving(weft__parker_t *p, int kick_fd, void (*wait)(void *arg), void *arg)
+bool weft__park_elsewhere(weft__parker_t *p, void (*wait)(void *arg), void *arg)
 {
     uint32_t expect = P_NOTIFIED;
     /* acquire: as in weft__park_timeout. */
     if (atomic_compare_exchange_strong_explicit(&p->state, &expect, P_EMPTY, memory_order_acquire,
                                                 memory_order_relaxed))
         return true;
-    atomic_store_explicit(&p->kick_fd, kick_fd, memory_order_relaxed);
     expect = P_EMPTY;
-    /* release: an unparker that reads PARKED (acq_rel) sees kick_fd. */
-    if (!atomic_compare_exchange_strong_explicit(&p->state, &expect, P_PARKED, memory_order_release,
+    if (!atomic_compare_exchange_strong_explicit(&p->state, &expect, P_PARKED_ELSEWHERE, memory_order_relaxed,
                                                  memory_order_relaxed)) {
-        atomic_store_explicit(&p->kick_fd, -1, memory_order_relaxed);
-        atomic_exchange_explicit(&p->state, P_EMPTY, memory_order_acquire); /* the permit that came */
+        /* Only NOTIFIED can have appeared: consume it. acquire: pairs with
+         * weft__unpark's release exchange. */
+        atomic_exchange_explicit(&p->state, P_EMPTY, memory_order_acquire);
         return true;
     }
-    /* An unpark from here on either finds PARKED and kicks (wait returns,
-     * even if the kick came before it started: the eventfd stays readable),
-     * or comes after our exchange below and leaves its permit for next time. */
+    /* An unpark from here on either finds PARKED_ELSEWHERE and its caller
+     * interrupts the wait (which then returns, even if the interruption
+     * came before it started), or comes after our exchange below and leaves
+     * its permit for next time. */
     wait(arg);
-    uint32_t prev = atomic_exchange_explicit(&p->state, P_EMPTY, memory_order_acquire);
-    atomic_store_explicit(&p->kick_fd, -1, memory_order_relaxed);
-    return prev == P_NOTIFIED;
+    /* acquire: pairs with weft__unpark's release exchange. */
+    return atomic_exchange_explicit(&p->state, P_EMPTY, memory_order_acquire) == P_NOTIFIED;
 }

@@ -13,13 +13,21 @@
 #include <unistd.h>
 
 #include "scheduler.h"
-#include "../reactor/reactor.h"
+
+/* How far shutdown has come; each step can time out and be resumed by the
+ * next call. */
+typedef enum rt_phase {
+    RT_RUNNING,        /* no shutdown yet */
+    RT_STOPPING_TASKS, /* queues closed; waiting for the worker loops to end */
+    RT_STOPPING_POOL,  /* tasks dropped, drivers stopped; waiting for running blocking jobs */
+    RT_STOPPED,
+} rt_phase_t;
 
 struct weft_runtime_s {
     weft__sched_t sched; /* first: a handle is a pointer to it */
     _Atomic long refs;
     pthread_mutex_t shutdown_lock; /* serialises shutdown callers */
-    int phase; /* 0 running, 1 stopping workers, 3 stopping the blocking pool, 2 stopped; under shutdown_lock */
+    rt_phase_t phase;              /* under shutdown_lock */
 };
 
 static inline weft_runtime_t *rt_of(weft__sched_t *s)
@@ -27,15 +35,43 @@ static inline weft_runtime_t *rt_of(weft__sched_t *s)
     return (weft_runtime_t *)(void *)s;
 }
 
-void weft_builder_init(weft_builder_t *b, weft_flavor_t flavor)
+/* The defaults for every field, whatever size the caller's struct has. */
+static void builder_defaults(weft_builder_t *b, weft_flavor_t flavor)
 {
     memset(b, 0, sizeof *b);
+    b->size_ = sizeof *b;
     b->flavor = flavor;
     b->enable_time = true;
+    b->enable_io = true;
     b->max_blocking_threads = 512;
     b->blocking_keep_alive_ms = 10000;
     b->detect_blocking = true;
     b->blocking_threshold_ms = 10;
+}
+
+void weft_builder_init_sized(weft_builder_t *b, weft_flavor_t flavor, size_t size)
+{
+    /* A caller built against an older (smaller) header gets the defaults of
+     * the fields it knows; a newer (larger) one is refused: this library
+     * cannot honour fields it does not have. */
+    if (b == NULL || size < offsetof(weft_builder_t, flavor) + sizeof b->flavor || size > sizeof *b)
+        weft_panic(WEFT_SITE, "weft_builder_init: builder of %zu bytes (this library knows %zu)", size, sizeof *b);
+    weft_builder_t full;
+    builder_defaults(&full, flavor);
+    full.size_ = (uint32_t)size;
+    memcpy(b, &full, size);
+}
+
+/* Reads the caller's builder into *full: the fields it was built with, the
+ * defaults for the rest. Returns false when it was not initialised. */
+static bool builder_read(const weft_builder_t *b, weft_builder_t *full)
+{
+    if (b->size_ < offsetof(weft_builder_t, flavor) + sizeof b->flavor || b->size_ > sizeof *b)
+        return false;
+    builder_defaults(full, b->flavor);
+    memcpy(full, b, b->size_);
+    full->size_ = sizeof *full;
+    return true;
 }
 
 static void rt_release(weft_runtime_t *rt)
@@ -44,7 +80,7 @@ static void rt_release(weft_runtime_t *rt)
     if (atomic_fetch_sub_explicit(&rt->refs, 1, memory_order_acq_rel) != 1)
         return;
     weft__sched_t *s = &rt->sched;
-    weft__reactor_free(s->reactor);
+    weft__driver_free(s->driver);
     weft__pool_free(s->pool);
     weft__inject_destroy(&s->inject);
     weft__inject_destroy(&s->woken);
@@ -68,11 +104,12 @@ static void stop_started_workers(weft__sched_t *s)
 int weft_runtime_new(const weft_builder_t *b, weft_runtime_t **out)
 {
     weft__assert_not_in_runtime("weft_runtime_new", WEFT_SITE);
-    weft_builder_t def;
-    if (b == NULL) {
-        weft_builder_init(&def, WEFT_RUNTIME_MULTI_THREAD);
-        b = &def;
-    }
+    weft_builder_t full;
+    if (b == NULL)
+        builder_defaults(&full, WEFT_RUNTIME_MULTI_THREAD);
+    else if (!builder_read(b, &full))
+        return WEFT_EINVAL; /* not filled by weft_builder_init */
+    b = &full;
     if (out == NULL || (b->flavor != WEFT_RUNTIME_MULTI_THREAD && b->flavor != WEFT_RUNTIME_CURRENT_THREAD) ||
         b->workers > 1024)
         return WEFT_EINVAL;
@@ -123,9 +160,15 @@ int weft_runtime_new(const weft_builder_t *b, weft_runtime_t **out)
         rt_release(rt);
         return rc;
     }
-    if (b->enable_time) {
-        rc = weft__reactor_start(&s->reactor, s->name, s->flavor == WEFT_RUNTIME_MULTI_THREAD,
-                                 s->nworkers < UINT16_MAX ? s->nworkers : UINT16_MAX);
+    if (b->enable_time || b->enable_io) {
+        weft__driver_cfg_t dc = {
+            .io = b->enable_io,
+            .time = b->enable_time,
+            .workers_drive = s->flavor == WEFT_RUNTIME_MULTI_THREAD,
+            .nshards = s->nworkers < UINT16_MAX ? s->nworkers : UINT16_MAX,
+            .name = s->name,
+        };
+        rc = weft__driver_start(&dc, &s->driver);
         if (rc != 0) {
             rt_release(rt);
             return rc;
@@ -141,7 +184,7 @@ int weft_runtime_new(const weft_builder_t *b, weft_runtime_t **out)
     if (rc != 0) {
         stop_started_workers(s);
         weft__watchdog_stop(s);
-        weft__reactor_stop(s->reactor);
+        weft__driver_stop(s->driver);
         rt_release(rt);
         return rc;
     }
@@ -194,7 +237,7 @@ static void root_wake_by_ref(const void *d)
     /* release: the waker's writes reach the root poll (acquire exchange in
      * weft_runtime_block_on). */
     atomic_store_explicit(&r->woken, true, memory_order_release);
-    weft__unpark(r->target);
+    (void)weft__unpark(r->target); /* never parked elsewhere: a block_on thread sleeps on its futex */
 }
 
 static void root_wake(const void *d)
@@ -250,11 +293,11 @@ int weft_runtime_block_on(weft_runtime_t *rt, weft_future_t *fut, void *out)
     weft_task_t *outer_task = weft__tls.task;
     int outer_budget = weft__tls.budget;
     bool outer_yielded = weft__tls.yielded;
-    weft__tls.sched = s;
+    weft__tls_set_runtime(s);
     weft__tls.task = NULL; /* the root future is not inside the outer task */
     weft__tls.in_block_on = true;
     if (ct)
-        weft__tls.worker = &s->workers[0];
+        weft__tls_set_worker(&s->workers[0]);
     for (;;) {
         if (ct && atomic_load_explicit(&s->shutdown, memory_order_seq_cst)) {
             rc = WEFT_ESHUTDOWN;
@@ -276,11 +319,11 @@ int weft_runtime_block_on(weft_runtime_t *rt, weft_future_t *fut, void *out)
             weft__park(r->target);
         }
     }
-    weft__tls.sched = outer;
+    weft__tls_set_runtime(outer);
     weft__tls.task = outer_task;
     weft__tls.budget = outer_budget;
     weft__tls.yielded = outer_yielded;
-    weft__tls.worker = NULL;
+    weft__tls_set_worker(NULL);
     weft__tls.in_block_on = false;
     weft_future_drop(fut);
     if (ct)
@@ -310,7 +353,7 @@ static bool wait_workers(weft__sched_t *s, uint64_t deadline)
 {
     if (s->flavor == WEFT_RUNTIME_CURRENT_THREAD) {
         while (atomic_load_explicit(&s->driver_busy, memory_order_seq_cst)) {
-            weft__unpark(&s->workers[0].parker);
+            weft__worker_unpark(s, &s->workers[0]);
             if (weft__now_ns() >= deadline)
                 return false;
             struct timespec ts = { 0, 1000000 };
@@ -330,11 +373,11 @@ int weft_runtime_shutdown_timeout(weft_runtime_t *rt, uint64_t timeout_ms)
         return WEFT_EDEADLK;
     uint64_t deadline = timeout_ms >= UINT64_MAX / 2000000u ? UINT64_MAX : weft__now_ns() + timeout_ms * 1000000u;
     pthread_mutex_lock(&rt->shutdown_lock);
-    if (rt->phase == 2) {
+    if (rt->phase == RT_STOPPED) {
         pthread_mutex_unlock(&rt->shutdown_lock);
         return 0;
     }
-    if (rt->phase == 0) {
+    if (rt->phase == RT_RUNNING) {
         /* seq_cst: workers that see the flag see everything before it, and
          * it pairs with block_on's driver_busy exchange (see there). */
         atomic_store_explicit(&s->shutdown, true, memory_order_seq_cst);
@@ -349,9 +392,9 @@ int weft_runtime_shutdown_timeout(weft_runtime_t *rt, uint64_t timeout_ms)
             }
         }
         weft__idle_notify_all(s);
-        rt->phase = 1;
+        rt->phase = RT_STOPPING_TASKS;
     }
-    if (rt->phase == 1) {
+    if (rt->phase == RT_STOPPING_TASKS) {
         if (!wait_workers(s, deadline)) {
             pthread_mutex_unlock(&rt->shutdown_lock);
             return WEFT_ETIMEDOUT;
@@ -364,11 +407,11 @@ int weft_runtime_shutdown_timeout(weft_runtime_t *rt, uint64_t timeout_ms)
         weft_task_t *t;
         while ((t = weft__owned_pop(&s->owned)) != NULL)
             weft__task_shutdown(t);
-        /* Every task, and so every timer it held, is gone: stop the reactor
-         * (its memory stays until the runtime's, for sleeps in block_on
+        /* Every task, and so every timer it held, is gone: stop the drivers
+         * (their memory stays until the runtime's, for sleeps in block_on
          * roots still running on other threads). */
-        weft__reactor_stop(s->reactor);
-        rt->phase = 3;
+        weft__driver_stop(s->driver);
+        rt->phase = RT_STOPPING_POOL;
     }
     /* Blocking jobs that never started are cancelled; running ones are
      * waited for (they cannot be interrupted). */
@@ -376,7 +419,7 @@ int weft_runtime_shutdown_timeout(weft_runtime_t *rt, uint64_t timeout_ms)
         pthread_mutex_unlock(&rt->shutdown_lock);
         return WEFT_ETIMEDOUT;
     }
-    rt->phase = 2;
+    rt->phase = RT_STOPPED;
     pthread_mutex_unlock(&rt->shutdown_lock);
     return 0;
 }

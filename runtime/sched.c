@@ -17,17 +17,17 @@ static inline weft__worker_t *local_worker(weft__sched_t *s)
     return (w != NULL && w->sched == s) ? w : NULL;
 }
 
-/* A batch of remote schedules (timers fired many at once, by a worker or
- * the reactor thread, and socket events): one push (a CAS) and one notify
- * for the lot, into the `woken` queue that workers read before the inject
- * queue. Only the runtime's own threads batch, so the runtime outlives the
- * batch. */
+/* A batch of remote schedules (weft__wake_batch: timers fired many at
+ * once, by a worker or the reactor thread, and socket events): one push (a
+ * CAS) and one notify for the lot, into the `woken` queue that workers read
+ * before the inject queue. Only the runtime's own threads (its workers and
+ * its drivers' thread) batch, so the runtime outlives the batch. */
 typedef struct {
     weft__sched_t *s;
     weft_task_t *first, *last;
     size_t n;
     bool active;
-    bool force; /* even from a worker of the runtime (weft__sched_batch_begin_woken) */
+    bool force; /* even from a worker of the runtime (WEFT__WAKE_SHARED) */
 } remote_batch_t;
 static _Thread_local remote_batch_t batch;
 
@@ -50,19 +50,15 @@ static void batch_flush(void)
     batch.n = 0;
 }
 
-void weft__sched_batch_begin(void)
+void weft__wake_batch(weft_waker_t *ws, unsigned n, weft__wake_route_t route)
 {
+    /* The batch is this thread's while the wakes below run: a wake that
+     * reaches weft__sched_schedule for a task of a runtime this thread is
+     * not a worker of (or any runtime, with `force`) joins it. */
     batch.active = true;
-}
-
-void weft__sched_batch_begin_woken(void)
-{
-    batch.active = true;
-    batch.force = true;
-}
-
-void weft__sched_batch_end(void)
-{
+    batch.force = route == WEFT__WAKE_SHARED;
+    for (unsigned i = 0; i < n; i++)
+        weft_waker_wake(&ws[i]);
     batch_flush();
     batch.active = false;
     batch.force = false;

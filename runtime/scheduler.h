@@ -11,8 +11,10 @@
 #ifndef WEFT_SCHED_H
 #define WEFT_SCHED_H
 
+#include "context.h"
 #include "internal.h"
 #include "task.h"
+#include "../reactor/driver.h"
 
 /* ---- Local run queue (queue.c) ------------------------------------------ */
 /* 256 slots: big enough that a burst of spawns rarely spills to the inject
@@ -45,7 +47,7 @@ uint32_t weft__queue_len(const weft__queue_t *q);
 
 /* ---- Inject queue (inject.c) -------------------------------------------- */
 typedef struct weft__inject {
-    /* Producers: a lock-free stack of pushed chains (WEFT__INJECT_CLOSED
+    /* Producers: a lock-free intake stack of pushed chains (list.h; closed
      * once closed). A producer never waits for anyone: a spawner or a
      * waker descheduled mid-push holds up nobody. */
     _Alignas(WEFT_CACHELINE) _Atomic(weft_task_t *) intake;
@@ -138,7 +140,8 @@ typedef struct weft__sched {
     unsigned nworkers; /* current-thread: 1 worker, driven by block_on */
     weft__worker_t *workers;
     weft__inject_t inject;
-    /* Tasks the reactor woke (timers fired): taken before `inject`. */
+    /* Tasks the drivers woke in batches (weft__wake_batch: fired timers,
+     * socket events taken off a worker): taken before `inject`. */
     weft__inject_t woken;
     weft__idle_t idle;
     weft__owned_t owned;
@@ -148,9 +151,9 @@ typedef struct weft__sched {
     char name[16];
     /* current-thread: the block_on thread owns worker 0 while this is set. */
     _Atomic bool driver_busy;
-    /* The reactor (reactor/reactor.c), NULL when time is disabled. Stopped
-     * at shutdown, freed with the runtime's memory. */
-    struct weft__reactor *reactor;
+    /* The I/O and time drivers (reactor/driver.h), NULL when both are
+     * disabled. Stopped at shutdown, freed with the runtime's memory. */
+    weft__driver_t *driver;
     /* The blocking pool (blocking.c): runs spawn_blocking jobs, and (multi-
      * thread) the threads that run the worker loops. */
     struct weft__pool *pool;
@@ -186,17 +189,32 @@ bool weft__idle_is_sleeping(weft__sched_t *s, weft__worker_t *w);
 
 extern const weft_waker_vtable_t weft__root_waker_vtable;
 
+/* Makes s the runtime current on this thread (NULL: none), with its
+ * drivers, for the resources polled here (context.h). */
+static inline void weft__tls_set_runtime(weft__sched_t *s)
+{
+    weft__tls.sched = s;
+    weft__tls.driver = s != NULL ? s->driver : NULL;
+}
+
+/* Makes this thread worker w of the current runtime (NULL: no worker). */
+static inline void weft__tls_set_worker(weft__worker_t *w)
+{
+    weft__tls.worker = w;
+    weft__tls.worker_index = w != NULL ? (int)w->index : -1;
+}
+
+/* Unparks worker w, wherever it sleeps: on its futex, or in the I/O
+ * driver's wait (the driver is then interrupted through its interface). */
+static inline void weft__worker_unpark(weft__sched_t *s, weft__worker_t *w)
+{
+    if (weft__unpark(&w->parker) == WEFT__UNPARK_ELSEWHERE)
+        weft__driver_unpark(s->driver);
+}
+
 /* sched.c */
 void weft__sched_schedule(weft_task_t *t, bool is_yield);
 void weft__sched_spawned(weft__sched_t *s, weft_task_t *t);
-/* Between begin and end, remote schedules from this thread are queued and
- * pushed to the `woken` queue in one batch at end (the reactor's wakes). */
-void weft__sched_batch_begin(void);
-void weft__sched_batch_end(void);
-/* The same on a worker: wakes go to the `woken` queue instead of this
- * worker's own (timers fired by a busy worker, which serves them later
- * than the other workers' next look at `woken`). */
-void weft__sched_batch_begin_woken(void);
 void weft__sched_push_local_back(weft__sched_t *s, weft__worker_t *w, weft_task_t *t);
 bool weft__sched_has_work(weft__sched_t *s);
 /* The common part of every spawn: allocates the task holding fut and fills

@@ -2,7 +2,8 @@
  * is nothing to do.
  *
  * Order of search (Tokio's and Go's, tuned the same way):
- *   1. every gqi-th tick: poll the sockets and fire due timers (poll_io),
+ *   1. every gqi-th tick: take socket events and fire due timers through
+ *      the driver interface (poll_io),
  *      then the `woken` queue and the inject queue first, so remote work
  *      is not starved by a busy local queue;
  *   2. the LIFO slot, at most WEFT_MAX_LIFO_POLLS times in a row, so two
@@ -11,9 +12,9 @@
  *      batch into the local queue);
  *   4. steal half of another worker's queue (if fewer than half the workers
  *      are already searching);
- *   5. poll the sockets and fire due timers, then park (idle.c) after one
- *      last look at every queue; the first worker to park drives the
- *      sockets and timers while it sleeps.
+ *   5. take socket events and fire due timers, then park (idle.c) after
+ *      one last look at every queue; the first worker to park sleeps in
+ *      the driver (weft__driver_park), the others on their futex.
  * Each task taken from a queue gets a fresh cooperative budget of
  * WEFT_COOP_BUDGET, shared with the LIFO successors it runs (as in Tokio).
  * The inject check counts scheduling ticks (tasks taken), not polls.
@@ -21,26 +22,25 @@
 #include <string.h>
 
 #include "scheduler.h"
-#include "../reactor/reactor.h"
 
 /* Two tasks that keep waking each other would otherwise own the worker;
  * three in a row keeps most of the cache benefit (Tokio's figure). */
 #define WEFT_MAX_LIFO_POLLS 3
 
-/* Takes ready socket events and fires due timers on this worker (see
- * weft__reactor_poll_io, weft__reactor_fire_due), without waiting for the
- * reactor thread to get a CPU. `idle`: the worker found nothing to run, so
- * the tasks woken land in its own queue (timer wakes beyond the first batch
- * go to the `woken` queue, shared); a busy worker puts all timer wakes on
- * the `woken` queue, which every worker serves before the rest (at the back
- * of its own queue, or of the inject queue on overflow, they could wait
- * behind a burst of spawns). */
-static bool poll_io(weft__sched_t *s, weft__worker_t *w, bool idle)
+/* Takes ready socket events and fires due timers on this worker, through
+ * the driver interface (reactor/driver.h), without waiting for the libuv
+ * thread to get a CPU. The socket events' tasks land in this worker's own
+ * queue. Timers: an idle worker (WEFT__FIRE_IDLE) keeps the first batch
+ * it wakes and shares the rest through the `woken` queue; a busy one
+ * (WEFT__FIRE_BUSY) puts all of them on the `woken` queue, which every
+ * worker serves before the rest (at the back of its own queue, or of the
+ * inject queue on overflow, they could wait behind a burst of spawns). */
+static bool poll_io(weft__sched_t *s, weft__worker_t *w, weft__fire_mode_t mode)
 {
-    if (s->reactor == NULL)
+    if (s->driver == NULL)
         return false;
-    unsigned n = weft__reactor_poll_io(s->reactor, 64);
-    n += weft__reactor_fire_due(s->reactor, w->index, !idle);
+    unsigned n = weft__driver_poll_events(s->driver, 64);
+    n += weft__driver_fire_timers(s->driver, w->index, mode);
     return n > 0;
 }
 
@@ -83,7 +83,7 @@ static weft_task_t *next_task(weft__sched_t *s, weft__worker_t *w)
      * in chained_spawn's profile. */
     if (--w->tick == 0) {
         w->tick = s->gqi;
-        poll_io(s, w, false); /* also while busy, so socket events are not left waiting */
+        poll_io(s, w, WEFT__FIRE_BUSY); /* also while busy, so socket events are not left waiting */
         weft_task_t *t = pop_inject_batch(s, w);
         if (t != NULL)
             return t;
@@ -157,33 +157,30 @@ static void park_worker(weft__sched_t *s, weft__worker_t *w)
          * permit is waiting, the park below returns at once. */
     }
     for (;;) {
-        weft__reactor_t *r = s->reactor;
-        if (r != NULL && weft__reactor_drive_claim(r)) {
-            /* The I/O driver: sleep in the epoll set (reactor/io.c). */
-            bool permit = weft__park_driving(&w->parker, r->kick_fd, weft__reactor_drive_wait, r);
-            weft__reactor_drive_release(r);
-            if (!permit) {
-                /* Woken by socket readiness, not by a notifier: take the
-                 * events here; the tasks they wake go to our own queue. */
-                unsigned n = weft__reactor_poll_io(r, 64) + weft__reactor_fire_due(r, w->index, false);
-                if (n == 0 && w->lifo == NULL && !weft__sched_has_work(s) &&
-                    !atomic_load_explicit(&s->shutdown, memory_order_acquire))
-                    continue; /* nothing after all (another poller took it): sleep again */
-                if (!weft__idle_unpark_self(s, w))
-                    w->searching = true; /* a notifier took us off the list and counted us */
-                else if (weft__reactor_timer_pending(r))
-                    /* We leave the driver role to run what we woke, with
-                     * timers pending. If what we run keeps us long, they
-                     * would wait for the reactor's backstop while another
-                     * worker sleeps on its futex: wake one, which finds
-                     * nothing and parks as the new driver. (No-op when no
-                     * worker is parked or one is already searching.) */
-                    weft__idle_notify_one(s);
-                return;
-            }
-        } else {
-            weft__park(&w->parker);
+        weft__driver_t *d = s->driver;
+        weft__park_result_t pr = d != NULL ? weft__driver_park(d, &w->parker) : WEFT__PARK_NOT_DRIVER;
+        if (pr == WEFT__PARK_EVENTS) {
+            /* Woken by socket readiness or a timer, not by a notifier: take
+             * the events and fire the timers here; the tasks they wake go
+             * to our own queue. */
+            unsigned n = weft__driver_poll_events(d, 64) + weft__driver_fire_timers(d, w->index, WEFT__FIRE_IDLE);
+            if (n == 0 && w->lifo == NULL && !weft__sched_has_work(s) &&
+                !atomic_load_explicit(&s->shutdown, memory_order_acquire))
+                continue; /* nothing after all (another poller took it): sleep again */
+            if (!weft__idle_unpark_self(s, w))
+                w->searching = true; /* a notifier took us off the list and counted us */
+            else if (weft__driver_timers_pending(d))
+                /* We leave the driver to run what we woke, with timers
+                 * pending. If what we run keeps us long, they would wait
+                 * for the backstop while another worker sleeps on its
+                 * futex: wake one, which finds nothing and parks in the
+                 * driver. (No-op when no worker is parked or one is
+                 * already searching.) */
+                weft__idle_notify_one(s);
+            return;
         }
+        if (pr == WEFT__PARK_NOT_DRIVER)
+            weft__park(&w->parker);
         if (atomic_load_explicit(&s->shutdown, memory_order_acquire))
             return;
         if (!weft__idle_is_sleeping(s, w)) {
@@ -210,7 +207,7 @@ static bool worker_loop(weft__sched_t *s, weft__worker_t *w)
                 return true;
             continue;
         }
-        if (poll_io(s, w, true))
+        if (poll_io(s, w, WEFT__FIRE_IDLE))
             continue; /* socket events or timers woke tasks into our queue */
         park_worker(s, w);
     }
@@ -225,14 +222,14 @@ bool weft__worker_run_core(weft__worker_t *w)
     char name[16];
     snprintf(name, sizeof name, "%.11s-%u", s->name, w->index);
     pthread_setname_np(pthread_self(), name);
-    weft__tls.sched = s;
-    weft__tls.worker = w;
+    weft__tls_set_runtime(s);
+    weft__tls_set_worker(w);
     if (s->cfg.on_thread_start)
         s->cfg.on_thread_start(s->cfg.hook_arg);
     bool handed_off = worker_loop(s, w);
     if (s->cfg.on_thread_stop)
         s->cfg.on_thread_stop(s->cfg.hook_arg);
-    weft__tls.worker = NULL;
+    weft__tls_set_worker(NULL);
     if (!handed_off)
         weft__pool_loop_ended(s->pool);
     return handed_off;
@@ -284,7 +281,7 @@ int weft_block_in_place(weft_blocking_fn_t fn, void *arg, void **result)
     } else {
         weft__sched_t *s = w->sched;
         weft__watch_end(w); /* this thread stops being watched as a worker */
-        weft__tls.worker = NULL;
+        weft__tls_set_worker(NULL);
         if (weft__pool_hand_off_core(s->pool, w) == 0) {
             /* w runs on another thread now; this one finishes the current
              * poll as an ordinary thread and then joins the blocking pool
@@ -293,7 +290,7 @@ int weft_block_in_place(weft_blocking_fn_t fn, void *arg, void **result)
         } else {
             spill_to_inject(s, w);
             r = fn(arg);
-            weft__tls.worker = w;
+            weft__tls_set_worker(w);
             weft__watch_begin(w, weft__tls.task);
         }
     }

@@ -15,7 +15,7 @@
  */
 #include <string.h>
 
-#include "../runtime/internal.h"
+#include "../runtime/context.h"
 
 #define OS_RX_WAKER (1u << 0)
 #define OS_TX_WAKER (1u << 1)

@@ -1,6 +1,6 @@
 /* tests/test_timer.c - the timing wheel on a mock clock, sleeps, timeouts
  * and intervals on a real runtime, and the atomic waker. */
-#include "../reactor/reactor.h"
+#include "../reactor/time_driver.h"
 #include "../reactor/timer_wheel.h"
 #include <sched.h>
 

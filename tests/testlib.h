@@ -16,6 +16,7 @@
 
 #include <weft/weft.h>
 
+#include "context.h"
 #include "internal.h"
 
 /* Every live-object counter must read 0 once every runtime is freed. */

@@ -113,13 +113,13 @@ WEFT_API void weft_tcp_close(weft_tcp_stream_t *s);
 
 /* ---- Name resolution ------------------------------------------------------------
  * Resolves host (a name or a numeric address) for port without blocking a
- * worker: getaddrinfo runs on libuv's thread pool, started by the reactor
- * (the request reaches it through the reactor's lock-free queue). Output
+ * worker: getaddrinfo runs as a job on the runtime's blocking pool. Output
  * int: how many addresses were written to out (at most max, TCP-usable,
  * IPv4 and IPv6), or WEFT_ENOENT (no such name), WEFT_EINVAL, WEFT_ENOMEM,
- * WEFT_ENOSYS (no runtime with a reactor here), WEFT_EIO (the resolver
- * failed otherwise). Dropping it early is fine: the lookup finishes in the
- * background and its result is freed. */
+ * WEFT_ENOSYS (no runtime here), WEFT_ECANCELED (the runtime shut down
+ * before the lookup started), WEFT_EIO (the resolver failed otherwise).
+ * Dropping it early is fine: the lookup finishes in the background and its
+ * result is freed. */
 struct weft__resolve_req;
 typedef struct weft_resolve_s {
     weft_future_t future;

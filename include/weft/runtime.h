@@ -23,7 +23,14 @@ typedef enum weft_flavor_e {
 
 struct weft_blocking_report_s;
 
+/* The builder can grow without breaking programs built against an older
+ * header: weft_builder_init records the size of the struct the caller was
+ * compiled with (size_), and weft_runtime_new reads only that much of it,
+ * taking the defaults for fields added since. New fields are only ever
+ * appended. Always fill a builder with weft_builder_init first (a builder
+ * that was not gives WEFT_EINVAL). */
 typedef struct weft_builder_s {
+    uint32_t size_;            /* private: set by weft_builder_init */
     weft_flavor_t flavor;
     unsigned workers;          /* multi-thread: 0 = number of CPUs; max 1024 (checked for both flavours) */
     const char *thread_name;   /* worker name prefix (<= 11 chars kept), default "weft-wrk" */
@@ -37,8 +44,9 @@ typedef struct weft_builder_s {
     /* Scheduling ticks between inject-queue checks (and, current-thread,
      * the most tasks run between two polls of the block_on future); 0 = 61. */
     unsigned global_queue_interval;
-    bool enable_time;          /* start the reactor (default true): timers, sockets and
-                                  signals need it (without: WEFT_ENOSYS / an abort) */
+    /* Timers (default true): weft_sleep and everything built on it abort
+     * with a message when polled on a runtime without them. */
+    bool enable_time;
     /* Blocking pool (spawn_blocking, block_in_place): at most this many
      * pool threads besides the workers (default 512; 0 = the default; max
      * 32768; a block_in_place caller may exceed it while it blocks), and
@@ -54,6 +62,10 @@ typedef struct weft_builder_s {
     uint32_t blocking_threshold_ms;
     void (*on_blocking)(const struct weft_blocking_report_s *report, void *arg);
     void *on_blocking_arg;
+    /* Sockets (default true): TCP, UDP and Unix sockets give WEFT_ENOSYS
+     * on a runtime without them. With neither I/O nor time the runtime has
+     * no driver thread at all, and signals give WEFT_ENOSYS too. */
+    bool enable_io;
 } weft_builder_t;
 
 /* What the blocking detector saw. The strings are valid during the
@@ -66,8 +78,10 @@ typedef struct weft_blocking_report_s {
     uint64_t threshold_ms;
 } weft_blocking_report_t;
 
-/* Fills *b with the defaults of `flavor`. Context: any thread. */
-WEFT_API void weft_builder_init(weft_builder_t *b, weft_flavor_t flavor);
+/* Fills *b with the defaults of `flavor` (a macro: it records sizeof *b,
+ * see weft_builder_t). Context: any thread. */
+#define weft_builder_init(b, flavor) weft_builder_init_sized((b), (flavor), sizeof *(b))
+WEFT_API void weft_builder_init_sized(weft_builder_t *b, weft_flavor_t flavor, size_t size);
 
 /* Creates and starts a runtime (worker threads start now). b may be NULL:
  * a multi-thread runtime with one worker per CPU.

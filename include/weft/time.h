@@ -17,7 +17,7 @@
 /* Monotonic time in nanoseconds (CLOCK_MONOTONIC). Context: any thread. */
 WEFT_API uint64_t weft_now_ns(void);
 
-struct weft__reactor;
+struct weft__driver;
 
 /* A timer entry as the wheel sees it; the fields are private. */
 typedef struct weft_timer_entry_s {
@@ -33,7 +33,7 @@ typedef struct weft_sleep_s {
     weft_future_t future;
     weft_timer_entry_t entry_;      /* private: wheel links (its wheel's lock) */
     uint64_t deadline_ns;           /* absolute, weft_now_ns() clock */
-    struct weft__reactor *reactor_; /* set at the first poll */
+    struct weft__driver *driver_;   /* set at the first poll */
     _Atomic int fired_;             /* set by the firer (under the wheel's lock) */
     weft_atomic_waker_t waker_;
 } weft_sleep_t;

@@ -1,26 +1,24 @@
 /* reactor/net/resolve.c - name resolution that never blocks a worker.
  *
- * The future allocates a request shared by two holders: itself and the
- * reactor side. Its first poll queues the request on the reactor's
- * lock-free op stack; the reactor thread starts uv_getaddrinfo (libuv's
- * thread pool does the blocking call); the completion callback, back on
- * the reactor thread, publishes the result and wakes the task. Whichever
- * holder lets go last frees the request and any result.
+ * getaddrinfo(3) blocks, so it runs as a job on the runtime's blocking pool
+ * (runtime/blocking.c), the one pool weft has for blocking calls. The
+ * future allocates a request shared by two holders, itself and the job;
+ * the job publishes the result and wakes the task; whichever holder lets
+ * go last frees the request and any result. A job cancelled before it ran
+ * (shutdown) publishes WEFT_ECANCELED the same way.
  */
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "../io_driver.h"
-#include "../../runtime/scheduler.h"
 #include "weft/net.h"
+#include "weft/runtime.h"
 
 struct weft__resolve_req {
-    weft__op_t op;
-    uv_getaddrinfo_t uv;
     _Atomic int refs;
     _Atomic int done; /* the result is published */
-    int status;       /* libuv status (0 or a UV_EAI_* code) */
+    int status;       /* getaddrinfo's result (0 or an EAI_* code), or WEFT_ECANCELED */
     struct addrinfo *res;
     weft_atomic_waker_t waker;
     char host[256];
@@ -33,14 +31,13 @@ static void req_release(struct weft__resolve_req *q)
     if (atomic_fetch_sub_explicit(&q->refs, 1, memory_order_acq_rel) != 1)
         return;
     if (q->res != NULL)
-        uv_freeaddrinfo(q->res);
+        freeaddrinfo(q->res);
     weft_atomic_waker_drop(&q->waker);
     weft__free(q, sizeof *q);
 }
 
-static void resolved_cb(uv_getaddrinfo_t *uv, int status, struct addrinfo *res)
+static void publish(struct weft__resolve_req *q, int status, struct addrinfo *res)
 {
-    struct weft__resolve_req *q = uv->data;
     q->status = status;
     q->res = res;
     /* release: status and res reach the poller (acquire load). */
@@ -49,25 +46,31 @@ static void resolved_cb(uv_getaddrinfo_t *uv, int status, struct addrinfo *res)
     req_release(q);
 }
 
-static void start_lookup(weft__reactor_t *r, weft__op_t *op)
+static void *lookup_job(void *arg)
 {
-    struct weft__resolve_req *q = (struct weft__resolve_req *)(void *)op;
-    struct addrinfo hints;
+    struct weft__resolve_req *q = arg;
+    struct addrinfo hints, *res = NULL;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICSERV;
-    q->uv.data = q;
-    int rc = uv_getaddrinfo(&r->loop, &q->uv, resolved_cb, q->host, q->service, &hints);
-    if (rc != 0)
-        resolved_cb(&q->uv, rc, NULL);
+    int rc = getaddrinfo(q->host, q->service, &hints, &res);
+    publish(q, rc, rc == 0 ? res : NULL);
+    return NULL;
+}
+
+static void lookup_cancelled(void *arg)
+{
+    publish(arg, WEFT_ECANCELED, NULL);
 }
 
 static int map_status(int status)
 {
-    if (status == UV_EAI_NONAME || status == UV_EAI_NODATA || status == UV_EAI_ADDRFAMILY)
+    if (status == WEFT_ECANCELED)
+        return WEFT_ECANCELED;
+    if (status == EAI_NONAME || status == EAI_NODATA || status == EAI_ADDRFAMILY)
         return WEFT_ENOENT;
-    if (status == UV_EAI_MEMORY || status == UV_ENOMEM)
+    if (status == EAI_MEMORY)
         return WEFT_ENOMEM;
     return WEFT_EIO;
 }
@@ -78,13 +81,12 @@ static weft_poll_t resolve_poll(weft_future_t *f, weft_context_t *cx, void *out)
     int rc;
     struct weft__resolve_req *q = rs->req;
     if (q == NULL) {
-        weft__sched_t *s = weft__tls.sched;
         if (rs->host == NULL || rs->host[0] == 0 || strlen(rs->host) >= sizeof q->host ||
             (rs->out == NULL && rs->max > 0)) {
             rc = WEFT_EINVAL;
             goto done;
         }
-        if (s == NULL || s->reactor == NULL) {
+        if (weft_handle_current() == NULL) { /* no runtime, no blocking pool */
             rc = WEFT_ENOSYS;
             goto done;
         }
@@ -99,14 +101,14 @@ static weft_poll_t resolve_poll(weft_future_t *f, weft_context_t *cx, void *out)
         weft_atomic_waker_init(&q->waker);
         strcpy(q->host, rs->host);
         snprintf(q->service, sizeof q->service, "%u", (unsigned)rs->port);
-        q->op.run = start_lookup;
         rs->req = q;
         weft_atomic_waker_register(&q->waker, cx->waker);
-        if (!weft__reactor_submit(s->reactor, &q->op)) {
+        const weft_blocking_opts_t opts = { "weft_resolve", lookup_cancelled, 0 };
+        rc = weft_spawn_blocking_at(NULL, lookup_job, q, NULL, &opts, WEFT_SITE);
+        if (rc != 0) { /* WEFT_ENOMEM: nothing was spawned, the job's reference is ours */
             rs->req = NULL;
-            atomic_store(&q->refs, 1);
+            atomic_store_explicit(&q->refs, 1, memory_order_relaxed);
             req_release(q);
-            rc = WEFT_ENOSYS; /* the runtime is shutting down */
             goto done;
         }
     }
@@ -138,7 +140,7 @@ done:
 static void resolve_drop(weft_future_t *f)
 {
     weft_resolve_t *rs = (weft_resolve_t *)(void *)f;
-    if (rs->req != NULL) { /* the lookup goes on; its callback frees it */
+    if (rs->req != NULL) { /* the lookup goes on; the job frees it */
         req_release(rs->req);
         rs->req = NULL;
     }
