@@ -4,43 +4,19 @@
  *
  *   [ header, 64 bytes ][ future, vtable->size ][ output ][ site ptr ][ name ]
  *
- * The state word packs six flags and a reference count:
- *
- *   bit 0 RUNNING        a thread holds the right to poll or cancel the task
- *   bit 1 COMPLETE       the future is gone; the output (or CANCELLED) is final
- *   bit 2 NOTIFIED       woken: a run-queue entry exists or the poller re-queues
- *   bit 3 CANCELLED      abort requested (or, with COMPLETE, the task was cancelled)
- *   bit 4 JOIN_INTEREST  a join handle exists
- *   bit 5 JOIN_WAKER     the join waker slot is owned by the task side
- *   bit 6 NAMED          a name follows the output (never changes)
- *   bit 7 OWNED          on the owned list (set at the first WEFT_PENDING)
- *   bits 8.. references  owned list + queue entry + join handle + wakers
+ * The state word (flags and reference count) and its transitions are in
+ * state.h; task.c acts on what they return.
  *
  * A task joins the owned list only when its poll first returns PENDING:
  * until then it is always in a run queue (or being polled), where shutdown
  * finds it by draining the queues. A task that finishes in its first poll
  * never takes the owned list's lock.
- *
- * Every transition is one CAS or RMW on this word, so wake, poll, complete,
- * abort and handle drop can race from any threads without a lock. The
- * transitions are in task.c, each with the reasoning for its ordering.
  */
 #ifndef WEFT_TASK_H
 #define WEFT_TASK_H
 
 #include "internal.h"
-
-#define WEFT_T_RUNNING (1u << 0)
-#define WEFT_T_COMPLETE (1u << 1)
-#define WEFT_T_NOTIFIED (1u << 2)
-#define WEFT_T_CANCELLED (1u << 3)
-#define WEFT_T_JOIN_INTEREST (1u << 4)
-#define WEFT_T_JOIN_WAKER (1u << 5)
-#define WEFT_T_NAMED (1u << 6)
-#define WEFT_T_OWNED (1u << 7)
-#define WEFT_T_REF_SHIFT 8
-#define WEFT_T_REF_ONE ((uint64_t)1 << WEFT_T_REF_SHIFT)
-#define WEFT_T_REFS(s) ((s) >> WEFT_T_REF_SHIFT)
+#include "state.h"
 
 struct weft_task_s {
     _Atomic uint64_t state;
@@ -85,6 +61,7 @@ void weft__task_shutdown(weft_task_t *t);
  * abort entry (may_be_yield false) must not read RUNNING that way, since
  * shutdown's own claim may have set it. */
 void weft__task_drop_queued(weft_task_t *t, bool may_be_yield);
+/* Releases one reference (freeing the task if it was the last). */
 void weft__task_ref_dec(weft_task_t *t);
 /* Requests cancellation (join handle abort). Context: any thread. */
 void weft__task_abort(weft_task_t *t);
