@@ -20,7 +20,7 @@
  * retries only when another thread changed the word). Each transition
  * returns a weft__trans_t that says what its caller must do next (schedule
  * the task, complete it, free it...); the caller's side of that work is in
- * task.c (running, completion, wakers, abort, shutdown, join handles).
+ * task.c (running, completion, wakers, abort, shutdown) and join.c.
  *
  * References: the owned list holds one until completion; a run-queue entry
  * (the "notified" reference) holds one, which becomes the running reference
@@ -360,7 +360,7 @@ static inline weft__trans_t weft__state_transition_to_shutdown(_Atomic uint64_t 
  * weft__state_hand_back_join_waker, then release them) or DROP_OUTPUT
  * (references kept: the join handle went away meanwhile, so drop the
  * output, then release them). JOIN_WAKER is only set while JOIN_INTEREST
- * is (join_release clears both at once unless the task is complete), so the last
+ * is (join.c clears both at once unless the task is complete), so the last
  * two never both apply. */
 static inline weft__trans_t weft__state_transition_to_complete(_Atomic uint64_t *st, uint64_t s,
                                                                weft__outcome_t outcome, weft__output_t output,
@@ -378,8 +378,8 @@ static inline weft__trans_t weft__state_transition_to_complete(_Atomic uint64_t 
         if (fused)
             next -= refs * WEFT_T_REF_ONE;
         /* release: publishes the output (and the dropped future) to the join
-         * handle, which loads the state with acquire in task.c (join_poll,
-         * join_release). acquire: makes the
+         * handle, which loads the state with
+         * acquire in join.c (join_poll, join_release). acquire: makes the
          * join waker written before the handle's release CAS in
          * weft__state_set_join_waker visible before the caller reads it. */
     } while (!WEFT__STATE_CAS(st, &s, next, memory_order_acq_rel, memory_order_relaxed));

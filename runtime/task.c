@@ -1,8 +1,9 @@
 /* runtime/task.c - the task: allocation, running, completion, abort,
- * shutdown, task wakers, join handles, and the count of foreign wakes.
+ * shutdown, task wakers, and the count of foreign wakes.
  *
  * The state word's transitions are in state.h; this file acts on what they
- * return (schedule the task, complete it, free it).
+ * return (schedule the task, complete it, free it). The join handle's side
+ * is in join.c.
  *
  * A weft-specific shortcut: a task that wakes itself during its own poll
  * (yield) does not touch the state word at all. The wake is recorded in the
@@ -18,60 +19,25 @@
 
 /* ---- Layout and references ------------------------------------------------ */
 
-typedef struct {
-    size_t out_off, site_off, name_off, total;
-} task_layout_t;
-
-/* The output's alignment: the largest power of two (at most 16) dividing its
- * size, which a type's alignment always does. */
-static size_t out_align(size_t out_size)
-{
-    size_t a = 16;
-    while (a > 1 && (out_size & (a - 1)) != 0)
-        a >>= 1;
-    return a;
-}
-
-static task_layout_t task_layout(const weft_future_vtable_t *vt, size_t namelen)
-{
-    task_layout_t l;
-    size_t fut_end = sizeof(weft_task_t) + vt->size;
-    l.out_off = WEFT_ALIGN_UP(fut_end, out_align(vt->out_size));
-    l.site_off = WEFT_ALIGN_UP(l.out_off + vt->out_size, sizeof(void *));
-    l.name_off = l.site_off + sizeof(const char *);
-    l.total = l.name_off + namelen;
-    return l;
-}
-
-static inline void *task_out(weft_task_t *t)
-{
-    return (char *)t + task_layout(t->vtable, 0).out_off;
-}
-
-static inline const char **task_site_slot(weft_task_t *t)
-{
-    return (const char **)(void *)((char *)t + task_layout(t->vtable, 0).site_off);
-}
-
 const char *weft__task_name(weft_task_t *t)
 {
     /* relaxed: NAMED never changes after weft__task_new. */
     uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
     if (!(s & WEFT_T_NAMED))
         return NULL;
-    return (const char *)t + task_layout(t->vtable, 0).name_off;
+    return (const char *)t + weft__task_layout(t->vtable, 0).name_off;
 }
 
 const char *weft__task_site(weft_task_t *t)
 {
-    return *task_site_slot(t);
+    return *(const char **)(void *)((char *)t + weft__task_layout(t->vtable, 0).site_off);
 }
 
 static void task_dealloc(weft_task_t *t)
 {
     /* relaxed: NAMED never changes after weft__task_new. */
     uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
-    task_layout_t l = task_layout(t->vtable, 0);
+    weft__task_layout_t l = weft__task_layout(t->vtable, 0);
     if (s & WEFT_T_NAMED)
         l.total += strlen((const char *)t + l.name_off) + 1;
     WEFT_LIVE_DEC(WEFT_LIVE_TASK);
@@ -83,7 +49,7 @@ weft_task_t *weft__task_new(weft__sched_t *s, weft_future_t *fut, bool with_hand
 {
     const weft_future_vtable_t *vt = fut->vtable;
     size_t namelen = name ? strlen(name) + 1 : 0;
-    task_layout_t l = task_layout(vt, namelen);
+    weft__task_layout_t l = weft__task_layout(vt, namelen);
     weft_task_t *t = weft__alloc(l.total);
     if (t == NULL)
         return NULL;
@@ -195,14 +161,14 @@ static void task_complete(weft_task_t *t, weft__outcome_t outcome, owned_t owned
          * left, so no other thread can read or write the state word any
          * more. */
         if (!out_dropped)
-            vt->drop_output(task_out(t));
+            vt->drop_output(weft__task_output(t));
         task_dealloc(t);
         return;
     }
     /* JOIN_INTEREST never comes back once cleared, so with no handle left the
      * output can be dropped before completion is published. */
     if (!out_dropped && !(s & WEFT_T_JOIN_INTEREST)) {
-        vt->drop_output(task_out(t));
+        vt->drop_output(weft__task_output(t));
         out_dropped = true;
     }
     switch (weft__state_transition_to_complete(&t->state, s, outcome,
@@ -211,7 +177,7 @@ static void task_complete(weft_task_t *t, weft__outcome_t outcome, owned_t owned
         task_dealloc(t);
         return;
     case WEFT__TRANS_DROP_OUTPUT:
-        vt->drop_output(task_out(t));
+        vt->drop_output(weft__task_output(t));
         break;
     case WEFT__TRANS_WAKE_JOINER:
         weft_waker_wake_by_ref(&t->join_waker);
@@ -245,7 +211,7 @@ void weft__task_run(weft_task_t *t)
     weft__tls.yielded = false;
     if (w != NULL)
         weft__watch_begin(w, t); /* the blocking detector's view (watchdog.c) */
-    weft_poll_t p = t->vtable->poll(weft__task_future(t), &cx, t->vtable->out_size ? task_out(t) : NULL);
+    weft_poll_t p = t->vtable->poll(weft__task_future(t), &cx, t->vtable->out_size ? weft__task_output(t) : NULL);
     if (w != NULL && WEFT_LIKELY(weft__tls.worker == w))
         weft__watch_end(w); /* before anything below may free the task */
     weft__tls.task = NULL;
@@ -374,116 +340,3 @@ const weft_waker_vtable_t weft__task_waker_vtable = {
     task_wake_by_ref,
     task_waker_drop,
 };
-
-/* ---- Join handles --------------------------------------------------------- */
-
-/* Gives up the join interest. `taken`: the output was already moved out. */
-static void join_release(weft_task_t *t, bool taken)
-{
-    WEFT_CHAOS();
-    bool waker_ours;
-    weft__trans_t r = weft__state_unset_join_interest(&t->state, &waker_ours);
-    if (r == WEFT__TRANS_COMPLETE && !taken && t->vtable->drop_output)
-        t->vtable->drop_output(task_out(t));
-    if (waker_ours)
-        weft_waker_drop(&t->join_waker); /* the slot is ours (empty is fine) */
-    WEFT_LIVE_DEC(WEFT_LIVE_JOIN_HANDLE);
-    weft__task_ref_dec(t);
-}
-
-/* The task is complete: moves the output to jh->dst (or drops it), or
- * reports why it was cancelled. Returns 0 or the cancel error. */
-static int join_take(weft_join_handle_t *jh, weft_task_t *t)
-{
-    /* acquire: pairs with weft__state_transition_to_complete's release: the
-     * output is visible. */
-    uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
-    if (s & WEFT_T_CANCELLED) {
-        int err = weft__blocking_cancel_error(t);
-        return err != 0 ? err : WEFT_ECANCELED;
-    }
-    const weft_future_vtable_t *vt = t->vtable;
-    if (jh->dst != NULL)
-        memcpy(jh->dst, task_out(t), vt->out_size);
-    else if (vt->drop_output)
-        vt->drop_output(task_out(t));
-    return 0;
-}
-
-static weft_poll_t join_poll(weft_future_t *f, weft_context_t *cx, void *out)
-{
-    weft_join_handle_t *jh = (weft_join_handle_t *)(void *)f;
-    weft_task_t *t = jh->task;
-    if (t == NULL)
-        weft_panic(WEFT_SITE, "join handle polled after it completed (or it is empty)");
-    if (!weft_coop_proceed(cx))
-        return WEFT_PENDING;
-    /* acquire: pairs with weft__state_transition_to_complete's release: the
-     * output is visible. */
-    uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
-    if (!(s & WEFT_T_COMPLETE)) {
-        if (s & WEFT_T_JOIN_WAKER) {
-            /* Reading the slot is allowed: the task side only reads it too. */
-            if (weft_waker_will_wake(&t->join_waker, cx->waker))
-                goto pending;
-            if (weft__state_unset_join_waker(&t->state) == WEFT__TRANS_COMPLETE)
-                goto complete;
-        }
-        /* The slot is ours. */
-        if (t->join_waker.vtable == NULL || !weft_waker_will_wake(&t->join_waker, cx->waker)) {
-            weft_waker_drop(&t->join_waker);
-            t->join_waker = weft_waker_clone(cx->waker);
-        }
-        if (weft__state_set_join_waker(&t->state) == WEFT__TRANS_OK)
-            goto pending;
-    }
-complete:;
-    int rc = join_take(jh, t);
-    jh->task = NULL;
-    join_release(t, true);
-    if (out != NULL)
-        *(int *)out = rc;
-    return WEFT_READY;
-pending:
-    weft__coop_refund();
-    return WEFT_PENDING;
-}
-
-static void join_drop(weft_future_t *f)
-{
-    weft_join_handle_t *jh = (weft_join_handle_t *)(void *)f;
-    weft_task_t *t = jh->task;
-    if (t == NULL)
-        return;
-    jh->task = NULL;
-    join_release(t, false);
-}
-
-const weft_future_vtable_t weft__join_handle_vtable = {
-    join_poll, join_drop, NULL, sizeof(weft_join_handle_t), sizeof(int), "weft_join_handle",
-};
-
-weft_future_t *weft_join(weft_join_handle_t *jh, void *dst)
-{
-    jh->dst = dst;
-    return &jh->future;
-}
-
-void weft_join_handle_abort(const weft_join_handle_t *jh)
-{
-    if (jh->task != NULL)
-        weft__task_abort(jh->task);
-}
-
-bool weft_join_handle_is_finished(const weft_join_handle_t *jh)
-{
-    if (jh->task == NULL)
-        return true;
-    /* acquire: a caller that sees true may then await and read the output. */
-    return (atomic_load_explicit(&jh->task->state, memory_order_acquire) & WEFT_T_COMPLETE) != 0;
-}
-
-void weft_join_handle_drop(weft_join_handle_t *jh)
-{
-    join_drop(&jh->future);
-}

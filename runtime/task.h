@@ -5,7 +5,8 @@
  *   [ header, 64 bytes ][ future, vtable->size ][ output ][ site ptr ][ name ]
  *
  * The state word (flags and reference count) and its transitions are in
- * state.h; task.c acts on what they return.
+ * state.h; task.c acts on them (running, completion, wakers, abort,
+ * shutdown), join.c is the join handle's side.
  *
  * A task joins the owned list only when its poll first returns PENDING:
  * until then it is always in a run queue (or being polled), where shutdown
@@ -41,6 +42,38 @@ _Static_assert(sizeof(struct weft_task_s) == 64, "the task header is one cache l
 static inline weft_future_t *weft__task_future(weft_task_t *t)
 {
     return (weft_future_t *)(void *)(t + 1);
+}
+
+/* Offsets of what follows the future (see the layout above). */
+typedef struct {
+    size_t out_off, site_off, name_off, total;
+} weft__task_layout_t;
+
+/* The output's alignment: the largest power of two (at most 16) dividing its
+ * size, which a type's alignment always does. */
+static inline size_t weft__task_out_align(size_t out_size)
+{
+    size_t a = 16;
+    while (a > 1 && (out_size & (a - 1)) != 0)
+        a >>= 1;
+    return a;
+}
+
+/* namelen: the name's length with its NUL, or 0 (total then excludes it). */
+static inline weft__task_layout_t weft__task_layout(const weft_future_vtable_t *vt, size_t namelen)
+{
+    weft__task_layout_t l;
+    size_t fut_end = sizeof(struct weft_task_s) + vt->size;
+    l.out_off = WEFT_ALIGN_UP(fut_end, weft__task_out_align(vt->out_size));
+    l.site_off = WEFT_ALIGN_UP(l.out_off + vt->out_size, sizeof(void *));
+    l.name_off = l.site_off + sizeof(const char *);
+    l.total = l.name_off + namelen;
+    return l;
+}
+
+static inline void *weft__task_output(weft_task_t *t)
+{
+    return (char *)t + weft__task_layout(t->vtable, 0).out_off;
 }
 
 /* Allocates a task holding a copy of fut. refs: owned + queue (+ handle).
