@@ -185,7 +185,7 @@ static void cancel_queued(weft__pool_t *p, int err)
     weft_task_t *t;
     while ((t = take_job(p)) != NULL) {
         ((blocking_fut_t *)(void *)weft__task_future(t))->err = err;
-        weft__task_drop_queued(t, false);
+        weft__task_drop_queued(t, WEFT__ENTRY_WAKE);
     }
 }
 

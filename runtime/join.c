@@ -15,13 +15,19 @@
 
 #include "scheduler.h"
 
-/* Gives up the join interest. `taken`: the output was already moved out. */
-static void join_release(weft_task_t *t, bool taken)
+/* What join_release finds in the output slot of a complete task. */
+typedef enum {
+    OUTPUT_TAKEN, /* the final poll moved (or dropped) it already */
+    OUTPUT_LEFT,  /* still there: the handle drops it */
+} join_output_t;
+
+/* Gives up the join interest and the handle's reference. */
+static void join_release(weft_task_t *t, join_output_t output)
 {
     WEFT_CHAOS();
     bool waker_ours;
     weft__trans_t r = weft__state_unset_join_interest(&t->state, &waker_ours);
-    if (r == WEFT__TRANS_COMPLETE && !taken && t->vtable->drop_output)
+    if (r == WEFT__TRANS_COMPLETE && output == OUTPUT_LEFT && t->vtable->drop_output)
         t->vtable->drop_output(weft__task_output(t));
     if (waker_ours)
         weft_waker_drop(&t->join_waker); /* the slot is ours (empty is fine) */
@@ -78,7 +84,7 @@ static weft_poll_t join_poll(weft_future_t *f, weft_context_t *cx, void *out)
 complete:;
     int rc = join_take(jh, t);
     jh->task = NULL;
-    join_release(t, true);
+    join_release(t, OUTPUT_TAKEN);
     if (out != NULL)
         *(int *)out = rc;
     return WEFT_READY;
@@ -94,7 +100,7 @@ static void join_drop(weft_future_t *f)
     if (t == NULL)
         return;
     jh->task = NULL;
-    join_release(t, false);
+    join_release(t, OUTPUT_LEFT);
 }
 
 const weft_future_vtable_t weft__join_handle_vtable = {

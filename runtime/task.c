@@ -259,12 +259,12 @@ void weft__task_shutdown(weft_task_t *t)
     task_complete(t, WEFT__COMPLETE_CANCELLED, OWNED_NOT_LISTED, 1);
 }
 
-void weft__task_drop_queued(weft_task_t *t, bool may_be_yield)
+void weft__task_drop_queued(weft_task_t *t, weft__entry_t entry)
 {
     /* acquire: as in weft__state_transition_to_shutdown, for the paths that
      * complete the task from this snapshot. */
     uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
-    if (may_be_yield && (s & WEFT_T_RUNNING)) {
+    if (entry == WEFT__ENTRY_MAYBE_YIELD && (s & WEFT_T_RUNNING)) {
         /* A self-yielded entry: it holds RUNNING. */
         task_complete(t, WEFT__COMPLETE_CANCELLED, OWNED_UNLINK, 2);
         return;

@@ -76,6 +76,16 @@ static inline void *weft__task_output(weft_task_t *t)
     return (char *)t + weft__task_layout(t->vtable, 0).out_off;
 }
 
+/* Which kind of run-queue entry weft__task_drop_queued drops. */
+typedef enum {
+    /* It went through a worker's local queue (perhaps spilled from there to
+     * the inject queue), so it may be a yield entry, which holds RUNNING. */
+    WEFT__ENTRY_MAYBE_YIELD,
+    /* A wake, spawn or abort entry, never a yield's: RUNNING set means some
+     * other thread (shutdown's own claim, say) holds it. */
+    WEFT__ENTRY_WAKE,
+} weft__entry_t;
+
 /* Allocates a task holding a copy of fut. refs: owned + queue (+ handle).
  * Returns NULL on allocation failure. */
 weft_task_t *weft__task_new(struct weft__sched *s, weft_future_t *fut, bool with_handle, const char *name,
@@ -89,11 +99,11 @@ void weft__task_shutdown(weft_task_t *t);
 /* Drops a run-queue entry without running the task (shutdown, or a push
  * into a closed inject queue). A task not yet on the owned list (never
  * polled) is cancelled by its entry, as is one that yielded while running
- * (its entry holds RUNNING). may_be_yield: the entry came through a worker's
- * local queue, where RUNNING set means a yield entry; a wake, spawn or
- * abort entry (may_be_yield false) must not read RUNNING that way, since
- * shutdown's own claim may have set it. */
-void weft__task_drop_queued(weft_task_t *t, bool may_be_yield);
+ * (its entry holds RUNNING). entry: WEFT__ENTRY_MAYBE_YIELD for an entry
+ * that came through a worker's local queue, where RUNNING set means a yield
+ * entry; a wake, spawn or abort entry (WEFT__ENTRY_WAKE) must not read
+ * RUNNING that way, since shutdown's own claim may have set it. */
+void weft__task_drop_queued(weft_task_t *t, weft__entry_t entry);
 /* Releases one reference (freeing the task if it was the last). */
 void weft__task_ref_dec(weft_task_t *t);
 /* Requests cancellation (join handle abort). Context: any thread. */
