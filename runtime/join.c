@@ -6,7 +6,9 @@
  * JOIN_WAKER; from then on the slot is the task side's until the completer
  * hands it back (task.c, task_complete), so the handle only ever reads it.
  * Once it sees COMPLETE (acquire, pairing with the completion's release in
- * weft__state_transition_to_complete) the output is final and readable.
+ * weft__state_transition_to_complete) the output and the cancel error are
+ * final and readable. The handle learns why a task was cancelled from the
+ * task itself (weft__task_cancel_err_slot), never from whoever cancelled it.
  *
  * Context: a handle is used by one thread at a time (it is a future), while
  * its task completes, wakes it or is freed on any thread.
@@ -40,10 +42,10 @@ static void join_release(weft_task_t *t, join_output_t output)
 static int join_take(weft_join_handle_t *jh, weft_task_t *t)
 {
     /* acquire: pairs with weft__state_transition_to_complete's release: the
-     * output is visible. */
+     * output and the cancel error are visible. */
     uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
     if (s & WEFT_T_CANCELLED) {
-        int err = weft__blocking_cancel_error(t);
+        int err = *weft__task_cancel_err_slot(t);
         return err != 0 ? err : WEFT_ECANCELED;
     }
     const weft_future_vtable_t *vt = t->vtable;

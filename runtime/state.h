@@ -377,8 +377,8 @@ static inline weft__trans_t weft__state_transition_to_complete(_Atomic uint64_t 
                (outcome == WEFT__COMPLETE_CANCELLED ? WEFT_T_CANCELLED : 0);
         if (fused)
             next -= refs * WEFT_T_REF_ONE;
-        /* release: publishes the output (and the dropped future) to the join
-         * handle, which loads the state with
+        /* release: publishes the output (and the dropped future, and the
+         * cancel error) to the join handle, which loads the state with
          * acquire in join.c (join_poll, join_release). acquire: makes the
          * join waker written before the handle's release CAS in
          * weft__state_set_join_waker visible before the caller reads it. */

@@ -63,6 +63,7 @@ weft_task_t *weft__task_new(weft__sched_t *s, weft_future_t *fut, bool with_hand
     t->vtable = vt;
     memcpy(t + 1, fut, vt->size);
     *(const char **)(void *)((char *)t + l.site_off) = site;
+    *(int *)(void *)((char *)t + l.err_off) = 0;
     if (name)
         memcpy((char *)t + l.name_off, name, namelen);
     WEFT_LIVE_INC(WEFT_LIVE_TASK);
@@ -259,7 +260,9 @@ void weft__task_shutdown(weft_task_t *t)
     task_complete(t, WEFT__COMPLETE_CANCELLED, OWNED_NOT_LISTED, 1);
 }
 
-void weft__task_drop_queued(weft_task_t *t, weft__entry_t entry)
+/* weft__task_drop_queued; err: the cancel error recorded if this entry is
+ * the one that cancels the task. */
+static void drop_queued(weft_task_t *t, weft__entry_t entry, int err)
 {
     /* acquire: as in weft__state_transition_to_shutdown, for the paths that
      * complete the task from this snapshot. */
@@ -278,8 +281,20 @@ void weft__task_drop_queued(weft_task_t *t, weft__entry_t entry)
         weft__task_ref_dec(t);
         return;
     }
+    /* We hold RUNNING and COMPLETE is not published yet: the slot is ours. */
+    *weft__task_cancel_err_slot(t) = err;
     /* 2 references: the queue entry's, and the one kept for the owned list. */
     task_complete(t, WEFT__COMPLETE_CANCELLED, OWNED_NOT_LISTED, 2);
+}
+
+void weft__task_drop_queued(weft_task_t *t, weft__entry_t entry)
+{
+    drop_queued(t, entry, 0);
+}
+
+void weft__task_drop_queued_with_error(weft_task_t *t, int err)
+{
+    drop_queued(t, WEFT__ENTRY_WAKE, err);
 }
 
 void weft__task_abort(weft_task_t *t)

@@ -2,7 +2,7 @@
  *
  * Layout of the allocation:
  *
- *   [ header, 64 bytes ][ future, vtable->size ][ output ][ site ptr ][ name ]
+ *   [ header, 64 bytes ][ future, vtable->size ][ output ][ site ptr ][ cancel err ][ name ]
  *
  * The state word (flags and reference count) and its transitions are in
  * state.h; task.c acts on them (running, completion, wakers, abort,
@@ -12,6 +12,12 @@
  * until then it is always in a run queue (or being polled), where shutdown
  * finds it by draining the queues. A task that finishes in its first poll
  * never takes the owned list's lock.
+ *
+ * The cancel error is why the task was cancelled, for its join handle to
+ * report: 0 (WEFT_ECANCELED) unless whoever cancelled it gave a reason
+ * (weft__task_drop_queued_with_error). It is written only by the holder of
+ * RUNNING before it publishes COMPLETE, and read only by the join handle
+ * after it saw COMPLETE (acquire), like the output.
  */
 #ifndef WEFT_TASK_H
 #define WEFT_TASK_H
@@ -46,7 +52,7 @@ static inline weft_future_t *weft__task_future(weft_task_t *t)
 
 /* Offsets of what follows the future (see the layout above). */
 typedef struct {
-    size_t out_off, site_off, name_off, total;
+    size_t out_off, site_off, err_off, name_off, total;
 } weft__task_layout_t;
 
 /* The output's alignment: the largest power of two (at most 16) dividing its
@@ -66,7 +72,8 @@ static inline weft__task_layout_t weft__task_layout(const weft_future_vtable_t *
     size_t fut_end = sizeof(struct weft_task_s) + vt->size;
     l.out_off = WEFT_ALIGN_UP(fut_end, weft__task_out_align(vt->out_size));
     l.site_off = WEFT_ALIGN_UP(l.out_off + vt->out_size, sizeof(void *));
-    l.name_off = l.site_off + sizeof(const char *);
+    l.err_off = l.site_off + sizeof(const char *);
+    l.name_off = l.err_off + sizeof(int);
     l.total = l.name_off + namelen;
     return l;
 }
@@ -74,6 +81,12 @@ static inline weft__task_layout_t weft__task_layout(const weft_future_vtable_t *
 static inline void *weft__task_output(weft_task_t *t)
 {
     return (char *)t + weft__task_layout(t->vtable, 0).out_off;
+}
+
+/* The cancel error's slot (see the file comment for who may touch it). */
+static inline int *weft__task_cancel_err_slot(weft_task_t *t)
+{
+    return (int *)(void *)((char *)t + weft__task_layout(t->vtable, 0).err_off);
 }
 
 /* Which kind of run-queue entry weft__task_drop_queued drops. */
@@ -104,6 +117,10 @@ void weft__task_shutdown(weft_task_t *t);
  * entry; a wake, spawn or abort entry (WEFT__ENTRY_WAKE) must not read
  * RUNNING that way, since shutdown's own claim may have set it. */
 void weft__task_drop_queued(weft_task_t *t, weft__entry_t entry);
+/* As weft__task_drop_queued(t, WEFT__ENTRY_WAKE), giving the reason: if this
+ * entry is what cancels the task, its join handle reports err (0:
+ * WEFT_ECANCELED). The blocking pool uses it for jobs it never started. */
+void weft__task_drop_queued_with_error(weft_task_t *t, int err);
 /* Releases one reference (freeing the task if it was the last). */
 void weft__task_ref_dec(weft_task_t *t);
 /* Requests cancellation (join handle abort). Context: any thread. */
