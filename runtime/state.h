@@ -379,8 +379,9 @@ static inline weft__trans_t weft__state_transition_to_complete(_Atomic uint64_t 
             next -= refs * WEFT_T_REF_ONE;
         /* release: publishes the output (and the dropped future, and the
          * cancel error) to the join handle, which loads the state with
-         * acquire in join.c (join_poll, join_release). acquire: makes the
-         * join waker written before the handle's release CAS in
+         * acquire in join.c (join_poll, join_take) and in
+         * weft__state_unset_join_interest. acquire: makes the join waker
+         * written before the handle's release CAS in
          * weft__state_set_join_waker visible before the caller reads it. */
     } while (!WEFT__STATE_CAS(st, &s, next, memory_order_acq_rel, memory_order_relaxed));
     if (fused)

@@ -74,6 +74,7 @@ weft_task_t *weft__task_new(weft__sched_t *s, weft_future_t *fut, bool with_hand
 void weft__task_ref_dec(weft_task_t *t)
 {
     WEFT_CHAOS();
+    /* acq_rel, for the free: see weft__state_ref_dec. */
     if (weft__state_ref_dec(&t->state, 1) == WEFT__TRANS_DEALLOC)
         task_dealloc(t);
 }
