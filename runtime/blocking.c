@@ -89,7 +89,6 @@ typedef struct {
     void *arg;
     void (*cancel)(void *arg);
     bool ran;
-    int err; /* the handle's error when the job never ran for lack of a thread */
 } blocking_fut_t;
 
 static weft_poll_t blocking_poll(weft_future_t *f, weft_context_t *cx, void *out)
@@ -112,14 +111,6 @@ static void blocking_drop(weft_future_t *f)
 static const weft_future_vtable_t blocking_vtable = {
     blocking_poll, blocking_drop, NULL, sizeof(blocking_fut_t), sizeof(void *), "weft_spawn_blocking",
 };
-
-int weft__blocking_cancel_error(weft_task_t *t)
-{
-    if (t->vtable != &blocking_vtable)
-        return 0;
-    /* The future was dropped, but its memory lives as long as the task. */
-    return ((blocking_fut_t *)(void *)weft__task_future(t))->err;
-}
 
 /* ---- Queue ------------------------------------------------------------------- */
 
@@ -167,14 +158,12 @@ static bool has_queued(weft__pool_t *p)
 }
 
 /* Drops every queued job without running it: its handle reports err
- * (0: WEFT_ECANCELED). */
+ * (0: WEFT_ECANCELED), which the task records (task.h, the cancel error). */
 static void cancel_queued(weft__pool_t *p, int err)
 {
     weft_task_t *t;
-    while ((t = take_job(p)) != NULL) {
-        ((blocking_fut_t *)(void *)weft__task_future(t))->err = err;
-        weft__task_drop_queued(t, false);
-    }
+    while ((t = take_job(p)) != NULL)
+        weft__task_drop_queued_with_error(t, err);
 }
 
 /* ---- Threads ------------------------------------------------------------------ */
@@ -612,7 +601,7 @@ int weft_spawn_blocking_at(weft_handle_t *h, weft_blocking_fn_t fn, void *arg, w
     weft__pool_t *p = s->pool;
     if (opts != NULL && opts->max_queued != 0 && backlog(p) >= opts->max_queued)
         return WEFT_EAGAIN;
-    blocking_fut_t bf = { { &blocking_vtable }, fn, arg, opts ? opts->cancel : NULL, false, 0 };
+    blocking_fut_t bf = { { &blocking_vtable }, fn, arg, opts ? opts->cancel : NULL, false };
     weft_task_t *t;
     int rc = weft__task_spawn_new(s, &bf.base, jh, opts ? opts->name : NULL, site, &t);
     if (t == NULL)

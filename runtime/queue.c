@@ -50,7 +50,7 @@ static void drop_chain(weft_task_t *t)
 {
     while (t != NULL) {
         weft_task_t *n = t->next;
-        weft__task_drop_queued(t, true);
+        weft__task_drop_queued(t, WEFT__ENTRY_MAYBE_YIELD);
         t = n;
     }
 }
@@ -100,7 +100,7 @@ void weft__queue_push_back_spmc(weft__queue_t *q, weft_task_t *t, weft__inject_t
             /* A stealer is freeing slots right now: do not wait for it. */
             t->next = NULL;
             if (!weft__inject_push_batch(overflow, t, t, 1))
-                weft__task_drop_queued(t, true);
+                weft__task_drop_queued(t, WEFT__ENTRY_MAYBE_YIELD);
             return;
         }
         if (push_overflow(q, t, real, overflow))

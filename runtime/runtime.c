@@ -341,11 +341,11 @@ static void drain_worker_queues(weft__sched_t *s)
         if (w->lifo) {
             weft_task_t *t = w->lifo;
             w->lifo = NULL;
-            weft__task_drop_queued(t, true);
+            weft__task_drop_queued(t, WEFT__ENTRY_MAYBE_YIELD);
         }
         weft_task_t *t;
         while ((t = weft__queue_pop_spmc(&w->queue)) != NULL)
-            weft__task_drop_queued(t, true);
+            weft__task_drop_queued(t, WEFT__ENTRY_MAYBE_YIELD);
     }
 }
 
@@ -387,7 +387,7 @@ int weft_runtime_shutdown_timeout(weft_runtime_t *rt, uint64_t timeout_ms)
             weft_task_t *t = weft__inject_close(remote[q]);
             while (t != NULL) {
                 weft_task_t *next = t->next;
-                weft__task_drop_queued(t, true);
+                weft__task_drop_queued(t, WEFT__ENTRY_MAYBE_YIELD);
                 t = next;
             }
         }

@@ -40,7 +40,7 @@ static void batch_flush(void)
     if (!weft__inject_push_batch(&s->woken, first, batch.last, batch.n)) {
         while (first != NULL) {
             weft_task_t *next = first->next;
-            weft__task_drop_queued(first, false);
+            weft__task_drop_queued(first, WEFT__ENTRY_WAKE);
             first = next;
         }
     } else {
@@ -84,7 +84,7 @@ static void push_remote(weft__sched_t *s, weft_task_t *t)
          * from a yield (a task yields on its own worker), so it does not
          * hold RUNNING: reading RUNNING as a yield entry would race with
          * shutdown's own claim and drop the future twice. */
-        weft__task_drop_queued(t, false);
+        weft__task_drop_queued(t, WEFT__ENTRY_WAKE);
         return;
     }
     weft__idle_notify_one(s);
@@ -171,7 +171,7 @@ int weft__task_spawn_new(weft__sched_t *s, weft_future_t *fut, weft_join_handle_
      * WEFT_ECANCELED. (A spawn that races the flag lands in a queue that
      * shutdown drains, and the draining cancels it: task.h.) */
     if (atomic_load_explicit(&s->shutdown, memory_order_acquire)) {
-        weft__task_drop_queued(t, false);
+        weft__task_drop_queued(t, WEFT__ENTRY_WAKE);
         return 0;
     }
     *out = t;

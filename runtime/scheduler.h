@@ -250,8 +250,6 @@ bool weft__pool_wait_loops(struct weft__pool *p, uint64_t deadline_ns);
  * (call again later). */
 bool weft__pool_shutdown(struct weft__pool *p, uint64_t deadline_ns);
 void weft__pool_free(struct weft__pool *p);
-/* The error a blocking task's join handle reports when cancelled. */
-int weft__blocking_cancel_error(weft_task_t *t);
 
 /* ---- Watchdog (watchdog.c) ---------------------------------------------- */
 int weft__watchdog_start(weft__sched_t *s);

@@ -2,45 +2,28 @@
  *
  * Layout of the allocation:
  *
- *   [ header, 64 bytes ][ future, vtable->size ][ output ][ site ptr ][ name ]
+ *   [ header, 64 bytes ][ future, vtable->size ][ output ][ site ptr ][ cancel err ][ name ]
  *
- * The state word packs six flags and a reference count:
- *
- *   bit 0 RUNNING        a thread holds the right to poll or cancel the task
- *   bit 1 COMPLETE       the future is gone; the output (or CANCELLED) is final
- *   bit 2 NOTIFIED       woken: a run-queue entry exists or the poller re-queues
- *   bit 3 CANCELLED      abort requested (or, with COMPLETE, the task was cancelled)
- *   bit 4 JOIN_INTEREST  a join handle exists
- *   bit 5 JOIN_WAKER     the join waker slot is owned by the task side
- *   bit 6 NAMED          a name follows the output (never changes)
- *   bit 7 OWNED          on the owned list (set at the first WEFT_PENDING)
- *   bits 8.. references  owned list + queue entry + join handle + wakers
+ * The state word (flags and reference count) and its transitions are in
+ * state.h; task.c acts on them (running, completion, wakers, abort,
+ * shutdown), join.c is the join handle's side.
  *
  * A task joins the owned list only when its poll first returns PENDING:
  * until then it is always in a run queue (or being polled), where shutdown
  * finds it by draining the queues. A task that finishes in its first poll
  * never takes the owned list's lock.
  *
- * Every transition is one CAS or RMW on this word, so wake, poll, complete,
- * abort and handle drop can race from any threads without a lock. The
- * transitions are in task.c, each with the reasoning for its ordering.
+ * The cancel error is why the task was cancelled, for its join handle to
+ * report: 0 (WEFT_ECANCELED) unless whoever cancelled it gave a reason
+ * (weft__task_drop_queued_with_error). It is written only by the holder of
+ * RUNNING before it publishes COMPLETE, and read only by the join handle
+ * after it saw COMPLETE (acquire), like the output.
  */
 #ifndef WEFT_TASK_H
 #define WEFT_TASK_H
 
 #include "internal.h"
-
-#define WEFT_T_RUNNING (1u << 0)
-#define WEFT_T_COMPLETE (1u << 1)
-#define WEFT_T_NOTIFIED (1u << 2)
-#define WEFT_T_CANCELLED (1u << 3)
-#define WEFT_T_JOIN_INTEREST (1u << 4)
-#define WEFT_T_JOIN_WAKER (1u << 5)
-#define WEFT_T_NAMED (1u << 6)
-#define WEFT_T_OWNED (1u << 7)
-#define WEFT_T_REF_SHIFT 8
-#define WEFT_T_REF_ONE ((uint64_t)1 << WEFT_T_REF_SHIFT)
-#define WEFT_T_REFS(s) ((s) >> WEFT_T_REF_SHIFT)
+#include "state.h"
 
 struct weft_task_s {
     _Atomic uint64_t state;
@@ -67,6 +50,55 @@ static inline weft_future_t *weft__task_future(weft_task_t *t)
     return (weft_future_t *)(void *)(t + 1);
 }
 
+/* Offsets of what follows the future (see the layout above). */
+typedef struct {
+    size_t out_off, site_off, err_off, name_off, total;
+} weft__task_layout_t;
+
+/* The output's alignment: the largest power of two (at most 16) dividing its
+ * size, which a type's alignment always does. */
+static inline size_t weft__task_out_align(size_t out_size)
+{
+    size_t a = 16;
+    while (a > 1 && (out_size & (a - 1)) != 0)
+        a >>= 1;
+    return a;
+}
+
+/* namelen: the name's length with its NUL, or 0 (total then excludes it). */
+static inline weft__task_layout_t weft__task_layout(const weft_future_vtable_t *vt, size_t namelen)
+{
+    weft__task_layout_t l;
+    size_t fut_end = sizeof(struct weft_task_s) + vt->size;
+    l.out_off = WEFT_ALIGN_UP(fut_end, weft__task_out_align(vt->out_size));
+    l.site_off = WEFT_ALIGN_UP(l.out_off + vt->out_size, sizeof(void *));
+    l.err_off = l.site_off + sizeof(const char *);
+    l.name_off = l.err_off + sizeof(int);
+    l.total = l.name_off + namelen;
+    return l;
+}
+
+static inline void *weft__task_output(weft_task_t *t)
+{
+    return (char *)t + weft__task_layout(t->vtable, 0).out_off;
+}
+
+/* The cancel error's slot (see the file comment for who may touch it). */
+static inline int *weft__task_cancel_err_slot(weft_task_t *t)
+{
+    return (int *)(void *)((char *)t + weft__task_layout(t->vtable, 0).err_off);
+}
+
+/* Which kind of run-queue entry weft__task_drop_queued drops. */
+typedef enum {
+    /* It went through a worker's local queue (perhaps spilled from there to
+     * the inject queue), so it may be a yield entry, which holds RUNNING. */
+    WEFT__ENTRY_MAYBE_YIELD,
+    /* A wake, spawn or abort entry, never a yield's: RUNNING set means some
+     * other thread (shutdown's own claim, say) holds it. */
+    WEFT__ENTRY_WAKE,
+} weft__entry_t;
+
 /* Allocates a task holding a copy of fut. refs: owned + queue (+ handle).
  * Returns NULL on allocation failure. */
 weft_task_t *weft__task_new(struct weft__sched *s, weft_future_t *fut, bool with_handle, const char *name,
@@ -80,11 +112,16 @@ void weft__task_shutdown(weft_task_t *t);
 /* Drops a run-queue entry without running the task (shutdown, or a push
  * into a closed inject queue). A task not yet on the owned list (never
  * polled) is cancelled by its entry, as is one that yielded while running
- * (its entry holds RUNNING). may_be_yield: the entry came through a worker's
- * local queue, where RUNNING set means a yield entry; a wake, spawn or
- * abort entry (may_be_yield false) must not read RUNNING that way, since
- * shutdown's own claim may have set it. */
-void weft__task_drop_queued(weft_task_t *t, bool may_be_yield);
+ * (its entry holds RUNNING). entry: WEFT__ENTRY_MAYBE_YIELD for an entry
+ * that came through a worker's local queue, where RUNNING set means a yield
+ * entry; a wake, spawn or abort entry (WEFT__ENTRY_WAKE) must not read
+ * RUNNING that way, since shutdown's own claim may have set it. */
+void weft__task_drop_queued(weft_task_t *t, weft__entry_t entry);
+/* As weft__task_drop_queued(t, WEFT__ENTRY_WAKE), giving the reason: if this
+ * entry is what cancels the task, its join handle reports err (0:
+ * WEFT_ECANCELED). The blocking pool uses it for jobs it never started. */
+void weft__task_drop_queued_with_error(weft_task_t *t, int err);
+/* Releases one reference (freeing the task if it was the last). */
 void weft__task_ref_dec(weft_task_t *t);
 /* Requests cancellation (join handle abort). Context: any thread. */
 void weft__task_abort(weft_task_t *t);

@@ -260,7 +260,7 @@ static void spill_to_inject(weft__sched_t *s, weft__worker_t *w)
     if (!weft__inject_push_batch(&s->inject, first, last, n)) {
         while (first != NULL) { /* shut down meanwhile */
             weft_task_t *next = first->next;
-            weft__task_drop_queued(first, true);
+            weft__task_drop_queued(first, WEFT__ENTRY_MAYBE_YIELD);
             first = next;
         }
         return;
