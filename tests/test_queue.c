@@ -106,10 +106,8 @@ END_TEST
 typedef struct {
     weft__queue_t *src;
     weft__queue_t *own; /* the thief's own queue (it drains it itself) */
-    weft__queue_t *chain_src; /* optional: the thief's own queue is stolen from too */
     _Atomic int *stop;
     size_t taken;
-    uint64_t seed;
 } thief_t;
 
 static void *thief_main(void *arg)
@@ -143,7 +141,7 @@ static void owner_vs_thieves(int variant, uint64_t seed, size_t n)
     weft__inject_t inj;
     weft__inject_init(&inj);
     _Atomic int stop = 0;
-    thief_t t1 = { q, q1, NULL, &stop, 0, seed }, t2 = { variant == 2 ? q1 : q, q2, NULL, &stop, 0, seed };
+    thief_t t1 = { q, q1, &stop, 0 }, t2 = { variant == 2 ? q1 : q, q2, &stop, 0 };
     pthread_t p1, p2;
     pthread_create(&p1, NULL, thief_main, &t1);
     if (variant > 0)

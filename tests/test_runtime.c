@@ -165,8 +165,6 @@ static weft_poll_t misuse_poll(weft_future_t *f, weft_context_t *cx, void *out)
     weft_runtime_t *rt = NULL;
     if (((misuse_t *)(void *)f)->what == 0) {
         weft_ready_t r = weft_ready(1);
-        weft_runtime_t *other = NULL;
-        (void)other;
         /* blocking on a runtime from inside a task */
         weft_runtime_block_on((weft_runtime_t *)weft_handle_current(), WEFT_FUTURE(&r), NULL);
     } else {
@@ -300,12 +298,6 @@ START_TEST(lifo_cap_lets_others_run)
 END_TEST
 
 /* The cooperative budget: a loop over an always-ready resource yields. */
-typedef struct {
-    WEFT_FRAME;
-    int i, pendings;
-    weft_join_handle_t h;
-    int rc;
-} coop_t;
 typedef struct {
     weft_future_t future;
     int *pendings;
