@@ -1,6 +1,7 @@
 /* tests/test_blocking.c - the blocking pool (spawn_blocking, the cap, the
- * keep-alive, the bounded queue, thread-creation failure, shutdown races)
- * and block_in_place. The blocking detector is in test_watchdog.c. */
+ * keep-alive, the bounded queue, thread-creation and allocation failure,
+ * many spawner threads, jobs that block_on their runtime, shutdown and its
+ * races) and block_in_place. The blocking detector is in test_watchdog.c. */
 #include "testlib.h"
 
 /* ---- Helpers ------------------------------------------------------------------ */

@@ -1,7 +1,11 @@
 /* tests/test_stress.c - seeded chaos stress of the whole runtime (the
- * TESTING.md scenarios for wakers, join handles and shutdown). Each
- * iteration turns chaos on with a new seed; a failure prints the seed, and
- * WEFT_CHAOS_SEED=<seed> WEFT_CHAOS_ITERS=1 replays it. */
+ * TESTING.md scenarios for wakers, join handles and shutdown): foreign
+ * threads waking and aborting tasks, shutdown under foreign wakes, a
+ * destructor waking a sibling at shutdown, a spawn tree with exact counts,
+ * allocation failure at every k, and freeing a runtime while another
+ * runtime's task is hammered with wakes. Suite `stress` only (not `unit`).
+ * Each iteration turns chaos on with a new seed; a failure prints the seed,
+ * and WEFT_CHAOS_SEED=<seed> WEFT_CHAOS_ITERS=1 replays it. */
 #include "testlib.h"
 
 #define CHAOS_PERMILLE 30

@@ -1,6 +1,10 @@
-/* tests/testlib.h - helpers shared by the Check suites. The suites link the
- * test library (WEFT_TEST_HOOKS), so they see the live-object counters,
- * chaos points and allocation-failure injection. */
+/* tests/testlib.h - helpers shared by the Check suites: the live-object
+ * check, runtime builders for each shape, join helpers, chaos iteration
+ * and seed settings, abort tests that need fork mode, the TAP runner, and
+ * the checks for code that runs off the test thread (WEFT_TEST_CHECK and
+ * ASSERT_NO_TEST_FAIL). The suites link the test library (WEFT_TEST_HOOKS),
+ * so they see the live-object counters, chaos points and
+ * allocation-failure injection. */
 #ifndef WEFT_TESTLIB_H
 #define WEFT_TESTLIB_H
 
