@@ -1,4 +1,5 @@
-/* examples/hello.c - the seed article's hands-on example, line for line:
+/* examples/hello.c - the Rust async/await article's hands-on example,
+ * line for line:
  *
  *   async fn fetch(name, ms) -> String { sleep(ms).await; format!(...) }
  *   sequential: fetch("a", 100).await; fetch("b", 50).await   (~150 ms)

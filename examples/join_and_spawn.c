@@ -1,4 +1,4 @@
-/* examples/join_and_spawn.c - the seed's lesson without timers: `join` runs
+/* examples/join_and_spawn.c - join versus spawn, without timers: `join` runs
  * two futures concurrently on ONE task; `spawn` makes an independent task
  * that any worker may run in parallel; dropping a future cancels it.
  *

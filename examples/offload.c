@@ -1,5 +1,5 @@
-/* examples/offload.c - the seed's first pitfall (blocking the runtime) and
- * its cure, measured.
+/* examples/offload.c - the first pitfall of async code (blocking the
+ * runtime) and its cure, measured.
  *
  * A TCP server on 127.0.0.1 answers two kinds of request, one per line:
  *   "H\n"  heavy: a CPU-bound computation (--work million steps, ~30 ms)

@@ -1,5 +1,7 @@
 /* tests/test_future.c - futures, wakers and the async macros, polled by
- * hand with a counting waker (no runtime needed), plus join. */
+ * hand with a counting waker (no runtime needed): the async state machine,
+ * drops mid-await, misuse aborts, leaf futures, join2 and join_all, and
+ * the error names. */
 #include "testlib.h"
 
 /* ---- A counting waker -------------------------------------------------- */

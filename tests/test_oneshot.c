@@ -1,5 +1,6 @@
 /* tests/test_oneshot.c - the oneshot channel: values, both sides' drops
- * observed by the other, close, try_recv, closed(), value destructors. */
+ * observed by the other, close, try_recv, closed(), value destructors, and
+ * close + try_recv racing a send on another thread (seeded chaos). */
 #include "testlib.h"
 
 static weft_waker_t noop;

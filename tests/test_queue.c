@@ -21,9 +21,10 @@ static void teardown(void)
 static void mark(weft_task_t *t)
 {
     size_t i = (size_t)(t - tasks);
-    ck_assert_uint_lt(i, NT);
+    if (!WEFT_TEST_CHECK_MSG(i < NT, "task %p is not one of tasks[]", (void *)t))
+        return;
     unsigned char prev = atomic_fetch_add(&seen[i], 1);
-    ck_assert_msg(prev == 0, "task %zu taken twice", i);
+    (void)WEFT_TEST_CHECK_MSG(prev == 0, "task %zu taken twice", i);
 }
 static size_t drain_inject(weft__inject_t *inj)
 {
@@ -70,6 +71,7 @@ START_TEST(fifo_and_overflow)
         mark(t);
     }
     ck_assert_ptr_null(weft__queue_pop_spmc(q));
+    ASSERT_NO_TEST_FAIL();
     for (unsigned i = 0; i <= WEFT_QUEUE_CAP; i++)
         ck_assert_int_eq(seen[i], 1);
     weft__inject_destroy(&inj);
@@ -104,10 +106,8 @@ END_TEST
 typedef struct {
     weft__queue_t *src;
     weft__queue_t *own; /* the thief's own queue (it drains it itself) */
-    weft__queue_t *chain_src; /* optional: the thief's own queue is stolen from too */
     _Atomic int *stop;
     size_t taken;
-    uint64_t seed;
 } thief_t;
 
 static void *thief_main(void *arg)
@@ -141,7 +141,7 @@ static void owner_vs_thieves(int variant, uint64_t seed, size_t n)
     weft__inject_t inj;
     weft__inject_init(&inj);
     _Atomic int stop = 0;
-    thief_t t1 = { q, q1, NULL, &stop, 0, seed }, t2 = { variant == 2 ? q1 : q, q2, NULL, &stop, 0, seed };
+    thief_t t1 = { q, q1, &stop, 0 }, t2 = { variant == 2 ? q1 : q, q2, &stop, 0 };
     pthread_t p1, p2;
     pthread_create(&p1, NULL, thief_main, &t1);
     if (variant > 0)
@@ -172,6 +172,7 @@ static void owner_vs_thieves(int variant, uint64_t seed, size_t n)
     if (variant > 0)
         pthread_join(p2, NULL);
     size_t spilled = drain_inject(&inj);
+    ASSERT_NO_TEST_FAIL();
     size_t total = popped + t1.taken + (variant > 0 ? t2.taken : 0) + spilled;
     ck_assert_msg(total == n, "seed %llu variant %d: %zu of %zu tasks taken", (unsigned long long)seed, variant,
                   total, n);
@@ -233,7 +234,7 @@ static void push_range(weft__inject_t *inj, size_t from, size_t to, unsigned max
             n = to - i;
         for (size_t k = 0; k + 1 < n; k++)
             tasks[i + k].next = &tasks[i + k + 1];
-        ck_assert(weft__inject_push_batch(inj, &tasks[i], &tasks[i + n - 1], n));
+        (void)WEFT_TEST_CHECK(weft__inject_push_batch(inj, &tasks[i], &tasks[i + n - 1], n));
         i += n;
     }
 }
@@ -244,6 +245,7 @@ START_TEST(inject_keeps_chain_and_push_order)
     weft__inject_init(&inj);
     uint64_t rng = 88172645463325252ull;
     push_range(&inj, 0, 1000, 9, &rng);
+    ASSERT_NO_TEST_FAIL();
     ck_assert_uint_eq(atomic_load(&inj.len), 1000);
     /* Pop some, push more: the later pushes come after what is left. */
     weft_task_t *first;
@@ -252,6 +254,7 @@ START_TEST(inject_keeps_chain_and_push_order)
     for (weft_task_t *t = first; t; t = t->next)
         ck_assert_ptr_eq(t, &tasks[expect++]);
     push_range(&inj, 1000, 2000, 9, &rng);
+    ASSERT_NO_TEST_FAIL();
     while ((k = weft__inject_pop_batch(&inj, 77, &first)) > 0) {
         size_t got = 0;
         for (weft_task_t *t = first; t; t = t->next, got++)
@@ -273,6 +276,7 @@ START_TEST(inject_close_returns_everything_and_refuses_pushes)
     weft_task_t *first;
     ck_assert_uint_eq(weft__inject_pop_batch(&inj, 10, &first), 10); /* leaves 10..99 in the FIFO */
     push_range(&inj, 100, 150, 5, &rng);                             /* and 100..149 in the intake */
+    ASSERT_NO_TEST_FAIL();
     weft_task_t *left = weft__inject_close(&inj);
     size_t expect = 10;
     for (weft_task_t *t = left; t; t = t->next)
@@ -325,8 +329,10 @@ static void *inj_consumer(void *arg)
         for (weft_task_t *t = first; k > 0 && t; t = t->next) {
             mark(t);
             size_t i = (size_t)(t - tasks), prod = i / per;
-            ck_assert_msg(last[prod] == SIZE_MAX || i > last[prod], "producer %zu: task %zu after %zu", prod, i,
-                          last[prod]);
+            if (!WEFT_TEST_CHECK_MSG(prod < INJ_PRODUCERS, "task %zu is no producer's", i))
+                continue;
+            (void)WEFT_TEST_CHECK_MSG(last[prod] == SIZE_MAX || i > last[prod], "producer %zu: task %zu after %zu",
+                                      prod, i, last[prod]);
             last[prod] = i;
         }
         atomic_fetch_add(c->taken, k);
@@ -358,6 +364,7 @@ START_TEST(inject_producers_vs_consumers)
         for (int i = 0; i < INJ_PRODUCERS + INJ_CONSUMERS; i++)
             pthread_join(tid[i], NULL);
         weft__chaos_set(0, 0);
+        ASSERT_NO_TEST_FAIL();
         ck_assert_uint_eq(atomic_load(&taken), n);
         for (size_t i = 0; i < n; i++)
             ck_assert_msg(seen[i] == 1, "task %zu taken %d times", i, seen[i]);
@@ -390,10 +397,12 @@ static void *inj_racer(void *arg)
         if (!weft__inject_push_batch(p->inj, &tasks[i], &tasks[i + n - 1], n)) {
             size_t k = 0;
             for (weft_task_t *t = &tasks[i]; t != NULL; t = t->next, k++) {
-                ck_assert_ptr_eq(t, &tasks[i + k]);
+                if (!WEFT_TEST_CHECK_MSG(t == &tasks[i + k], "refused chain of %zu from task %zu: link %zu wrong",
+                                         n, i, k))
+                    break;
                 mark(t);
             }
-            ck_assert_uint_eq(k, n);
+            (void)WEFT_TEST_CHECK_MSG(k == n, "refused chain of %zu came back with %zu", n, k);
             p->pushed += n;
             break;
         }
@@ -429,6 +438,7 @@ START_TEST(inject_push_races_close)
             pushed += r[i].pushed;
         }
         weft__chaos_set(0, 0);
+        ASSERT_NO_TEST_FAIL();
         size_t marked = 0;
         for (size_t i = 0; i < NT; i++)
             marked += seen[i];

@@ -58,7 +58,7 @@ static void on_start(void *arg)
 }
 static void on_stop(void *arg)
 {
-    ck_assert_ptr_eq(arg, &starts);
+    (void)WEFT_TEST_CHECK_MSG(arg == &starts, "on_thread_stop got arg %p, not %p", arg, (void *)&starts);
     stops++;
 }
 
@@ -79,6 +79,7 @@ START_TEST(builder_hooks_and_names)
     ck_assert_int_eq(starts, 3);
     ck_assert_int_eq(strncmp(thread_name, "pool-", 5), 0);
     weft_runtime_free(rt);
+    ASSERT_NO_TEST_FAIL();
     ck_assert_int_eq(stops, 3);
     ASSERT_NO_LIVE();
 }
@@ -164,8 +165,6 @@ static weft_poll_t misuse_poll(weft_future_t *f, weft_context_t *cx, void *out)
     weft_runtime_t *rt = NULL;
     if (((misuse_t *)(void *)f)->what == 0) {
         weft_ready_t r = weft_ready(1);
-        weft_runtime_t *other = NULL;
-        (void)other;
         /* blocking on a runtime from inside a task */
         weft_runtime_block_on((weft_runtime_t *)weft_handle_current(), WEFT_FUTURE(&r), NULL);
     } else {
@@ -300,12 +299,6 @@ END_TEST
 
 /* The cooperative budget: a loop over an always-ready resource yields. */
 typedef struct {
-    WEFT_FRAME;
-    int i, pendings;
-    weft_join_handle_t h;
-    int rc;
-} coop_t;
-typedef struct {
     weft_future_t future;
     int *pendings;
 } counted_t;
@@ -424,7 +417,8 @@ static weft_poll_t busy_parent_poll(weft_future_t *f, weft_context_t *cx, void *
     (void)f, (void)cx;
     for (int i = 0; i < 2; i++) {
         child_t c = { { &child_vt } };
-        ck_assert_int_eq(weft_spawn(&c, NULL), 0);
+        if (!WEFT_TEST_CHECK_INT_EQ(weft_spawn(&c, NULL), 0))
+            break;
     }
     uint64_t t0 = weft_now_ns();
     while (weft_now_ns() - t0 < 200000000u && child_started_ns == 0)
@@ -443,6 +437,7 @@ START_TEST(displaced_spawn_runs_on_idle_worker)
     busy_parent_t p = { { &busy_vt } };
     uint64_t waited = 0;
     ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(&p), &waited), 0);
+    ASSERT_NO_TEST_FAIL();
     ck_assert_msg(waited < 150000000u, "the idle worker did not take the child (waited %llu ms)",
                   (unsigned long long)(waited / 1000000u));
     weft_runtime_free(rt);

@@ -100,8 +100,8 @@ static void do_abort(driver_t *d)
 {
     if (d->src == A_FOREIGN_THREAD) {
         pthread_t th;
-        ck_assert_int_eq(pthread_create(&th, NULL, abort_thread, &d->h), 0);
-        pthread_join(th, NULL);
+        if (WEFT_TEST_CHECK_INT_EQ(pthread_create(&th, NULL, abort_thread, &d->h), 0))
+            pthread_join(th, NULL);
     } else if (d->src == A_OTHER_TASK) {
         weft_join_handle_abort(&d->h);
     } else {
@@ -121,7 +121,8 @@ WEFT_ASYNC(driver_t, driver, int)
     WEFT_BEGIN();
     {
         tgt_t t = { { &tgt_vt }, self->ctl };
-        ck_assert_int_eq(weft_spawn(&t, &self->h), 0);
+        if (!WEFT_TEST_CHECK_INT_EQ(weft_spawn(&t, &self->h), 0))
+            WEFT_RETURN(-1);
         self->have_handle = true;
         self->ctl->self = self->h;
     }
@@ -150,7 +151,7 @@ WEFT_ASYNC(driver_t, driver, int)
         WEFT_AWAIT_REF(weft_join(&self->h, &self->out), &self->rc);
         self->have_handle = false;
         if (self->rc == 0) {
-            ck_assert_int_eq(*self->out.heap, 42);
+            (void)WEFT_TEST_CHECK_INT_EQ(*self->out.heap, 42);
             tgt_drop_output(&self->out); /* the output is ours now */
         }
         WEFT_RETURN(self->rc);
@@ -171,6 +172,7 @@ START_TEST(task_combinations)
     driver_t d = { WEFT_FRAME_INIT(driver), .ctl = c, .fm = fm, .hm = hm, .src = src };
     int rc = -1;
     ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&d), &rc), 0);
+    ASSERT_NO_TEST_FAIL();
     weft_runtime_free(rt);
     ck_assert_int_eq(c->drops, 1); /* the future was dropped exactly once */
     /* A task that produced an output had it destroyed exactly once, by the
@@ -207,12 +209,16 @@ WEFT_ASYNC(psum_t, psum_fn, long)
         WEFT_RETURN(self->n);
     {
         psum_t l = psum(self->n - 1), r = psum(self->n - 2);
-        ck_assert_int_eq(weft_spawn(&l, &self->a), 0);
-        ck_assert_int_eq(weft_spawn(&r, &self->b), 0);
+        if (!WEFT_TEST_CHECK_INT_EQ(weft_spawn(&l, &self->a), 0))
+            WEFT_RETURN(-1);
+        if (!WEFT_TEST_CHECK_INT_EQ(weft_spawn(&r, &self->b), 0)) {
+            weft_join_handle_drop(&self->a);
+            WEFT_RETURN(-1);
+        }
     }
     WEFT_AWAIT(&self->j, weft_join2(weft_join(&self->a, &self->ra), &self->ea, weft_join(&self->b, &self->rb), &self->eb), NULL);
-    ck_assert_int_eq(self->ea, 0);
-    ck_assert_int_eq(self->eb, 0);
+    (void)WEFT_TEST_CHECK_INT_EQ(self->ea, 0);
+    (void)WEFT_TEST_CHECK_INT_EQ(self->eb, 0);
     WEFT_RETURN(self->ra + self->rb);
     WEFT_END();
 }
@@ -224,6 +230,7 @@ START_TEST(spawn_tree_fibonacci)
     psum_t p = psum(18);
     long r = 0;
     ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&p), &r), 0);
+    ASSERT_NO_TEST_FAIL();
     ck_assert_int_eq(r, 2584);
     weft_runtime_free(rt);
     ASSERT_NO_LIVE();
@@ -253,7 +260,8 @@ WEFT_ASYNC(spawn_named_t, spawn_named_fn, weft_unit_t)
     WEFT_BEGIN();
     {
         namer_t n = { { &namer_vt } };
-        ck_assert_int_eq(weft_spawn_named("reporter", &n, &self->h), 0);
+        if (!WEFT_TEST_CHECK_INT_EQ(weft_spawn_named("reporter", &n, &self->h), 0))
+            WEFT_RETURN(WEFT_UNIT);
     }
     WEFT_AWAIT_REF(&self->h, NULL);
     WEFT_RETURN(WEFT_UNIT);
@@ -265,6 +273,7 @@ START_TEST(names_and_sites)
     weft_runtime_t *rt = test_rt(WEFT_RUNTIME_MULTI_THREAD, 2);
     spawn_named_t s = { WEFT_FRAME_INIT(spawn_named_fn) };
     ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&s), NULL), 0);
+    ASSERT_NO_TEST_FAIL();
     ck_assert_str_eq(seen_name, "reporter");
     ck_assert_ptr_nonnull(strstr(seen_site, "test_task.c:"));
     ck_assert_ptr_null(weft_task_current_name());

@@ -1,12 +1,18 @@
-/* tests/testlib.h - helpers shared by the Check suites. The suites link the
- * test library (WEFT_TEST_HOOKS), so they see the live-object counters,
- * chaos points and allocation-failure injection. */
+/* tests/testlib.h - helpers shared by the Check suites: the live-object
+ * check, runtime builders for each shape, join helpers, chaos iteration
+ * and seed settings, abort tests that need fork mode, the TAP runner, and
+ * the checks for code that runs off the test thread (WEFT_TEST_CHECK and
+ * ASSERT_NO_TEST_FAIL). The suites link the test library (WEFT_TEST_HOOKS),
+ * so they see the live-object counters, chaos points and
+ * allocation-failure injection. */
 #ifndef WEFT_TESTLIB_H
 #define WEFT_TESTLIB_H
 
 #include <check.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +33,124 @@
         ck_assert_int_eq(weft__live_count(WEFT_LIVE_JOIN_HANDLE), 0);                                 \
         ck_assert_int_eq(weft__live_count(WEFT_LIVE_ONESHOT), 0);                                     \
         ck_assert_int_eq(weft__live_count(WEFT_LIVE_RUNTIME), 0);                                     \
+    } while (0)
+
+/* ---- Failures off the test thread ---------------------------------------------
+ * Check's ck_assert*, ck_abort* and fail_* may only be called on the test's
+ * own thread, outside the runtime. Under CK_FORK=no (the valgrind run in
+ * .ci/run) a failing assertion longjmps back into srunner_run_all: from a
+ * worker, a blocking-pool thread or a pthread the test started, that jump
+ * crosses threads and the run crashes or hangs instead of reporting; from
+ * a future polled by block_on on the test thread, it skips the runtime's
+ * exit path and leaves the thread marked as inside the runtime, so every
+ * later test of the process fails for that reason.
+ *
+ * So code that the runtime or another thread runs -- a future's poll
+ * function, a spawned task or block_on root's body, a blocking job, a
+ * thread hook, the watchdog's report callback, a plain pthread -- checks
+ * with WEFT_TEST_CHECK(expr), WEFT_TEST_CHECK_INT_EQ(x, y) or
+ * WEFT_TEST_CHECK_MSG(expr, fmt, ...). On failure they record the first
+ * failure (its message, file and line; later ones are only counted) and
+ * evaluate to false, so the caller can stop what it was doing (return an
+ * error from the job, WEFT_RETURN from the body) instead of going on with
+ * a bad value. The test thread then calls ASSERT_NO_TEST_FAIL() once that
+ * code has finished (the task joined, the runtime freed, the thread
+ * joined): it fails the test with the first failure's message and clears
+ * the record for the next test (one process runs them all under
+ * CK_FORK=no). For example, in a task body:
+ *
+ *     if (!WEFT_TEST_CHECK_INT_EQ(weft_spawn(&child, &self->h), 0))
+ *         WEFT_RETURN(-1);
+ *
+ * and on the test thread, after the join: ASSERT_NO_TEST_FAIL(). */
+typedef struct {
+    atomic_int count;    /* failures so far */
+    atomic_int recorded; /* 1 once file, line and what are written */
+    const char *file;
+    int line;
+    char what[256];
+} weft_test_failure_t;
+
+static inline weft_test_failure_t *weft_test_failure(void)
+{
+    static weft_test_failure_t f;
+    return &f;
+}
+
+/* Records one failure (a printf-style message and where it was found);
+ * returns false. Any thread may call it. */
+static inline bool weft_test_failv(const char *file, int line, const char *fmt, va_list ap)
+{
+    weft_test_failure_t *f = weft_test_failure();
+    if (atomic_fetch_add(&f->count, 1) == 0) { /* the first failure writes the record */
+        f->file = file;
+        f->line = line;
+        vsnprintf(f->what, sizeof f->what, fmt, ap);
+        /* Publishes the record; pairs with the acquire load in
+         * weft_test_failures_take. */
+        atomic_store_explicit(&f->recorded, 1, memory_order_release);
+    }
+    return false;
+}
+__attribute__((format(printf, 3, 4))) static inline bool weft_test_fail(const char *file, int line,
+                                                                        const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    weft_test_failv(file, line, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+/* Returns ok; records a failure when it is false (the checks below). */
+__attribute__((format(printf, 4, 5))) static inline bool weft_test_check_(bool ok, const char *file, int line,
+                                                                          const char *fmt, ...)
+{
+    if (ok)
+        return true;
+    va_list ap;
+    va_start(ap, fmt);
+    weft_test_failv(file, line, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+#define WEFT_TEST_CHECK(expr) weft_test_check_((expr) ? true : false, __FILE__, __LINE__, "%s", #expr)
+#define WEFT_TEST_CHECK_MSG(expr, ...) weft_test_check_((expr) ? true : false, __FILE__, __LINE__, __VA_ARGS__)
+#define WEFT_TEST_CHECK_INT_EQ(x, y) weft_test_check_int_eq_((intmax_t)(x), (intmax_t)(y), #x, #y, __FILE__, __LINE__)
+static inline bool weft_test_check_int_eq_(intmax_t x, intmax_t y, const char *xs, const char *ys, const char *file,
+                                           int line)
+{
+    return weft_test_check_(x == y, file, line, "%s == %s (%jd vs %jd)", xs, ys, x, y);
+}
+
+/* Whether a failure has been recorded since the last take: lets a loop
+ * that waits for work a failed check prevented stop waiting. */
+static inline bool weft_test_failed(void)
+{
+    return atomic_load(&weft_test_failure()->count) != 0;
+}
+
+/* Takes the failures recorded so far: returns their count, writes the
+ * first one ("file:line: what") to buf, and clears the record. Call it
+ * only once every thread that may record has finished. */
+static inline int weft_test_failures_take(char *buf, size_t len)
+{
+    weft_test_failure_t *f = weft_test_failure();
+    int n = atomic_load(&f->count);
+    buf[0] = '\0';
+    if (n > 0 && atomic_load_explicit(&f->recorded, memory_order_acquire)) /* pairs with weft_test_failv's release */
+        snprintf(buf, len, "%s:%d: %s", f->file, f->line, f->what);
+    atomic_store(&f->recorded, 0);
+    atomic_store(&f->count, 0);
+    return n;
+}
+
+#define ASSERT_NO_TEST_FAIL()                                                                           \
+    do {                                                                                                \
+        char what_[512];                                                                                \
+        int n_ = weft_test_failures_take(what_, sizeof what_);                                          \
+        ck_assert_msg(n_ == 0, "%d check(s) failed off the test thread, the first at %s", n_, what_);   \
     } while (0)
 
 static inline weft_runtime_t *test_rt(weft_flavor_t flavor, unsigned workers)
