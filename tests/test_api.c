@@ -1,0 +1,63 @@
+/* tests/test_api.c - the public API's cross-cutting contracts: error
+ * messages for every errno a call can return. */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "testlib.h"
+
+/* ---- strerror ---------------------------------------------------------------- */
+
+START_TEST(strerror_gives_system_message_outside_map)
+{
+    /* net.h documents -EACCES (bind to a privileged port) but it is not in
+     * WEFT_ERRNO_MAP: the message comes from the C library. */
+    char want[128];
+    ck_assert_str_eq(weft_strerror(-EACCES), strerror_r(EACCES, want, sizeof want));
+    ck_assert_str_eq(weft_strerror(-EADDRNOTAVAIL), strerror(EADDRNOTAVAIL));
+    ck_assert_str_ne(weft_strerror(-EACCES), "unknown error");
+    ck_assert_str_eq(weft_err_name(-EACCES), "EACCES");
+    ck_assert_str_eq(weft_err_name(-ENOTCONN), "ENOTCONN");
+    /* Mapped codes keep weft's own message and name. */
+    ck_assert_str_eq(weft_strerror(WEFT_ENOSYS), "function not implemented");
+    ck_assert_str_eq(weft_err_name(WEFT_EPIPE), "EPIPE");
+    ck_assert_str_eq(weft_strerror(0), "success");
+    ck_assert_str_eq(weft_err_name(0), "OK");
+    /* An errno with no row in the name table, and values that are no errno. */
+    ck_assert_str_eq(weft_err_name(-EMLINK), "E?");
+    ck_assert_str_eq(weft_err_name(-99999), "UNKNOWN");
+    ck_assert_str_eq(weft_strerror(-99999), "unknown error");
+    ck_assert_str_eq(weft_strerror(5), "unknown error");
+}
+END_TEST
+
+/* The message is per thread: another thread's call does not overwrite it. */
+static void *other_strerror(void *arg)
+{
+    (void)arg;
+    return (void *)weft_strerror(-ENOTCONN);
+}
+
+START_TEST(strerror_is_thread_safe)
+{
+    const char *mine = weft_strerror(-EACCES);
+    char copy[128];
+    snprintf(copy, sizeof copy, "%s", mine);
+    pthread_t t;
+    void *theirs = NULL;
+    ck_assert_int_eq(pthread_create(&t, NULL, other_strerror, NULL), 0);
+    ck_assert_int_eq(pthread_join(t, &theirs), 0);
+    ck_assert_str_eq(mine, copy);
+    ck_assert_str_eq((const char *)theirs, strerror(ENOTCONN));
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("api");
+    TCase *tc = tcase_create("strerror");
+    tcase_set_timeout(tc, 10);
+    tcase_add_test(tc, strerror_gives_system_message_outside_map);
+    tcase_add_test(tc, strerror_is_thread_safe);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}
