@@ -36,6 +36,10 @@
 
 #include "future.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Header of every async frame: the future vtable, the resume point and the
  * child being awaited (dropped if the frame is dropped mid-await). */
 typedef struct weft_frame_s {
@@ -55,7 +59,15 @@ WEFT_API WEFT_NORETURN void weft__async_fell_off(const char *fn, const char *sit
 
 /* A weft_unit_t output takes no room in a task (out_size 0, and the task
  * passes out = NULL); any other type takes its size. */
+#ifdef __cplusplus
+} /* extern "C": templates need C++ linkage */
+template <typename T> struct weft__out_size { static const size_t value = sizeof(T); };
+template <> struct weft__out_size<weft_unit_t> { static const size_t value = 0; };
+#define WEFT_OUT_SIZE(type) (weft__out_size<type>::value)
+extern "C" {
+#else
 #define WEFT_OUT_SIZE(type) _Generic((type *)0, weft_unit_t *: 0, default: sizeof(type))
+#endif
 
 #define WEFT__ASYNC(frame_type, name, out_type, dropfn)                                             \
     static weft_poll_t name##__body(frame_type *self, weft_context_t *weft__cx, out_type *weft__out); \
@@ -138,5 +150,9 @@ WEFT_API WEFT_NORETURN void weft__async_fell_off(const char *fn, const char *sit
     default:                                                                   \
         weft__async_bad_state(&self->weft_frame, __func__, WEFT_SITE);         \
     }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -23,6 +23,10 @@
 #include "future.h"
 #include "time.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct weft__io weft_io_t; /* opaque: a registered socket */
 
 /* The futures below hold a reference on the socket from their first poll
@@ -175,5 +179,9 @@ WEFT_API WEFT_NODISCARD weft_udp_io_t weft_udp_recv_from(weft_udp_socket_t *s, v
                                                          struct sockaddr_storage *from, socklen_t *fromlen);
 WEFT_API WEFT_NODISCARD weft_udp_io_t weft_udp_send(weft_udp_socket_t *s, const void *buf, size_t len);
 WEFT_API WEFT_NODISCARD weft_udp_io_t weft_udp_recv(weft_udp_socket_t *s, void *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

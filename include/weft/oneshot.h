@@ -11,6 +11,10 @@
 
 #include "future.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct weft_oneshot_s weft_oneshot_t;
 
 typedef struct weft_oneshot_tx_s {
@@ -60,5 +64,9 @@ WEFT_API int weft_oneshot_try_recv(weft_oneshot_rx_t *rx, void *dst);
 WEFT_API void weft_oneshot_close(weft_oneshot_rx_t *rx);
 /* Drops the receiver (same as weft_future_drop on it). */
 WEFT_API void weft_oneshot_rx_drop(weft_oneshot_rx_t *rx);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

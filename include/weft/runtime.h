@@ -10,6 +10,10 @@
 
 #include "future.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct weft_runtime_s weft_runtime_t;
 /* A handle to a runtime's scheduler, for spawning from any thread. Valid
  * until the runtime is freed. */
@@ -141,7 +145,7 @@ WEFT_API WEFT_NODISCARD int weft_spawn_at(weft_handle_t *h, weft_future_t *fut, 
 #define weft_spawn(fut, jh) weft_spawn_at(NULL, WEFT_FUTURE(fut), (jh), NULL, WEFT_SITE)
 #define weft_handle_spawn(h, fut, jh) weft_spawn_at((h), WEFT_FUTURE(fut), (jh), NULL, WEFT_SITE)
 #define weft_spawn_named(name, fut, jh) \
-    weft_spawn_at(NULL, WEFT_FUTURE(fut), (jh), &(const weft_spawn_opts_t){ (name) }, WEFT_SITE)
+    weft_spawn_at(NULL, WEFT_FUTURE(fut), (jh), WEFT__TMP(weft_spawn_opts_t, (name)), WEFT_SITE)
 
 /* Sets where the output goes (dst, of the task's output size, or NULL to
  * discard it) and returns the handle as a future to await. */
@@ -195,7 +199,7 @@ WEFT_API WEFT_NODISCARD int weft_spawn_blocking_at(weft_handle_t *h, weft_blocki
                                                    const char *site);
 #define weft_spawn_blocking(fn, arg, jh) weft_spawn_blocking_at(NULL, (fn), (arg), (jh), NULL, WEFT_SITE)
 #define weft_try_spawn_blocking(fn, arg, max_queued, jh) \
-    weft_spawn_blocking_at(NULL, (fn), (arg), (jh), &(const weft_blocking_opts_t){ NULL, NULL, (max_queued) }, WEFT_SITE)
+    weft_spawn_blocking_at(NULL, (fn), (arg), (jh), WEFT__TMP(weft_blocking_opts_t, NULL, NULL, (max_queued)), WEFT_SITE)
 
 /* Runs fn(arg) right here, on the calling thread, after making sure nothing
  * waits behind it: on a worker of a multi-thread runtime, the worker's
@@ -231,5 +235,9 @@ WEFT_API const char *weft_task_current_site(void);
  * waking the task, so a task looping over always-ready resources still
  * yields. Returns true when the caller may proceed. */
 WEFT_API bool weft_coop_proceed(weft_context_t *cx);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
