@@ -100,6 +100,24 @@ void weft__async_fell_off(const char *fn, const char *site)
     weft_panic(site, "async function %.*s reached WEFT_END without WEFT_RETURN", fn_len(fn), fn);
 }
 
+void weft__await_check(const weft_future_t *child, const void *out, size_t out_size, const char *fn,
+                       const char *site)
+{
+    if (out == NULL || out_size == 0) /* no output wanted, or an untyped destination */
+        return;
+    if (child == NULL || child->vtable == NULL)
+        weft_panic(site, "async function %.*s awaits something that is not a future (NULL or no vtable)",
+                   fn_len(fn), fn);
+    /* A weft_unit_t output declares out_size 0 (a task reserves no room
+     * for it) but is written as one weft_unit_t when out is not NULL. */
+    size_t want = child->vtable->out_size != 0 ? child->vtable->out_size : sizeof(weft_unit_t);
+    if (out_size != want)
+        weft_panic(site,
+                   "async function %.*s awaits %s, whose output is %zu bytes, into a %zu-byte destination "
+                   "(wrong output variable?)",
+                   fn_len(fn), fn, child->vtable->name != NULL ? child->vtable->name : "a future", want, out_size);
+}
+
 /* ---- join2 ----------------------------------------------------------------- */
 
 static weft_poll_t join2_poll(weft_future_t *f, weft_context_t *cx, void *out)

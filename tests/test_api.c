@@ -1,5 +1,6 @@
 /* tests/test_api.c - the public API's cross-cutting contracts: error
- * messages for every errno a call can return. */
+ * messages for every errno a call can return, WEFT_AWAIT's debug output-size
+ * check. */
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -51,6 +52,62 @@ START_TEST(strerror_is_thread_safe)
 }
 END_TEST
 
+/* ---- WEFT_AWAIT's output-size check -------------------------------------------- */
+
+typedef struct {
+    WEFT_FRAME;
+    weft_ready_t r;
+    intptr_t right;
+    int wrong;
+    int which;
+} awaiter_t;
+
+WEFT_ASYNC(awaiter_t, awaiter, intptr_t)
+{
+    WEFT_BEGIN();
+    if (self->which == 0)
+        WEFT_AWAIT(&self->r, weft_ready(7), &self->right);
+    else if (self->which == 1)
+        WEFT_AWAIT(&self->r, weft_ready(7), NULL);
+    else
+        WEFT_AWAIT(&self->r, weft_ready(7), &self->wrong); /* int for an intptr_t output */
+    WEFT_RETURN(self->right);
+    WEFT_END();
+}
+
+WEFT_NODISCARD static awaiter_t awaiter(int which)
+{
+    return (awaiter_t){ WEFT_FRAME_INIT(awaiter), .which = which };
+}
+
+static intptr_t poll_awaiter(int which)
+{
+    awaiter_t a = awaiter(which);
+    weft_waker_t w = weft_waker_noop();
+    weft_context_t cx = { &w };
+    intptr_t out = -1;
+    ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&a), &cx, &out), WEFT_READY);
+    weft_future_drop(WEFT_FUTURE(&a));
+    return out;
+}
+
+START_TEST(await_matching_destination_runs)
+{
+    ck_assert_int_eq(poll_awaiter(0), 7);
+    ck_assert_int_eq(poll_awaiter(1), 0); /* NULL: output discarded */
+}
+END_TEST
+
+START_TEST(await_wrong_destination_size_aborts)
+{
+#if WEFT_DEBUG
+    (void)poll_awaiter(2);
+#else
+    abort(); /* NDEBUG build: the check is compiled out; keep the test's verdict */
+#endif
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("api");
@@ -58,6 +115,11 @@ int main(void)
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, strerror_gives_system_message_outside_map);
     tcase_add_test(tc, strerror_is_thread_safe);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("await_check");
+    tcase_set_timeout(tc, 10);
+    tcase_add_test(tc, await_matching_destination_runs);
+    ADD_ABORT_TEST(tc, await_wrong_destination_size_aborts);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

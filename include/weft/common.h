@@ -41,6 +41,17 @@ extern "C" {
 #define WEFT_PRINTF(a, b)
 #endif
 
+/* Debug checks in the public macros (today: WEFT_AWAIT's output-size
+ * check, see weft/async.h). On unless NDEBUG is defined, like assert();
+ * define WEFT_DEBUG to 0 or 1 before including weft to choose. */
+#ifndef WEFT_DEBUG
+#ifdef NDEBUG
+#define WEFT_DEBUG 0
+#else
+#define WEFT_DEBUG 1
+#endif
+#endif
+
 #define WEFT__STR2(x) #x
 #define WEFT__STR(x) WEFT__STR2(x)
 /* "file.c:123": the call site recorded by spawn and by misuse aborts. */
