@@ -1,6 +1,7 @@
 /* tests/test_api.c - the public API's cross-cutting contracts: error
  * messages for every errno a call can return, WEFT_AWAIT's debug output-size
- * check. */
+ * check, the null-argument policy, and spawn sites relative to the source
+ * root. */
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -108,6 +109,38 @@ START_TEST(await_wrong_destination_size_aborts)
 }
 END_TEST
 
+/* ---- Spawn sites ------------------------------------------------------------------ */
+
+typedef struct {
+    WEFT_FRAME;
+} site_probe_t;
+
+WEFT_ASYNC(site_probe_t, site_probe, intptr_t)
+{
+    WEFT_BEGIN();
+    WEFT_RETURN((intptr_t)weft_task_current_site());
+    WEFT_END();
+}
+
+START_TEST(spawn_site_is_relative_to_source_root)
+{
+    ck_assert_str_eq(WEFT_SITE, "tests/test_api.c:" WEFT__STR(__LINE__));
+    weft_runtime_t *rt = test_rt(WEFT_RUNTIME_CURRENT_THREAD, 1);
+    site_probe_t p = { WEFT_FRAME_INIT(site_probe) };
+    weft_join_handle_t jh;
+    ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &p, &jh), 0);
+    intptr_t site = 0;
+    ck_assert_int_eq(join_out(rt, &jh, &site), 0);
+    const char *s = (const char *)site;
+    ck_assert_ptr_nonnull(s);
+    ck_assert_ptr_null(strstr(s, "../"));
+    ck_assert_int_ne(s[0], '/');
+    ck_assert_int_eq(strncmp(s, "tests/test_api.c:", strlen("tests/test_api.c:")), 0);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("api");
@@ -120,6 +153,10 @@ int main(void)
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, await_matching_destination_runs);
     ADD_ABORT_TEST(tc, await_wrong_destination_size_aborts);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("spawn_site");
+    tcase_set_timeout(tc, 10);
+    tcase_add_test(tc, spawn_site_is_relative_to_source_root);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
