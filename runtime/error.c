@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "nonnull.h"
 
 /* The system's message for errnum, in a per-thread buffer (valid until
  * this thread's next call). strerror_r is the GNU variant under
@@ -74,6 +75,11 @@ const char *weft_err_name(int err)
     default:
         return err < 0 && err > -4096 ? "E?" : "UNKNOWN";
     }
+}
+
+void weft__null_arg(const char *fn, const char *arg, const char *site)
+{
+    weft_panic(site, "%s: %s is NULL (a required argument; see docs/api.md, null arguments)", fn, arg);
 }
 
 const char *weft_version(void)
