@@ -846,10 +846,12 @@ WEFT_ASYNC(hog_t, hog_fn, int)
 {
     WEFT_BEGIN();
     for (self->i = 0; self->i < self->times; self->i++) {
-        if (self->in_place)
-            (void)weft_block_in_place(sleep_job, (void *)(intptr_t)self->ms, NULL);
-        else
+        if (self->in_place) {
+            int ipr = weft_block_in_place(sleep_job, (void *)(intptr_t)self->ms, NULL);
+            ck_assert_int_eq(ipr, 0);
+        } else {
             sleep_ms(self->ms);
+        }
         WEFT_YIELD();
     }
     WEFT_RETURN(0);

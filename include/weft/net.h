@@ -202,8 +202,8 @@ typedef struct weft_udp_socket_s {
 /* Binds a datagram socket (port 0 picks one). Returns 0 or a negative
  * errno; WEFT_EINVAL for bad input. Context: inside a runtime with a
  * reactor. */
-WEFT_API int weft_udp_bind(const struct sockaddr *addr, socklen_t addrlen, weft_udp_socket_t *out);
-WEFT_API int weft_udp_bind_ip(const char *ip, uint16_t port, weft_udp_socket_t *out);
+WEFT_API WEFT_NODISCARD int weft_udp_bind(const struct sockaddr *addr, socklen_t addrlen, weft_udp_socket_t *out);
+WEFT_API WEFT_NODISCARD int weft_udp_bind_ip(const char *ip, uint16_t port, weft_udp_socket_t *out);
 /* Sets the default peer (send/recv then need no address) and filters what
  * is received to it. Never blocks. */
 WEFT_API int weft_udp_connect(weft_udp_socket_t *s, const struct sockaddr *addr, socklen_t addrlen);

@@ -79,7 +79,7 @@ WEFT_API void weft_builder_init(weft_builder_t *b, weft_flavor_t flavor);
  * WEFT_EAGAIN (a thread could not be created). On error nothing is left
  * running and *out is untouched.
  * Context: any thread that is not inside a runtime (aborts otherwise). */
-WEFT_API int weft_runtime_new(const weft_builder_t *b, weft_runtime_t **out);
+WEFT_API WEFT_NODISCARD int weft_runtime_new(const weft_builder_t *b, weft_runtime_t **out);
 
 /* Runs `fut` to completion on the calling thread, driving the runtime's tasks
  * too when the flavour is current-thread. Takes ownership of fut (drops it
@@ -92,7 +92,7 @@ WEFT_API int weft_runtime_new(const weft_builder_t *b, weft_runtime_t **out);
  * block_on in progress, after fut was polled).
  * Context: a thread that is not a worker and not already inside block_on
  * (aborts otherwise). Blocks. */
-WEFT_API int weft_runtime_block_on(weft_runtime_t *rt, weft_future_t *fut, void *out);
+WEFT_API WEFT_NODISCARD int weft_runtime_block_on(weft_runtime_t *rt, weft_future_t *fut, void *out);
 
 WEFT_API weft_handle_t *weft_runtime_handle(weft_runtime_t *rt);
 
@@ -214,7 +214,7 @@ WEFT_API WEFT_NODISCARD int weft_spawn_blocking_at(weft_handle_t *h, weft_blocki
  * job) it just calls fn. If no thread can be had, the worker's queued
  * tasks go to the inject queue for the other workers instead, and the
  * worker waits for fn. */
-WEFT_API int weft_block_in_place(weft_blocking_fn_t fn, void *arg, void **result);
+WEFT_API WEFT_NODISCARD int weft_block_in_place(weft_blocking_fn_t fn, void *arg, void **result);
 
 typedef struct weft_blocking_stats_s {
     unsigned threads; /* blocking-pool threads alive (not counting workers) */
