@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "nonnull.h"
 
 /* ---- Noop waker ------------------------------------------------------------ */
 
@@ -154,6 +155,8 @@ static const weft_future_vtable_t join2_vtable = {
 
 weft_join2_t weft_join2(weft_future_t *a, void *out_a, weft_future_t *b, void *out_b)
 {
+    WEFT__REQUIRE("weft_join2", a);
+    WEFT__REQUIRE("weft_join2", b);
     return (weft_join2_t){ { &join2_vtable }, a, b, out_a, out_b };
 }
 
@@ -198,6 +201,8 @@ static const weft_future_vtable_t join_all_vtable = {
 
 weft_join_all_t weft_join_all(weft_future_t **futs, void **outs, size_t n)
 {
+    if (n > 0)
+        WEFT__REQUIRE("weft_join_all", futs);
     size_t live = 0;
     for (size_t i = 0; i < n; i++)
         live += futs[i] != NULL;

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "scheduler.h"
+#include "nonnull.h"
 
 #define T_CAS(t, exp, des, succ, fail) \
     atomic_compare_exchange_weak_explicit(&(t)->state, (exp), (des), (succ), (fail))
@@ -642,18 +643,21 @@ const weft_future_vtable_t weft__join_handle_vtable = {
 
 weft_future_t *weft_join(weft_join_handle_t *jh, void *dst)
 {
+    WEFT__REQUIRE("weft_join", jh);
     jh->dst = dst;
     return &jh->future;
 }
 
 void weft_join_handle_abort(const weft_join_handle_t *jh)
 {
+    WEFT__REQUIRE("weft_join_handle_abort", jh);
     if (jh->task != NULL)
         weft__task_abort(jh->task);
 }
 
 bool weft_join_handle_is_finished(const weft_join_handle_t *jh)
 {
+    WEFT__REQUIRE("weft_join_handle_is_finished", jh);
     if (jh->task == NULL)
         return true;
     /* acquire: a caller that sees true may then await and read the output. */
@@ -662,5 +666,6 @@ bool weft_join_handle_is_finished(const weft_join_handle_t *jh)
 
 void weft_join_handle_drop(weft_join_handle_t *jh)
 {
+    WEFT__REQUIRE("weft_join_handle_drop", jh);
     join_drop(&jh->future);
 }

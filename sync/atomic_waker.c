@@ -19,6 +19,7 @@
  * Progress: lock-free; wait-free for take.
  */
 #include "../runtime/internal.h"
+#include "../runtime/nonnull.h"
 #include "weft/atomic_waker.h"
 
 #define AW_REGISTERING 1u
@@ -34,12 +35,15 @@ _Static_assert(sizeof(_Atomic unsigned) == sizeof(unsigned) && _Alignof(_Atomic 
 
 void weft_atomic_waker_init(weft_atomic_waker_t *aw)
 {
+    WEFT__REQUIRE("weft_atomic_waker_init", aw);
     atomic_init(AW_STATE(aw), 0);
     aw->waker_ = (weft_waker_t){ NULL, NULL };
 }
 
 void weft_atomic_waker_register(weft_atomic_waker_t *aw, const weft_waker_t *w)
 {
+    WEFT__REQUIRE("weft_atomic_waker_register", aw);
+    WEFT__REQUIRE("weft_atomic_waker_register", w);
     unsigned expect = 0;
     /* acquire: pairs with take's release fetch_and: the slot is empty or
      * holds the waker we left, and no one else touches it now. */
@@ -75,6 +79,7 @@ void weft_atomic_waker_register(weft_atomic_waker_t *aw, const weft_waker_t *w)
 
 weft_waker_t weft_atomic_waker_take(weft_atomic_waker_t *aw)
 {
+    WEFT__REQUIRE("weft_atomic_waker_take", aw);
     WEFT_CHAOS();
     /* acq_rel: acquire pairs with register's release CAS (the waker); release
      * orders the resource's condition before a registerer that sees WAKING. */
@@ -90,6 +95,7 @@ weft_waker_t weft_atomic_waker_take(weft_atomic_waker_t *aw)
 
 void weft_atomic_waker_wake(weft_atomic_waker_t *aw)
 {
+    WEFT__REQUIRE("weft_atomic_waker_wake", aw);
     weft_waker_t wk = weft_atomic_waker_take(aw);
     if (wk.vtable != NULL)
         weft_waker_wake(&wk);
@@ -97,5 +103,6 @@ void weft_atomic_waker_wake(weft_atomic_waker_t *aw)
 
 void weft_atomic_waker_drop(weft_atomic_waker_t *aw)
 {
+    WEFT__REQUIRE("weft_atomic_waker_drop", aw);
     weft_waker_drop(&aw->waker_);
 }

@@ -4,6 +4,7 @@
  * root. */
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include "testlib.h"
 
@@ -109,6 +110,92 @@ START_TEST(await_wrong_destination_size_aborts)
 }
 END_TEST
 
+/* ---- Null arguments ---------------------------------------------------------------- */
+
+/* Runs fn in a child process and returns what it wrote to stderr; the child
+ * must die of SIGABRT (weft_panic). */
+static void expect_panic(void (*fn)(void), const char *want)
+{
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(p[1], 2);
+        close(p[0]);
+        fn();
+        _exit(0); /* not reached when fn panics */
+    }
+    close(p[1]);
+    char buf[512];
+    size_t got = 0;
+    ssize_t n;
+    while (got < sizeof buf - 1 && (n = read(p[0], buf + got, sizeof buf - 1 - got)) > 0)
+        got += (size_t)n;
+    buf[got] = 0;
+    close(p[0]);
+    int st = 0;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "child did not abort: %s", buf);
+    ck_assert_msg(strstr(buf, want) != NULL, "\"%s\" not in \"%s\"", want, buf);
+}
+
+static void runtime_new_null_out(void)
+{
+    int rc = weft_runtime_new(NULL, NULL);
+    (void)rc;
+}
+static void oneshot_new_null_tx(void)
+{
+    weft_oneshot_rx_t rx;
+    int rc = weft_oneshot_new(8, NULL, NULL, &rx);
+    (void)rc;
+}
+static void tcp_read_null_stream(void)
+{
+    char buf[4];
+    weft_tcp_io_t op = weft_tcp_read(NULL, buf, sizeof buf);
+    (void)op;
+}
+static void join_null_handle(void)
+{
+    weft_future_t *f = weft_join(NULL, NULL);
+    (void)f;
+}
+
+START_TEST(null_required_argument_panics_naming_the_function)
+{
+    expect_panic(runtime_new_null_out, "weft_runtime_new: out is NULL");
+    expect_panic(oneshot_new_null_tx, "weft_oneshot_new: tx is NULL");
+    expect_panic(tcp_read_null_stream, "weft_tcp_read: s is NULL");
+    expect_panic(join_null_handle, "weft_join: jh is NULL");
+}
+END_TEST
+
+START_TEST(null_unix_path_aborts)
+{
+    weft_unix_listener_t l;
+    int rc = weft_unix_listen(NULL, 4, &l);
+    (void)rc;
+}
+END_TEST
+
+/* NULLs the API documents as allowed are accepted: no builder (defaults),
+ * no block_on output, no join handle (detach), no peer. */
+START_TEST(null_optional_arguments_are_allowed)
+{
+    weft_runtime_t *rt = NULL;
+    ck_assert_int_eq(weft_runtime_new(NULL, &rt), 0);
+    weft_ready_t r = weft_ready(1);
+    ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&r), NULL), 0);
+    weft_ready_t r2 = weft_ready(2);
+    ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &r2, NULL), 0);
+    weft_runtime_free(rt);
+    weft_runtime_free(NULL); /* like free(3) */
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
 /* ---- Spawn sites ------------------------------------------------------------------ */
 
 typedef struct {
@@ -154,6 +241,14 @@ int main(void)
     tcase_add_test(tc, await_matching_destination_runs);
     ADD_ABORT_TEST(tc, await_wrong_destination_size_aborts);
     suite_add_tcase(s, tc);
+    if (can_fork()) {
+        tc = tcase_create("null_args");
+        tcase_set_timeout(tc, 20);
+        tcase_add_test(tc, null_required_argument_panics_naming_the_function);
+        ADD_ABORT_TEST(tc, null_unix_path_aborts);
+        tcase_add_test(tc, null_optional_arguments_are_allowed);
+        suite_add_tcase(s, tc);
+    }
     tc = tcase_create("spawn_site");
     tcase_set_timeout(tc, 10);
     tcase_add_test(tc, spawn_site_is_relative_to_source_root);

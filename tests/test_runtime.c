@@ -17,7 +17,7 @@ START_TEST(builder_rejects_bad_input)
     b.stack_size = 1; /* below PTHREAD_STACK_MIN */
     ck_assert_int_eq(weft_runtime_new(&b, &rt), WEFT_EINVAL);
     ck_assert_ptr_null(rt);
-    ck_assert_int_eq(weft_runtime_new(NULL, NULL), WEFT_EINVAL);
+    /* weft_runtime_new(NULL, NULL) aborts: tests/test_api.c, null_args. */
     ASSERT_NO_LIVE();
 }
 END_TEST

@@ -63,6 +63,7 @@ int weft_tcp_listen(const struct sockaddr *addr, socklen_t addrlen, int backlog,
 
 int weft_tcp_listen_ip(const char *ip, uint16_t port, int backlog, weft_tcp_listener_t *out)
 {
+    WEFT__REQUIRE("weft_tcp_listen_ip", ip);
     WEFT__REQUIRE("weft_tcp_listen_ip", out);
     struct sockaddr_storage ss;
     socklen_t len;
@@ -115,6 +116,7 @@ weft_tcp_connect_t weft_tcp_connect(const struct sockaddr *addr, socklen_t addrl
 
 weft_tcp_connect_t weft_tcp_connect_ip(const char *ip, uint16_t port, weft_tcp_stream_t *out)
 {
+    WEFT__REQUIRE("weft_tcp_connect_ip", ip);
     WEFT__REQUIRE("weft_tcp_connect_ip", out);
     struct sockaddr_storage ss;
     socklen_t len = 0;

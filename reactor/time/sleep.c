@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "../reactor.h"
+#include "../../runtime/nonnull.h"
 #include "../../runtime/scheduler.h"
 
 static const weft_future_vtable_t sleep_vtable;
@@ -119,6 +120,7 @@ static const weft_future_vtable_t sleep_vtable = {
 
 void weft_sleep_reset(weft_sleep_t *s, uint64_t deadline_ns)
 {
+    WEFT__REQUIRE("weft_sleep_reset", s);
     s->deadline_ns = deadline_ns;
     if (s->reactor_ == NULL) {
         atomic_store_explicit(WEFT__SLEEP_FIRED_WORD(s), 0, memory_order_relaxed);
@@ -131,6 +133,7 @@ void weft_sleep_reset(weft_sleep_t *s, uint64_t deadline_ns)
 
 bool weft_sleep_is_elapsed(const weft_sleep_t *s)
 {
+    WEFT__REQUIRE("weft_sleep_is_elapsed", s);
     return atomic_load_explicit(WEFT__SLEEP_FIRED_WORD((weft_sleep_t *)s), memory_order_acquire) != 0 ||
            weft__now_ns() >= s->deadline_ns;
 }
@@ -174,6 +177,7 @@ static const weft_future_vtable_t timeout_vtable = {
 
 weft_timeout_t weft_timeout_ms(weft_future_t *inner, void *inner_out, uint64_t ms)
 {
+    WEFT__REQUIRE("weft_timeout_ms", inner);
     return (weft_timeout_t){ { &timeout_vtable }, inner, inner_out, weft_sleep_ms(ms) };
 }
 
@@ -220,10 +224,12 @@ static const weft_future_vtable_t tick_vtable = {
 
 weft_tick_t weft_interval_tick(weft_interval_t *iv)
 {
+    WEFT__REQUIRE("weft_interval_tick", iv);
     return (weft_tick_t){ { &tick_vtable }, iv };
 }
 
 void weft_interval_drop(weft_interval_t *iv)
 {
+    WEFT__REQUIRE("weft_interval_drop", iv);
     weft_future_drop(&iv->sleep.future);
 }
