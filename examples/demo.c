@@ -92,7 +92,9 @@ static double run(unsigned workers, long *result)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     primes_t p = primes(0, LIMIT);
-    weft_runtime_block_on(rt, WEFT_FUTURE(&p), result);
+    int brc = weft_runtime_block_on(rt, WEFT_FUTURE(&p), result);
+    if (brc != 0)
+        fprintf(stderr, "demo: block_on: %s\n", weft_strerror(brc));
     clock_gettime(CLOCK_MONOTONIC, &t1);
     weft_runtime_free(rt);
     return (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;

@@ -181,7 +181,11 @@ int main(int argc, char **argv)
     if (weft_runtime_new(NULL, &rt) != 0)
         return 1;
     int rc = 1;
-    weft_runtime_block_on(rt, WEFT_FUTURE(&m), &rc);
+    int brc = weft_runtime_block_on(rt, WEFT_FUTURE(&m), &rc);
+    if (brc != 0) {
+        fprintf(stderr, "block_on: %s\n", weft_strerror(brc));
+        rc = 1;
+    }
     weft_runtime_free(rt);
     return rc;
 }

@@ -97,7 +97,11 @@ int main(void)
     }
     main_t m = { WEFT_FRAME_INIT(main_fn) };
     int status = 1;
-    weft_runtime_block_on(rt, WEFT_FUTURE(&m), &status);
+    int brc = weft_runtime_block_on(rt, WEFT_FUTURE(&m), &status);
+    if (brc != 0) {
+        fprintf(stderr, "block_on: %s\n", weft_strerror(brc));
+        status = 1;
+    }
     weft_runtime_free(rt);
     return status;
 }

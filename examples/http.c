@@ -314,7 +314,11 @@ int main(int argc, char **argv)
     }
     main_t m = { WEFT_FRAME_INIT(main_fn), .port = (uint16_t)atoi(argv[1]) };
     int status = 1;
-    weft_runtime_block_on(rt, WEFT_FUTURE(&m), &status);
+    int brc = weft_runtime_block_on(rt, WEFT_FUTURE(&m), &status);
+    if (brc != 0) {
+        fprintf(stderr, "block_on: %s\n", weft_strerror(brc));
+        status = 1;
+    }
     weft_runtime_free(rt); /* drops connections cut at the deadline */
     return status;
 }

@@ -82,7 +82,11 @@ int main(void)
         return 1;
     main_t m = { WEFT_FRAME_INIT(main_fn) };
     int rc = 1;
-    weft_runtime_block_on(rt, WEFT_FUTURE(&m), &rc);
+    int brc = weft_runtime_block_on(rt, WEFT_FUTURE(&m), &rc);
+    if (brc != 0) {
+        fprintf(stderr, "block_on: %s\n", weft_strerror(brc));
+        rc = 1;
+    }
     weft_runtime_free(rt);
     return rc;
 }

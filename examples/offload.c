@@ -314,7 +314,9 @@ static int run_mode(bool offload, unsigned workers, double secs, int nheavy, int
         total += cl[i].nlat;
     }
     close_t c = { WEFT_FRAME_INIT(close_fn), .l = &l };
-    weft_runtime_block_on(rt, WEFT_FUTURE(&c), NULL);
+    int brc = weft_runtime_block_on(rt, WEFT_FUTURE(&c), NULL);
+    if (brc != 0)
+        fprintf(stderr, "offload: closing the listener: %s\n", weft_strerror(brc));
     weft_runtime_free(rt);
 
     double *all = malloc((size_t)(total > 0 ? total : 1) * sizeof(double));

@@ -170,11 +170,11 @@ static void fire_timer(weft__timer_t *e, void *arg)
     fire_batch_t *b = arg;
     weft_sleep_t *s = (weft_sleep_t *)(void *)((char *)e - offsetof(weft_sleep_t, entry_));
     /* release: pairs with the acquire load in sleep_poll (time/sleep.c). */
-    atomic_store_explicit(&s->fired_, WEFT__SLEEP_FIRING, memory_order_release);
+    atomic_store_explicit(WEFT__SLEEP_FIRED_WORD(s), WEFT__SLEEP_FIRING, memory_order_release);
     weft_waker_t w = weft_atomic_waker_take(&s->waker_);
     /* The last touch of the sleep. release: lets sleep_drop skip the lock
      * (it sees the fire finished, the entry unlinked). */
-    atomic_store_explicit(&s->fired_, WEFT__SLEEP_FIRED, memory_order_release);
+    atomic_store_explicit(WEFT__SLEEP_FIRED_WORD(s), WEFT__SLEEP_FIRED, memory_order_release);
 #ifdef WEFT_TEST_HOOKS
     if (backstop_firing)
         atomic_fetch_add_explicit(&weft__backstop_fires, 1, memory_order_relaxed);

@@ -23,6 +23,12 @@
  * poll may complete), FIRED once the firer no longer touches the sleep. */
 #define WEFT__SLEEP_FIRING 1
 #define WEFT__SLEEP_FIRED 2
+/* weft/time.h stores fired_ as a plain int (no _Atomic in public headers,
+ * so they compile as C++); it is only ever accessed as an _Atomic int
+ * through this cast, which has the same size and alignment. */
+_Static_assert(sizeof(_Atomic int) == sizeof(int) && _Alignof(_Atomic int) == _Alignof(int),
+               "weft_sleep_t.fired_ must be able to hold an _Atomic int");
+#define WEFT__SLEEP_FIRED_WORD(s) ((_Atomic int *)&(s)->fired_)
 
 /* Multi-thread runtimes: the libuv thread fires a timer only once it is
  * this many ms overdue (no worker got to it). */

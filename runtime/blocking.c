@@ -40,6 +40,7 @@
 
 #include "list.h"
 #include "scheduler.h"
+#include "nonnull.h"
 
 #define P_SEARCH_ONE ((uint64_t)1)
 #define P_IDLE_ONE ((uint64_t)1 << 20)
@@ -618,6 +619,7 @@ int weft_spawn_blocking_at(weft_handle_t *h, weft_blocking_fn_t fn, void *arg, w
 
 void weft_blocking_stats(weft_handle_t *h, weft_blocking_stats_t *out)
 {
+    WEFT__REQUIRE("weft_blocking_stats", out);
     weft__sched_t *s = h ? (weft__sched_t *)h : weft__tls.sched;
     if (s == NULL)
         weft_panic(WEFT_SITE, "weft_blocking_stats: no runtime current on this thread and no handle given");

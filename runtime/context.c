@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "scheduler.h"
+#include "nonnull.h"
 
 _Thread_local weft__tls_t weft__tls = { NULL, NULL, NULL, -1, NULL, false, false, -1, NULL };
 
@@ -50,6 +51,7 @@ const char *weft_task_current_site(void)
 
 bool weft_coop_proceed(weft_context_t *cx)
 {
+    WEFT__REQUIRE("weft_coop_proceed", cx);
     int b = weft__tls.budget;
     if (b < 0)
         return true; /* not inside a runtime poll: unconstrained */

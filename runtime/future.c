@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "nonnull.h"
 
 /* ---- Noop waker ------------------------------------------------------------ */
 
@@ -100,6 +101,24 @@ void weft__async_fell_off(const char *fn, const char *site)
     weft_panic(site, "async function %.*s reached WEFT_END without WEFT_RETURN", fn_len(fn), fn);
 }
 
+void weft__await_check(const weft_future_t *child, const void *out, size_t out_size, const char *fn,
+                       const char *site)
+{
+    if (out == NULL || out_size == 0) /* no output wanted, or an untyped destination */
+        return;
+    if (child == NULL || child->vtable == NULL)
+        weft_panic(site, "async function %.*s awaits something that is not a future (NULL or no vtable)",
+                   fn_len(fn), fn);
+    /* A weft_unit_t output declares out_size 0 (a task reserves no room
+     * for it) but is written as one weft_unit_t when out is not NULL. */
+    size_t want = child->vtable->out_size != 0 ? child->vtable->out_size : sizeof(weft_unit_t);
+    if (out_size != want)
+        weft_panic(site,
+                   "async function %.*s awaits %s, whose output is %zu bytes, into a %zu-byte destination "
+                   "(wrong output variable?)",
+                   fn_len(fn), fn, child->vtable->name != NULL ? child->vtable->name : "a future", want, out_size);
+}
+
 /* ---- join2 ----------------------------------------------------------------- */
 
 static weft_poll_t join2_poll(weft_future_t *f, weft_context_t *cx, void *out)
@@ -136,6 +155,8 @@ static const weft_future_vtable_t join2_vtable = {
 
 weft_join2_t weft_join2(weft_future_t *a, void *out_a, weft_future_t *b, void *out_b)
 {
+    WEFT__REQUIRE("weft_join2", a);
+    WEFT__REQUIRE("weft_join2", b);
     return (weft_join2_t){ { &join2_vtable }, a, b, out_a, out_b };
 }
 
@@ -180,6 +201,8 @@ static const weft_future_vtable_t join_all_vtable = {
 
 weft_join_all_t weft_join_all(weft_future_t **futs, void **outs, size_t n)
 {
+    if (n > 0)
+        WEFT__REQUIRE("weft_join_all", futs);
     size_t live = 0;
     for (size_t i = 0; i < n; i++)
         live += futs[i] != NULL;

@@ -15,6 +15,7 @@
  */
 #include <string.h>
 
+#include "nonnull.h"
 #include "scheduler.h"
 
 /* What join_release finds in the output slot of a complete task. */
@@ -111,18 +112,21 @@ const weft_future_vtable_t weft__join_handle_vtable = {
 
 weft_future_t *weft_join(weft_join_handle_t *jh, void *dst)
 {
+    WEFT__REQUIRE("weft_join", jh);
     jh->dst = dst;
     return &jh->future;
 }
 
 void weft_join_handle_abort(const weft_join_handle_t *jh)
 {
+    WEFT__REQUIRE("weft_join_handle_abort", jh);
     if (jh->task != NULL)
         weft__task_abort(jh->task);
 }
 
 bool weft_join_handle_is_finished(const weft_join_handle_t *jh)
 {
+    WEFT__REQUIRE("weft_join_handle_is_finished", jh);
     if (jh->task == NULL)
         return true;
     /* acquire: a caller that sees true may then await and read the output. */
@@ -131,5 +135,6 @@ bool weft_join_handle_is_finished(const weft_join_handle_t *jh)
 
 void weft_join_handle_drop(weft_join_handle_t *jh)
 {
+    WEFT__REQUIRE("weft_join_handle_drop", jh);
     join_drop(&jh->future);
 }

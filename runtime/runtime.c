@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "scheduler.h"
+#include "nonnull.h"
 
 /* How far shutdown has come; each step can time out and be resumed by the
  * next call. */
@@ -38,6 +39,7 @@ static inline weft_runtime_t *rt_of(weft__sched_t *s)
 /* The defaults for every field, whatever size the caller's struct has. */
 static void builder_defaults(weft_builder_t *b, weft_flavor_t flavor)
 {
+    WEFT__REQUIRE("weft_builder_init", b);
     memset(b, 0, sizeof *b);
     b->size_ = sizeof *b;
     b->flavor = flavor;
@@ -105,12 +107,13 @@ int weft_runtime_new(const weft_builder_t *b, weft_runtime_t **out)
 {
     weft__assert_not_in_runtime("weft_runtime_new", WEFT_SITE);
     weft_builder_t full;
+    WEFT__REQUIRE("weft_runtime_new", out);
     if (b == NULL)
         builder_defaults(&full, WEFT_RUNTIME_MULTI_THREAD);
     else if (!builder_read(b, &full))
         return WEFT_EINVAL; /* not filled by weft_builder_init */
     b = &full;
-    if (out == NULL || (b->flavor != WEFT_RUNTIME_MULTI_THREAD && b->flavor != WEFT_RUNTIME_CURRENT_THREAD) ||
+    if ((b->flavor != WEFT_RUNTIME_MULTI_THREAD && b->flavor != WEFT_RUNTIME_CURRENT_THREAD) ||
         b->workers > 1024)
         return WEFT_EINVAL;
     unsigned n = 1;
@@ -202,6 +205,7 @@ fail_rt:
 
 weft_handle_t *weft_runtime_handle(weft_runtime_t *rt)
 {
+    WEFT__REQUIRE("weft_runtime_handle", rt);
     return (weft_handle_t *)&rt->sched;
 }
 
@@ -255,6 +259,8 @@ const weft_waker_vtable_t weft__root_waker_vtable = { root_clone, root_wake, roo
 
 int weft_runtime_block_on(weft_runtime_t *rt, weft_future_t *fut, void *out)
 {
+    WEFT__REQUIRE("weft_runtime_block_on", rt);
+    WEFT__REQUIRE("weft_runtime_block_on", fut);
     weft__assert_not_in_runtime("weft_runtime_block_on", WEFT_SITE);
     weft__sched_t *s = &rt->sched;
     bool ct = s->flavor == WEFT_RUNTIME_CURRENT_THREAD;
@@ -366,6 +372,7 @@ static bool wait_workers(weft__sched_t *s, uint64_t deadline)
 
 int weft_runtime_shutdown_timeout(weft_runtime_t *rt, uint64_t timeout_ms)
 {
+    WEFT__REQUIRE("weft_runtime_shutdown_timeout", rt);
     weft__assert_not_in_runtime("weft_runtime_shutdown_timeout", WEFT_SITE);
     weft__sched_t *s = &rt->sched;
     /* A blocking job of this runtime would wait for itself. */

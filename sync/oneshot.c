@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "../runtime/context.h"
+#include "../runtime/nonnull.h"
 
 #define OS_RX_WAKER (1u << 0)
 #define OS_TX_WAKER (1u << 1)
@@ -59,7 +60,9 @@ extern const weft_future_vtable_t weft__oneshot_rx_vtable;
 
 int weft_oneshot_new(size_t value_size, void (*drop_value)(void *), weft_oneshot_tx_t *tx, weft_oneshot_rx_t *rx)
 {
-    if (value_size == 0 || value_size > ONESHOT_MAX_VALUE || tx == NULL || rx == NULL)
+    WEFT__REQUIRE("weft_oneshot_new", tx);
+    WEFT__REQUIRE("weft_oneshot_new", rx);
+    if (value_size == 0 || value_size > ONESHOT_MAX_VALUE)
         return WEFT_EINVAL;
     weft_oneshot_t *c = weft__alloc(sizeof(weft_oneshot_t) + value_size);
     if (c == NULL)
@@ -132,6 +135,8 @@ static uint32_t register_waker(weft_oneshot_t *c, weft_waker_t *slot, uint32_t b
 
 int weft_oneshot_send(weft_oneshot_tx_t *tx, const void *value)
 {
+    WEFT__REQUIRE("weft_oneshot_send", tx);
+    WEFT__REQUIRE("weft_oneshot_send", value);
     weft_oneshot_t *c = tx->chan;
     if (c == NULL)
         weft_panic(WEFT_SITE, "weft_oneshot_send on a sender that already sent or was dropped");
@@ -161,6 +166,7 @@ int weft_oneshot_send(weft_oneshot_tx_t *tx, const void *value)
 
 void weft_oneshot_tx_drop(weft_oneshot_tx_t *tx)
 {
+    WEFT__REQUIRE("weft_oneshot_tx_drop", tx);
     weft_oneshot_t *c = tx->chan;
     if (c == NULL)
         return;
@@ -174,6 +180,7 @@ void weft_oneshot_tx_drop(weft_oneshot_tx_t *tx)
 
 bool weft_oneshot_is_closed(const weft_oneshot_tx_t *tx)
 {
+    WEFT__REQUIRE("weft_oneshot_is_closed", tx);
     if (tx->chan == NULL)
         return true;
     return (atomic_load_explicit(&tx->chan->state, memory_order_acquire) & OS_RX_CLOSED) != 0;
@@ -252,12 +259,14 @@ const weft_future_vtable_t weft__oneshot_rx_vtable = {
 
 weft_future_t *weft_oneshot_recv(weft_oneshot_rx_t *rx, void *dst)
 {
+    WEFT__REQUIRE("weft_oneshot_recv", rx);
     rx->dst = dst;
     return &rx->future;
 }
 
 int weft_oneshot_try_recv(weft_oneshot_rx_t *rx, void *dst)
 {
+    WEFT__REQUIRE("weft_oneshot_try_recv", rx);
     weft_oneshot_t *c = rx->chan;
     if (c == NULL)
         return WEFT_EPIPE;
@@ -272,6 +281,7 @@ int weft_oneshot_try_recv(weft_oneshot_rx_t *rx, void *dst)
 
 void weft_oneshot_close(weft_oneshot_rx_t *rx)
 {
+    WEFT__REQUIRE("weft_oneshot_close", rx);
     weft_oneshot_t *c = rx->chan;
     if (c == NULL)
         return;
@@ -283,6 +293,7 @@ void weft_oneshot_close(weft_oneshot_rx_t *rx)
 
 void weft_oneshot_rx_drop(weft_oneshot_rx_t *rx)
 {
+    WEFT__REQUIRE("weft_oneshot_rx_drop", rx);
     rx_drop(&rx->future);
 }
 
@@ -307,5 +318,6 @@ static const weft_future_vtable_t closed_vtable = {
 
 weft_oneshot_closed_t weft_oneshot_closed(weft_oneshot_tx_t *tx)
 {
+    WEFT__REQUIRE("weft_oneshot_closed", tx);
     return (weft_oneshot_closed_t){ { &closed_vtable }, tx };
 }

@@ -35,7 +35,7 @@ static int listen_on(weft_runtime_t *rt, weft_tcp_listener_t *l, const char *ip,
 
 typedef struct {
     weft_future_t future;
-    weft_tcp_listener_t *l;
+    weft_unix_listener_t *l;
     const char *path;
 } listen_unix_t;
 static weft_poll_t listen_unix_poll(weft_future_t *f, weft_context_t *cx, void *out)
@@ -47,7 +47,7 @@ static weft_poll_t listen_unix_poll(weft_future_t *f, weft_context_t *cx, void *
 }
 static const weft_future_vtable_t listen_unix_vt = { listen_unix_poll, NULL, NULL, sizeof(listen_unix_t), sizeof(int),
                                                      "listen_unix" };
-static int listen_unix(weft_runtime_t *rt, weft_tcp_listener_t *l, const char *path)
+static int listen_unix(weft_runtime_t *rt, weft_unix_listener_t *l, const char *path)
 {
     unlink(path);
     listen_unix_t f = { { &listen_unix_vt }, l, path };
@@ -210,7 +210,7 @@ WEFT_ASYNC(resetter_t, resetter_fn, int)
     WEFT_AWAIT(&self->nap, weft_sleep_ms(20), NULL); /* let the client start reading */
     {
         struct linger lg = { 1, 0 }; /* abortive close: the peer gets RST */
-        setsockopt(self->s.io->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        setsockopt(self->s.io_->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     }
     weft_tcp_close(&self->s);
     WEFT_RETURN(0);
@@ -409,12 +409,46 @@ START_TEST(urgent_data_does_not_stall_reads)
 }
 END_TEST
 
+/* gather_fn for a Unix listener: accept one stream, then read until want
+ * bytes came or the stream ends, each read bounded in time. */
+typedef struct {
+    WEFT_FRAME;
+    weft_unix_listener_t *l;
+    weft_unix_stream_t s;
+    size_t want, got;
+    int rc;
+    ssize_t n;
+    char buf[64];
+    weft_unix_accept_t acc;
+    weft_sleep_t nap;
+    weft_unix_io_t op;
+    weft_timeout_t to;
+} ugather_t;
+static void ugather_cleanup(ugather_t *g) { weft_unix_close(&g->s); }
+WEFT_ASYNC_WITH_DROP(ugather_t, ugather_fn, size_t, ugather_cleanup)
+{
+    WEFT_BEGIN();
+    WEFT_AWAIT(&self->acc, weft_unix_accept(self->l, &self->s), &self->rc);
+    ck_assert_int_eq(self->rc, 0);
+    WEFT_AWAIT(&self->nap, weft_sleep_ms(50), NULL); /* everything is queued by now */
+    while (self->got < self->want) {
+        self->op = weft_unix_read(&self->s, self->buf, sizeof self->buf);
+        WEFT_AWAIT(&self->to, weft_timeout_ms(WEFT_FUTURE(&self->op), &self->n, 2000), &self->rc);
+        ck_assert_msg(self->rc == 0, "read stalled after %zu of %zu bytes", self->got, self->want);
+        if (self->n <= 0)
+            break;
+        self->got += (size_t)self->n;
+    }
+    WEFT_RETURN(self->got);
+    WEFT_END();
+}
+
 START_TEST(unix_message_with_descriptors_does_not_stall_reads)
 {
     weft_runtime_t *rt = shape_rt(_i);
     static char path[64];
     snprintf(path, sizeof path, "/tmp/weft-test-scm-%d-%d.sock", (int)getpid(), _i);
-    weft_tcp_listener_t l;
+    weft_unix_listener_t l;
     ck_assert_int_eq(listen_unix(rt, &l, path), 0);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un un = { .sun_family = AF_UNIX };
@@ -436,12 +470,12 @@ START_TEST(unix_message_with_descriptors_does_not_stall_reads)
     ck_assert_int_eq(sendmsg(fd, &mh, 0), 5);
     close(passed);
     ck_assert_int_eq(send(fd, "again", 5, 0), 5);
-    gather_t g = { WEFT_FRAME_INIT(gather_fn), .l = &l, .want = 15 };
+    ugather_t g = { WEFT_FRAME_INIT(ugather_fn), .l = &l, .want = 15 };
     size_t got = 0;
     ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(&g), &got), 0);
     ck_assert_uint_eq(got, 15);
     close(fd);
-    weft_tcp_listener_close(&l);
+    weft_unix_listener_close(&l);
     unlink(path);
     weft_runtime_free(rt);
     ASSERT_NO_LIVE();
@@ -699,21 +733,22 @@ END_TEST
 typedef struct {
     WEFT_FRAME;
     const char *path;
-    weft_tcp_listener_t l;
-    weft_tcp_stream_t srv, cli;
-    weft_tcp_accept_t acc;
-    weft_tcp_connect_t con;
+    weft_unix_listener_t l;
+    weft_unix_stream_t srv, cli;
+    weft_unix_accept_t acc;
+    weft_unix_connect_t con;
     weft_join2_t both;
     int arc, crc;
     ssize_t n;
     char buf[8];
-    weft_tcp_io_t op;
+    struct iovec iov[2];
+    weft_unix_io_t op;
 } unix_t;
 static void unix_cleanup(unix_t *u)
 {
-    weft_tcp_close(&u->srv);
-    weft_tcp_close(&u->cli);
-    weft_tcp_listener_close(&u->l);
+    weft_unix_close(&u->srv);
+    weft_unix_close(&u->cli);
+    weft_unix_listener_close(&u->l);
     unlink(u->path);
 }
 WEFT_ASYNC_WITH_DROP(unix_t, unix_fn, int, unix_cleanup)
@@ -721,17 +756,46 @@ WEFT_ASYNC_WITH_DROP(unix_t, unix_fn, int, unix_cleanup)
     WEFT_BEGIN();
     unlink(self->path);
     ck_assert_int_eq(weft_unix_listen(self->path, 4, &self->l), 0);
-    self->acc = weft_tcp_accept(&self->l, &self->srv, NULL);
+    {
+        char p[108];
+        ck_assert_int_eq(weft_unix_listener_path(&self->l, p, sizeof p), 0);
+        ck_assert_str_eq(p, self->path);
+        ck_assert_int_eq(weft_unix_listener_path(&self->l, p, 4), WEFT_EINVAL); /* too small */
+    }
+    self->acc = weft_unix_accept(&self->l, &self->srv);
     self->con = weft_unix_connect(self->path, &self->cli);
     WEFT_AWAIT(&self->both, weft_join2(WEFT_FUTURE(&self->acc), &self->arc, WEFT_FUTURE(&self->con), &self->crc),
                NULL);
     ck_assert_int_eq(self->arc, 0);
     ck_assert_int_eq(self->crc, 0);
-    WEFT_AWAIT(&self->op, weft_tcp_write_all(&self->cli, "unix!", 5), &self->n);
+    {
+        char p[108];
+        ck_assert_int_eq(weft_unix_peer_path(&self->cli, p, sizeof p), 0);
+        ck_assert_str_eq(p, self->path); /* the client's peer is the listening socket */
+        ck_assert_int_eq(weft_unix_peer_path(&self->srv, p, sizeof p), 0);
+        ck_assert_str_eq(p, ""); /* the client is not bound to a path */
+        ck_assert_int_eq(weft_unix_local_path(&self->srv, p, sizeof p), 0);
+        ck_assert_str_eq(p, self->path);
+    }
+    WEFT_AWAIT(&self->op, weft_unix_write_all(&self->cli, "unix!", 5), &self->n);
     ck_assert_int_eq(self->n, 5);
-    WEFT_AWAIT(&self->op, weft_tcp_read_exact(&self->srv, self->buf, 5), &self->n);
+    WEFT_AWAIT(&self->op, weft_unix_read_exact(&self->srv, self->buf, 5), &self->n);
     ck_assert_int_eq(self->n, 5);
     ck_assert_int_eq(memcmp(self->buf, "unix!", 5), 0);
+    self->iov[0] = (struct iovec){ "ab", 2 };
+    self->iov[1] = (struct iovec){ "c", 1 };
+    WEFT_AWAIT(&self->op, weft_unix_writev(&self->srv, self->iov, 2), &self->n);
+    ck_assert_int_eq(self->n, 3);
+    ck_assert_int_eq(weft_unix_shutdown(&self->srv, SHUT_WR), 0);
+    WEFT_AWAIT(&self->op, weft_unix_read_exact(&self->cli, self->buf, 3), &self->n);
+    ck_assert_int_eq(self->n, 3);
+    ck_assert_int_eq(memcmp(self->buf, "abc", 3), 0);
+    WEFT_AWAIT(&self->op, weft_unix_read(&self->cli, self->buf, sizeof self->buf), &self->n);
+    ck_assert_int_eq(self->n, 0); /* end of stream after shutdown */
+    WEFT_AWAIT(&self->op, weft_unix_write(&self->cli, "x", 1), &self->n);
+    ck_assert_int_eq(self->n, 1);
+    weft_unix_close(&self->cli);
+    ck_assert_int_eq(weft_unix_peer_path(&self->cli, self->buf, sizeof self->buf), -EBADF);
     WEFT_RETURN(0);
     WEFT_END();
 }

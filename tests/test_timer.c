@@ -347,7 +347,7 @@ WEFT_ASYNC(spinner_t, spinner, uint64_t)
     WEFT_BEGIN();
     uint64_t t0 = weft_now_ns(), took = UINT64_MAX;
     while (weft_now_ns() - t0 < 5000u * 1000000u) {
-        if (atomic_load_explicit(&self->watch->fired_, memory_order_acquire) != 0) {
+        if (atomic_load_explicit(WEFT__SLEEP_FIRED_WORD(self->watch), memory_order_acquire) != 0) {
             took = weft_now_ns() - t0;
             break;
         }

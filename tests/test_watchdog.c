@@ -51,10 +51,12 @@ WEFT_ASYNC(hog_t, hog_fn, int)
 {
     WEFT_BEGIN();
     for (self->i = 0; self->i < self->times; self->i++) {
-        if (self->in_place)
-            (void)weft_block_in_place(sleep_job, (void *)(intptr_t)self->ms, NULL);
-        else
+        if (self->in_place) {
+            int ipr = weft_block_in_place(sleep_job, (void *)(intptr_t)self->ms, NULL);
+            WEFT_TEST_CHECK_INT_EQ(ipr, 0);
+        } else {
             sleep_ms(self->ms);
+        }
         WEFT_YIELD();
     }
     WEFT_RETURN(0);
@@ -84,6 +86,7 @@ START_TEST(detector_reports_a_long_poll_once)
         ck_assert_str_eq(rs.name, "hog");
         ck_assert_ptr_nonnull(strstr(rs.site, "test_watchdog.c"));
     }
+    ASSERT_NO_TEST_FAIL();
     ASSERT_NO_LIVE();
 }
 END_TEST
@@ -95,6 +98,7 @@ START_TEST(detector_reports_each_offence)
     ck_assert_int_eq(run_hog(rt, 80, 3, false), 0);
     weft_runtime_free(rt);
     ck_assert_int_eq(rs.n, 3);
+    ASSERT_NO_TEST_FAIL();
     ASSERT_NO_LIVE();
 }
 END_TEST
@@ -112,6 +116,7 @@ START_TEST(detector_quiet_for_short_polls_and_block_in_place)
     ck_assert_int_eq(run_hog(rt, 80, 1, false), 0);
     weft_runtime_free(rt);
     ck_assert_int_eq(rs.n, 0);
+    ASSERT_NO_TEST_FAIL();
     ASSERT_NO_LIVE();
 }
 END_TEST

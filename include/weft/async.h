@@ -36,6 +36,10 @@
 
 #include "future.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Header of every async frame: the future vtable, the resume point and the
  * child being awaited (dropped if the frame is dropped mid-await). */
 typedef struct weft_frame_s {
@@ -55,7 +59,15 @@ WEFT_API WEFT_NORETURN void weft__async_fell_off(const char *fn, const char *sit
 
 /* A weft_unit_t output takes no room in a task (out_size 0, and the task
  * passes out = NULL); any other type takes its size. */
+#ifdef __cplusplus
+} /* extern "C": templates need C++ linkage */
+template <typename T> struct weft__out_size { static const size_t value = sizeof(T); };
+template <> struct weft__out_size<weft_unit_t> { static const size_t value = 0; };
+#define WEFT_OUT_SIZE(type) (weft__out_size<type>::value)
+extern "C" {
+#else
 #define WEFT_OUT_SIZE(type) _Generic((type *)0, weft_unit_t *: 0, default: sizeof(type))
+#endif
 
 #define WEFT__ASYNC(frame_type, name, out_type, dropfn)                                             \
     static weft_poll_t name##__body(frame_type *self, weft_context_t *weft__cx, out_type *weft__out); \
@@ -87,12 +99,32 @@ WEFT_API WEFT_NORETURN void weft__async_fell_off(const char *fn, const char *sit
     switch (self->weft_frame.state) {        \
     case 0:
 
+/* Debug builds (WEFT_DEBUG, weft/common.h): poll() takes the destination
+ * as a void *, so the compiler cannot check that `out` points at the
+ * child's output type. Before the first poll of each await, the size of
+ * *out is compared with the child's vtable out_size (a weft_unit_t
+ * destination for out_size 0) and a mismatch aborts, naming the async
+ * function and the await's site. Skipped for a NULL out and for an untyped
+ * (void *) one, whose size is unknown; C only (C++ has no _Generic). */
+WEFT_API void weft__await_check(const weft_future_t *child, const void *out, size_t out_size, const char *fn,
+                                const char *site);
+#if WEFT_DEBUG && !defined(__cplusplus)
+#define WEFT__DST_SIZE(out) \
+    _Generic((out), void *: (size_t)0, const void *: (size_t)0, int: (size_t)0, default: sizeof(*WEFT__DST_PTR(out)))
+#define WEFT__DST_PTR(out) _Generic((out), void *: (const char *)0, const void *: (const char *)0, int: (const char *)0, default: (out))
+#define WEFT__AWAIT_CHECK(child, out) \
+    weft__await_check(WEFT_FUTURE(child), (const void *)(out), WEFT__DST_SIZE(out), __func__, WEFT_SITE)
+#else
+#define WEFT__AWAIT_CHECK(child, out) ((void)0)
+#endif
+
 /* Await `child` (a future already in the frame): the frame takes ownership
  * and drops it once it is ready. `out` receives its output (or NULL). */
 #define WEFT_AWAIT_REF(child, out) WEFT__AWAIT_REF_AT(child, out, __COUNTER__ + 1)
 #define WEFT__AWAIT_REF_AT(child, out, N)                                                 \
     do {                                                                                  \
         self->weft_frame.awaiting = WEFT_FUTURE(child);                                   \
+        WEFT__AWAIT_CHECK(self->weft_frame.awaiting, out);                                \
         self->weft_frame.state = (N);                                                     \
         WEFT_FALLTHROUGH;                                                                 \
     case (N):                                                                             \
@@ -138,5 +170,9 @@ WEFT_API WEFT_NORETURN void weft__async_fell_off(const char *fn, const char *sit
     default:                                                                   \
         weft__async_bad_state(&self->weft_frame, __func__, WEFT_SITE);         \
     }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -10,13 +10,18 @@
 #ifndef WEFT_ATOMIC_WAKER_H
 #define WEFT_ATOMIC_WAKER_H
 
-#include <stdatomic.h>
-
 #include "future.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The fields are private. state_ is plain storage that sync/atomic_waker.c
+ * only ever accesses as an `_Atomic unsigned` (same size and alignment,
+ * checked there), so the header has no _Atomic and compiles as C++. */
 typedef struct weft_atomic_waker_s {
-    _Atomic unsigned state; /* WAITING 0, REGISTERING 1, WAKING 2 (bits) */
-    weft_waker_t waker;     /* owned by whoever set REGISTERING or WAKING */
+    unsigned state_;     /* WAITING 0, REGISTERING 1, WAKING 2 (bits) */
+    weft_waker_t waker_; /* owned by whoever set REGISTERING or WAKING */
 } weft_atomic_waker_t;
 
 #define WEFT_ATOMIC_WAKER_INIT { 0, { NULL, NULL } }
@@ -33,5 +38,9 @@ WEFT_API void weft_atomic_waker_wake(weft_atomic_waker_t *aw);
 WEFT_API weft_waker_t weft_atomic_waker_take(weft_atomic_waker_t *aw);
 /* Drops the stored waker. Context: no concurrent register/wake. */
 WEFT_API void weft_atomic_waker_drop(weft_atomic_waker_t *aw);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

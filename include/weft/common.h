@@ -6,6 +6,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* WEFT__TMP(type, ...): a pointer to a temporary `type` built from the
+ * initializers, valid until the end of the enclosing full expression (the
+ * option macros pass one to a call). A compound literal in C; in C++, where
+ * a compound literal is not an lvalue, a temporary bound to a reference. */
+#ifdef __cplusplus
+template <typename T> static inline const T *weft__tmp_ptr(const T &v) { return &v; }
+#define WEFT__TMP(type, ...) weft__tmp_ptr(type{ __VA_ARGS__ })
+#else
+#define WEFT__TMP(type, ...) (&(const type){ __VA_ARGS__ })
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #if defined(WEFT_BUILDING) && defined(__GNUC__)
 #define WEFT_API __attribute__((visibility("default")))
 #else
@@ -26,6 +41,17 @@
 #define WEFT_PRINTF(a, b)
 #endif
 
+/* Debug checks in the public macros (today: WEFT_AWAIT's output-size
+ * check, see weft/async.h). On unless NDEBUG is defined, like assert();
+ * define WEFT_DEBUG to 0 or 1 before including weft to choose. */
+#ifndef WEFT_DEBUG
+#ifdef NDEBUG
+#define WEFT_DEBUG 0
+#else
+#define WEFT_DEBUG 1
+#endif
+#endif
+
 #define WEFT__STR2(x) #x
 #define WEFT__STR(x) WEFT__STR2(x)
 /* "file.c:123": the call site recorded by spawn and by misuse aborts. */
@@ -37,10 +63,18 @@
 typedef struct weft_unit_s {
     unsigned char unit_;
 } weft_unit_t;
+#ifdef __cplusplus
+#define WEFT_UNIT (weft_unit_t{ 0 })
+#else
 #define WEFT_UNIT ((weft_unit_t){ 0 })
+#endif
 
 /* Abort the process with "weft: <message> (at <site>)". Used for programming
  * errors (misuse), never for conditions a caller can handle. */
 WEFT_API WEFT_NORETURN WEFT_PRINTF(2, 3) void weft_panic(const char *site, const char *fmt, ...);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -11,6 +11,10 @@
 
 #include "common.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* X(name, message): one list from which the enum, weft_strerror() and
  * weft_err_name() are generated, so the three can never disagree. */
 #define WEFT_ERRNO_MAP(X)                                              \
@@ -40,10 +44,21 @@ enum weft_errno_e {
 #undef WEFT__ERR_ENUM
 };
 
-/* A human-readable message for err (a negative code). Never NULL: unknown
- * codes give "unknown error". Context: any thread; static storage. */
+/* A human-readable message for err (a negative code). Never NULL. Codes in
+ * WEFT_ERRNO_MAP give its message (static storage); any other negative
+ * errno (such as -EACCES passed through from bind) gives the system's
+ * strerror_r message in a thread-local buffer, valid until this thread's
+ * next weft_strerror call; anything else (0 aside: "success") gives
+ * "unknown error". Context: any thread. */
 WEFT_API const char *weft_strerror(int err);
-/* The symbolic name ("ENOMEM") of err, or "UNKNOWN". Context: any thread. */
+/* The symbolic name of err: "ENOMEM" for the map's codes and for the errno
+ * values weft's calls can pass through from the system ("EACCES"), "E?"
+ * for another negative errno, "OK" for 0, "UNKNOWN" otherwise. Static
+ * storage. Context: any thread. */
 WEFT_API const char *weft_err_name(int err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

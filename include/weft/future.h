@@ -26,6 +26,10 @@
 
 #include "common.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum weft_poll_e { WEFT_PENDING = 0, WEFT_READY = 1 } weft_poll_t;
 
 /* ---- Wakers ------------------------------------------------------------ */
@@ -131,5 +135,9 @@ typedef struct weft_yield_s {
     bool yielded;
 } weft_yield_t;
 WEFT_API WEFT_NODISCARD weft_yield_t weft_yield_now(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

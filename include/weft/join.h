@@ -10,6 +10,10 @@
 
 #include "future.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Output weft_unit_t; a's output goes to out_a, b's to out_b (either NULL). */
 typedef struct weft_join2_s {
     weft_future_t future;
@@ -33,5 +37,9 @@ typedef struct weft_join_all_s {
 } weft_join_all_t;
 
 WEFT_API WEFT_NODISCARD weft_join_all_t weft_join_all(weft_future_t **futs, void **outs, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

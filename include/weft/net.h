@@ -23,79 +23,111 @@
 #include "future.h"
 #include "time.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct weft__io weft_io_t; /* opaque: a registered socket */
 
 /* The futures below hold a reference on the socket from their first poll
- * until they finish or are dropped. */
+ * until they finish or are dropped.
+ *
+ * TCP and Unix domain stream sockets have their own listener and stream
+ * types (so a TCP-only call cannot be given a Unix socket), built on one
+ * machinery: their accept, connect and read/write futures are the shared
+ * weft_stream_*_t types below, under per-family typedef names. Fields that
+ * end in an underscore are private. */
 
 typedef struct weft_tcp_listener_s {
-    weft_io_t *io;
+    weft_io_t *io_;
 } weft_tcp_listener_t;
 
 typedef struct weft_tcp_stream_s {
-    weft_io_t *io;
+    weft_io_t *io_;
 } weft_tcp_stream_t;
 
+typedef struct weft_unix_listener_s {
+    weft_io_t *io_;
+} weft_unix_listener_t;
+
+typedef struct weft_unix_stream_s {
+    weft_io_t *io_;
+} weft_unix_stream_t;
+
+/* accept as a future: output int (0, the new stream in *out; or a negative
+ * errno). Under fd exhaustion (EMFILE/ENFILE) it backs off (sleeps, up to
+ * 100 ms between tries) instead of spinning, and goes on once fds free up. */
+typedef struct weft_stream_accept_s {
+    weft_future_t future;
+    weft_io_t **l_;   /* the listener's io_ */
+    weft_io_t *io_;   /* the reference held while waiting */
+    weft_io_t **out_; /* the new stream's io_ */
+    struct sockaddr_storage *peer_;
+    uint64_t backoff_ms_;
+    weft_sleep_t backoff_;
+    bool backing_off_;
+} weft_stream_accept_t;
+typedef weft_stream_accept_t weft_tcp_accept_t;
+typedef weft_stream_accept_t weft_unix_accept_t;
+
+/* connect as a future: output int (0 or a negative errno, e.g.
+ * -ECONNREFUSED). Compose with weft_timeout_ms for a deadline. */
+typedef struct weft_stream_connect_s {
+    weft_future_t future;
+    struct sockaddr_storage addr_;
+    socklen_t addrlen_;
+    weft_io_t **out_;
+    weft_io_t *io_;
+    int state_;
+} weft_stream_connect_t;
+typedef weft_stream_connect_t weft_tcp_connect_t;
+typedef weft_stream_connect_t weft_unix_connect_t;
+
+/* I/O futures: output ssize_t, the byte count or a negative errno. read
+ * returns 0 at end of stream; read_exact/write_all finish only when len
+ * bytes moved (read_exact: -EPIPE if the stream ended first). A read is one
+ * recv(2); a zero-length read or write answers 0 at once. */
+typedef struct weft_stream_io_s {
+    weft_future_t future;
+    weft_io_t **s_;
+    weft_io_t *io_;
+    union {
+        void *rbuf;
+        const void *wbuf;
+        const struct iovec *iov;
+    } u_;
+    size_t len_;  /* bytes, or iovec count */
+    size_t done_;
+    int kind_;
+} weft_stream_io_t;
+typedef weft_stream_io_t weft_tcp_io_t;
+typedef weft_stream_io_t weft_unix_io_t;
+
+/* ---- TCP ------------------------------------------------------------------------ */
+
 /* Binds and listens on addr (IPv4 or IPv6; port 0 picks one), backlog >= 1.
- * Returns 0, or a negative errno (WEFT_EINVAL for bad input, -EADDRINUSE,
- * -EACCES, WEFT_ENOMEM, ...). Context: a thread inside a runtime with time
- * enabled (the listener is registered with its reactor). */
-WEFT_API int weft_tcp_listen(const struct sockaddr *addr, socklen_t addrlen, int backlog, weft_tcp_listener_t *out);
+ * Returns 0, or a negative errno (WEFT_EINVAL for bad input or a non-IP
+ * address, -EADDRINUSE, -EACCES, WEFT_ENOMEM, WEFT_ENOSYS with no reactor,
+ * ...). Context: a thread inside a runtime with time enabled (the listener
+ * is registered with its reactor). */
+WEFT_API WEFT_NODISCARD int weft_tcp_listen(const struct sockaddr *addr, socklen_t addrlen, int backlog,
+                                            weft_tcp_listener_t *out);
 /* "127.0.0.1", 8080 -> listen. Returns WEFT_EINVAL for an address that is
  * not a numeric IPv4/IPv6 address. */
-WEFT_API int weft_tcp_listen_ip(const char *ip, uint16_t port, int backlog, weft_tcp_listener_t *out);
+WEFT_API WEFT_NODISCARD int weft_tcp_listen_ip(const char *ip, uint16_t port, int backlog, weft_tcp_listener_t *out);
 WEFT_API int weft_tcp_listener_local_addr(const weft_tcp_listener_t *l, struct sockaddr_storage *addr,
                                           socklen_t *len);
 WEFT_API uint16_t weft_tcp_listener_port(const weft_tcp_listener_t *l);
 /* Closes the listener: a task waiting in accept wakes with -EBADF. */
 WEFT_API void weft_tcp_listener_close(weft_tcp_listener_t *l);
 
-/* accept as a future: output int (0, the new stream in *out; or a negative
- * errno). Under fd exhaustion (EMFILE/ENFILE) it backs off (sleeps, up to
- * 100 ms between tries) instead of spinning, and goes on once fds free up. */
-typedef struct weft_tcp_accept_s {
-    weft_future_t future;
-    weft_tcp_listener_t *l;
-    weft_io_t *io;
-    weft_tcp_stream_t *out;
-    struct sockaddr_storage *peer;
-    uint64_t backoff_ms;
-    weft_sleep_t backoff;
-    bool backing_off;
-} weft_tcp_accept_t;
 WEFT_API WEFT_NODISCARD weft_tcp_accept_t weft_tcp_accept(weft_tcp_listener_t *l, weft_tcp_stream_t *out,
                                                           struct sockaddr_storage *peer /* may be NULL */);
-
-/* connect as a future: output int (0 or a negative errno, e.g.
- * -ECONNREFUSED). Compose with weft_timeout_ms for a deadline. */
-typedef struct weft_tcp_connect_s {
-    weft_future_t future;
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
-    weft_tcp_stream_t *out;
-    weft_io_t *io;
-    int state;
-} weft_tcp_connect_t;
+/* addr must be IPv4 or IPv6 (anything else: output WEFT_EINVAL). */
 WEFT_API WEFT_NODISCARD weft_tcp_connect_t weft_tcp_connect(const struct sockaddr *addr, socklen_t addrlen,
                                                             weft_tcp_stream_t *out);
 WEFT_API WEFT_NODISCARD weft_tcp_connect_t weft_tcp_connect_ip(const char *ip, uint16_t port, weft_tcp_stream_t *out);
 
-/* I/O futures: output ssize_t, the byte count or a negative errno. read
- * returns 0 at end of stream; read_exact/write_all finish only when len
- * bytes moved (read_exact: -EPIPE if the stream ended first). */
-typedef struct weft_tcp_io_s {
-    weft_future_t future;
-    weft_tcp_stream_t *s;
-    weft_io_t *io;
-    union {
-        void *rbuf;
-        const void *wbuf;
-        const struct iovec *iov;
-    } u;
-    size_t len;  /* bytes, or iovec count */
-    size_t done;
-    int kind;
-} weft_tcp_io_t;
 WEFT_API WEFT_NODISCARD weft_tcp_io_t weft_tcp_read(weft_tcp_stream_t *s, void *buf, size_t len);
 WEFT_API WEFT_NODISCARD weft_tcp_io_t weft_tcp_read_exact(weft_tcp_stream_t *s, void *buf, size_t len);
 WEFT_API WEFT_NODISCARD weft_tcp_io_t weft_tcp_write(weft_tcp_stream_t *s, const void *buf, size_t len);
@@ -110,6 +142,36 @@ WEFT_API int weft_tcp_peer_addr(const weft_tcp_stream_t *s, struct sockaddr_stor
 WEFT_API int weft_tcp_local_addr(const weft_tcp_stream_t *s, struct sockaddr_storage *addr, socklen_t *len);
 /* Closes the socket; tasks waiting on it wake with -EBADF. */
 WEFT_API void weft_tcp_close(weft_tcp_stream_t *s);
+
+/* ---- Unix domain stream sockets ------------------------------------------------
+ * The same calls as TCP (but nodelay and keepalive), on their own types; a
+ * socket is named by a path. A path that is empty or longer than sun_path
+ * is WEFT_EINVAL. weft_unix_listen does not unlink an existing socket file
+ * (bind then fails with -EADDRINUSE), nor remove it on close. */
+WEFT_API WEFT_NODISCARD int weft_unix_listen(const char *path, int backlog, weft_unix_listener_t *out);
+/* The path the listener is bound to, copied into buf (len bytes, NUL
+ * terminated). Returns 0, -EBADF (closed), WEFT_EINVAL (buf too small). */
+WEFT_API int weft_unix_listener_path(const weft_unix_listener_t *l, char *buf, size_t len);
+WEFT_API void weft_unix_listener_close(weft_unix_listener_t *l);
+
+WEFT_API WEFT_NODISCARD weft_unix_accept_t weft_unix_accept(weft_unix_listener_t *l, weft_unix_stream_t *out);
+WEFT_API WEFT_NODISCARD weft_unix_connect_t weft_unix_connect(const char *path, weft_unix_stream_t *out);
+
+WEFT_API WEFT_NODISCARD weft_unix_io_t weft_unix_read(weft_unix_stream_t *s, void *buf, size_t len);
+WEFT_API WEFT_NODISCARD weft_unix_io_t weft_unix_read_exact(weft_unix_stream_t *s, void *buf, size_t len);
+WEFT_API WEFT_NODISCARD weft_unix_io_t weft_unix_write(weft_unix_stream_t *s, const void *buf, size_t len);
+WEFT_API WEFT_NODISCARD weft_unix_io_t weft_unix_write_all(weft_unix_stream_t *s, const void *buf, size_t len);
+WEFT_API WEFT_NODISCARD weft_unix_io_t weft_unix_writev(weft_unix_stream_t *s, const struct iovec *iov,
+                                                        size_t iovcnt);
+
+WEFT_API int weft_unix_shutdown(weft_unix_stream_t *s, int how);
+/* The path of the peer's socket (an empty string when the peer is not
+ * bound to a path, as a connecting client usually is not) or of this
+ * stream's own end, copied into buf. Returns 0, -EBADF (closed),
+ * WEFT_EINVAL (buf too small), or a negative errno. */
+WEFT_API int weft_unix_peer_path(const weft_unix_stream_t *s, char *buf, size_t len);
+WEFT_API int weft_unix_local_path(const weft_unix_stream_t *s, char *buf, size_t len);
+WEFT_API void weft_unix_close(weft_unix_stream_t *s);
 
 /* ---- Name resolution ------------------------------------------------------------
  * Resolves host (a name or a numeric address) for port without blocking a
@@ -132,13 +194,6 @@ typedef struct weft_resolve_s {
 WEFT_API WEFT_NODISCARD weft_resolve_t weft_resolve(const char *host, uint16_t port, struct sockaddr_storage *out,
                                                     size_t max);
 
-/* ---- Unix domain stream sockets ------------------------------------------------
- * The same listener and stream types (and every call above but nodelay):
- * only the address differs. A path longer than sun_path is WEFT_EINVAL.
- * weft_unix_listen does not unlink an existing socket file. */
-WEFT_API int weft_unix_listen(const char *path, int backlog, weft_tcp_listener_t *out);
-WEFT_API WEFT_NODISCARD weft_tcp_connect_t weft_unix_connect(const char *path, weft_tcp_stream_t *out);
-
 /* ---- UDP ------------------------------------------------------------------------ */
 typedef struct weft_udp_socket_s {
     weft_io_t *io;
@@ -147,8 +202,8 @@ typedef struct weft_udp_socket_s {
 /* Binds a datagram socket (port 0 picks one). Returns 0 or a negative
  * errno; WEFT_EINVAL for bad input. Context: inside a runtime with a
  * reactor. */
-WEFT_API int weft_udp_bind(const struct sockaddr *addr, socklen_t addrlen, weft_udp_socket_t *out);
-WEFT_API int weft_udp_bind_ip(const char *ip, uint16_t port, weft_udp_socket_t *out);
+WEFT_API WEFT_NODISCARD int weft_udp_bind(const struct sockaddr *addr, socklen_t addrlen, weft_udp_socket_t *out);
+WEFT_API WEFT_NODISCARD int weft_udp_bind_ip(const char *ip, uint16_t port, weft_udp_socket_t *out);
 /* Sets the default peer (send/recv then need no address) and filters what
  * is received to it. Never blocks. */
 WEFT_API int weft_udp_connect(weft_udp_socket_t *s, const struct sockaddr *addr, socklen_t addrlen);
@@ -175,5 +230,9 @@ WEFT_API WEFT_NODISCARD weft_udp_io_t weft_udp_recv_from(weft_udp_socket_t *s, v
                                                          struct sockaddr_storage *from, socklen_t *fromlen);
 WEFT_API WEFT_NODISCARD weft_udp_io_t weft_udp_send(weft_udp_socket_t *s, const void *buf, size_t len);
 WEFT_API WEFT_NODISCARD weft_udp_io_t weft_udp_recv(weft_udp_socket_t *s, void *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -11,6 +11,10 @@
 
 #include "future.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct weft_oneshot_s weft_oneshot_t;
 
 typedef struct weft_oneshot_tx_s {
@@ -35,7 +39,7 @@ WEFT_API WEFT_NODISCARD int weft_oneshot_new(size_t value_size, void (*drop_valu
 /* Sends *value (copied) and consumes the sender. Returns 0, or WEFT_EPIPE
  * when the receiver was dropped or closed: the value was not taken and the
  * caller still owns it. Context: any thread; never blocks. */
-WEFT_API int weft_oneshot_send(weft_oneshot_tx_t *tx, const void *value);
+WEFT_API WEFT_NODISCARD int weft_oneshot_send(weft_oneshot_tx_t *tx, const void *value);
 /* Drops the sender without sending: the receiver gets WEFT_EPIPE. */
 WEFT_API void weft_oneshot_tx_drop(weft_oneshot_tx_t *tx);
 /* True when the receiver is gone or closed (send would fail). */
@@ -54,11 +58,15 @@ WEFT_API WEFT_NODISCARD weft_oneshot_closed_t weft_oneshot_closed(weft_oneshot_t
 WEFT_API weft_future_t *weft_oneshot_recv(weft_oneshot_rx_t *rx, void *dst);
 /* Non-blocking receive: 0 (value written to dst), WEFT_EAGAIN (nothing
  * yet), or WEFT_EPIPE (sender dropped, or the value was already taken). */
-WEFT_API int weft_oneshot_try_recv(weft_oneshot_rx_t *rx, void *dst);
+WEFT_API WEFT_NODISCARD int weft_oneshot_try_recv(weft_oneshot_rx_t *rx, void *dst);
 /* Closes the receiving side: later sends fail; a value already sent can
  * still be taken with try_recv. */
 WEFT_API void weft_oneshot_close(weft_oneshot_rx_t *rx);
 /* Drops the receiver (same as weft_future_drop on it). */
 WEFT_API void weft_oneshot_rx_drop(weft_oneshot_rx_t *rx);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

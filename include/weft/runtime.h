@@ -10,6 +10,10 @@
 
 #include "future.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct weft_runtime_s weft_runtime_t;
 /* A handle to a runtime's scheduler, for spawning from any thread. Valid
  * until the runtime is freed. */
@@ -89,7 +93,7 @@ WEFT_API void weft_builder_init_sized(weft_builder_t *b, weft_flavor_t flavor, s
  * WEFT_EAGAIN (a thread could not be created). On error nothing is left
  * running and *out is untouched.
  * Context: any thread that is not inside a runtime (aborts otherwise). */
-WEFT_API int weft_runtime_new(const weft_builder_t *b, weft_runtime_t **out);
+WEFT_API WEFT_NODISCARD int weft_runtime_new(const weft_builder_t *b, weft_runtime_t **out);
 
 /* Runs `fut` to completion on the calling thread, driving the runtime's tasks
  * too when the flavour is current-thread. Takes ownership of fut (drops it
@@ -102,7 +106,7 @@ WEFT_API int weft_runtime_new(const weft_builder_t *b, weft_runtime_t **out);
  * block_on in progress, after fut was polled).
  * Context: a thread that is not a worker and not already inside block_on
  * (aborts otherwise). Blocks. */
-WEFT_API int weft_runtime_block_on(weft_runtime_t *rt, weft_future_t *fut, void *out);
+WEFT_API WEFT_NODISCARD int weft_runtime_block_on(weft_runtime_t *rt, weft_future_t *fut, void *out);
 
 WEFT_API weft_handle_t *weft_runtime_handle(weft_runtime_t *rt);
 
@@ -155,7 +159,7 @@ WEFT_API WEFT_NODISCARD int weft_spawn_at(weft_handle_t *h, weft_future_t *fut, 
 #define weft_spawn(fut, jh) weft_spawn_at(NULL, WEFT_FUTURE(fut), (jh), NULL, WEFT_SITE)
 #define weft_handle_spawn(h, fut, jh) weft_spawn_at((h), WEFT_FUTURE(fut), (jh), NULL, WEFT_SITE)
 #define weft_spawn_named(name, fut, jh) \
-    weft_spawn_at(NULL, WEFT_FUTURE(fut), (jh), &(const weft_spawn_opts_t){ (name) }, WEFT_SITE)
+    weft_spawn_at(NULL, WEFT_FUTURE(fut), (jh), WEFT__TMP(weft_spawn_opts_t, (name)), WEFT_SITE)
 
 /* Sets where the output goes (dst, of the task's output size, or NULL to
  * discard it) and returns the handle as a future to await. */
@@ -209,7 +213,7 @@ WEFT_API WEFT_NODISCARD int weft_spawn_blocking_at(weft_handle_t *h, weft_blocki
                                                    const char *site);
 #define weft_spawn_blocking(fn, arg, jh) weft_spawn_blocking_at(NULL, (fn), (arg), (jh), NULL, WEFT_SITE)
 #define weft_try_spawn_blocking(fn, arg, max_queued, jh) \
-    weft_spawn_blocking_at(NULL, (fn), (arg), (jh), &(const weft_blocking_opts_t){ NULL, NULL, (max_queued) }, WEFT_SITE)
+    weft_spawn_blocking_at(NULL, (fn), (arg), (jh), WEFT__TMP(weft_blocking_opts_t, NULL, NULL, (max_queued)), WEFT_SITE)
 
 /* Runs fn(arg) right here, on the calling thread, after making sure nothing
  * waits behind it: on a worker of a multi-thread runtime, the worker's
@@ -224,7 +228,7 @@ WEFT_API WEFT_NODISCARD int weft_spawn_blocking_at(weft_handle_t *h, weft_blocki
  * job) it just calls fn. If no thread can be had, the worker's queued
  * tasks go to the inject queue for the other workers instead, and the
  * worker waits for fn. */
-WEFT_API int weft_block_in_place(weft_blocking_fn_t fn, void *arg, void **result);
+WEFT_API WEFT_NODISCARD int weft_block_in_place(weft_blocking_fn_t fn, void *arg, void **result);
 
 typedef struct weft_blocking_stats_s {
     unsigned threads; /* blocking-pool threads alive (not counting workers) */
@@ -245,5 +249,9 @@ WEFT_API const char *weft_task_current_site(void);
  * waking the task, so a task looping over always-ready resources still
  * yields. Returns true when the caller may proceed. */
 WEFT_API bool weft_coop_proceed(weft_context_t *cx);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -15,6 +15,10 @@
 #include "atomic_waker.h"
 #include "future.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Output int: 0 when the signal arrived; WEFT_EINVAL for a signal number
  * that cannot be caught (out of range, SIGKILL, SIGSTOP); WEFT_ENOSYS
  * outside a runtime with a reactor; or -errno from sigaction. */
@@ -28,5 +32,9 @@ typedef struct weft_signal_s {
 } weft_signal_t;
 
 WEFT_API WEFT_NODISCARD weft_signal_t weft_signal_recv(int signo);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

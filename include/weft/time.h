@@ -14,6 +14,10 @@
 #include "atomic_waker.h"
 #include "future.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Monotonic time in nanoseconds (CLOCK_MONOTONIC). Context: any thread. */
 WEFT_API uint64_t weft_now_ns(void);
 
@@ -34,7 +38,8 @@ typedef struct weft_sleep_s {
     weft_timer_entry_t entry_;      /* private: wheel links (its wheel's lock) */
     uint64_t deadline_ns;           /* absolute, weft_now_ns() clock */
     struct weft__driver *driver_;   /* set at the first poll */
-    _Atomic int fired_;             /* set by the firer (under the wheel's lock) */
+    int fired_;                     /* set by the firer (under the wheel's lock); accessed
+                                       only as an _Atomic int (reactor/time_driver.h) */
     weft_atomic_waker_t waker_;
 } weft_sleep_t;
 
@@ -87,5 +92,9 @@ WEFT_API WEFT_NODISCARD weft_tick_t weft_interval_tick(weft_interval_t *iv);
 /* Drops the interval's timer registration. The interval must have been
  * made by weft_interval_ms. */
 WEFT_API void weft_interval_drop(weft_interval_t *iv);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -14,11 +14,19 @@
 #include "net.h"
 #include "signal.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define WEFT_VERSION_MAJOR 0
 #define WEFT_VERSION_MINOR 1
 #define WEFT_VERSION_PATCH 0
 
 /* "0.1.0". Context: any thread. */
 WEFT_API const char *weft_version(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

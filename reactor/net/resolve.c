@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../io_driver.h"
+#include "../../runtime/nonnull.h"
 #include "weft/net.h"
 #include "weft/runtime.h"
 
@@ -152,5 +153,6 @@ static const weft_future_vtable_t resolve_vtable = {
 
 weft_resolve_t weft_resolve(const char *host, uint16_t port, struct sockaddr_storage *out, size_t max)
 {
+    WEFT__REQUIRE("weft_resolve", host);
     return (weft_resolve_t){ { &resolve_vtable }, host, port, out, max, NULL };
 }

@@ -4,10 +4,12 @@
 #include <unistd.h>
 
 #include "../io_driver.h"
+#include "../../runtime/nonnull.h"
 #include "weft/net.h"
 
 int weft_udp_bind(const struct sockaddr *addr, socklen_t addrlen, weft_udp_socket_t *out)
 {
+    WEFT__REQUIRE("weft_udp_bind", out);
     if (out == NULL || !weft__addr_ok(addr, addrlen) || addr->sa_family == AF_UNIX)
         return WEFT_EINVAL;
     int fd = socket(addr->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -27,6 +29,8 @@ int weft_udp_bind(const struct sockaddr *addr, socklen_t addrlen, weft_udp_socke
 
 int weft_udp_bind_ip(const char *ip, uint16_t port, weft_udp_socket_t *out)
 {
+    WEFT__REQUIRE("weft_udp_bind_ip", ip);
+    WEFT__REQUIRE("weft_udp_bind_ip", out);
     struct sockaddr_storage ss;
     socklen_t len;
     int rc = weft__parse_ip(ip, port, &ss, &len);
@@ -35,6 +39,7 @@ int weft_udp_bind_ip(const char *ip, uint16_t port, weft_udp_socket_t *out)
 
 int weft_udp_connect(weft_udp_socket_t *s, const struct sockaddr *addr, socklen_t addrlen)
 {
+    WEFT__REQUIRE("weft_udp_connect", s);
     if (s->io == NULL)
         return -EBADF;
     if (!weft__addr_ok(addr, addrlen))
@@ -44,6 +49,9 @@ int weft_udp_connect(weft_udp_socket_t *s, const struct sockaddr *addr, socklen_
 
 int weft_udp_local_addr(const weft_udp_socket_t *s, struct sockaddr_storage *addr, socklen_t *len)
 {
+    WEFT__REQUIRE("weft_udp_local_addr", s);
+    WEFT__REQUIRE("weft_udp_local_addr", addr);
+    WEFT__REQUIRE("weft_udp_local_addr", len);
     if (s->io == NULL)
         return -EBADF;
     *len = sizeof *addr;
@@ -52,6 +60,7 @@ int weft_udp_local_addr(const weft_udp_socket_t *s, struct sockaddr_storage *add
 
 void weft_udp_close(weft_udp_socket_t *s)
 {
+    WEFT__REQUIRE("weft_udp_close", s);
     if (s->io != NULL) {
         weft__io_close(s->io);
         s->io = NULL;
@@ -142,6 +151,7 @@ static weft_udp_io_t make(weft_udp_socket_t *s, int kind, void *buf, size_t len)
 weft_udp_io_t weft_udp_send_to(weft_udp_socket_t *s, const void *buf, size_t len, const struct sockaddr *to,
                                socklen_t tolen)
 {
+    WEFT__REQUIRE("weft_udp_send_to", s);
     weft_udp_io_t op = make(s, U_SEND_TO, (void *)buf, len);
     if (weft__addr_ok(to, tolen) && tolen <= (socklen_t)sizeof op.addr) {
         memcpy(&op.addr, to, tolen);
@@ -156,6 +166,7 @@ weft_udp_io_t weft_udp_send_to(weft_udp_socket_t *s, const void *buf, size_t len
 weft_udp_io_t weft_udp_recv_from(weft_udp_socket_t *s, void *buf, size_t len, struct sockaddr_storage *from,
                                  socklen_t *fromlen)
 {
+    WEFT__REQUIRE("weft_udp_recv_from", s);
     weft_udp_io_t op = make(s, U_RECV_FROM, buf, len);
     op.from = from;
     op.fromlen = fromlen;
@@ -164,10 +175,12 @@ weft_udp_io_t weft_udp_recv_from(weft_udp_socket_t *s, void *buf, size_t len, st
 
 weft_udp_io_t weft_udp_send(weft_udp_socket_t *s, const void *buf, size_t len)
 {
+    WEFT__REQUIRE("weft_udp_send", s);
     return make(s, U_SEND, (void *)buf, len);
 }
 
 weft_udp_io_t weft_udp_recv(weft_udp_socket_t *s, void *buf, size_t len)
 {
+    WEFT__REQUIRE("weft_udp_recv", s);
     return make(s, U_RECV, buf, len);
 }

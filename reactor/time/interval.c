@@ -3,6 +3,7 @@
 #include "weft/time.h"
 
 #include "../../runtime/internal.h"
+#include "../../runtime/nonnull.h"
 
 weft_interval_t weft_interval_ms(uint64_t period_ms, weft_missed_tick_t missed)
 {
@@ -45,10 +46,12 @@ static const weft_future_vtable_t tick_vtable = {
 
 weft_tick_t weft_interval_tick(weft_interval_t *iv)
 {
+    WEFT__REQUIRE("weft_interval_tick", iv);
     return (weft_tick_t){ { &tick_vtable }, iv };
 }
 
 void weft_interval_drop(weft_interval_t *iv)
 {
+    WEFT__REQUIRE("weft_interval_drop", iv);
     weft_future_drop(&iv->sleep.future);
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "../time_driver.h"
+#include "../../runtime/nonnull.h"
 
 static const weft_future_vtable_t sleep_vtable;
 
@@ -24,7 +25,7 @@ weft_sleep_t weft_sleep_until(uint64_t deadline_ns)
     memset(&s, 0, sizeof s);
     s.future.vtable = &sleep_vtable;
     s.deadline_ns = deadline_ns;
-    atomic_init(&s.fired_, 0);
+    atomic_init(WEFT__SLEEP_FIRED_WORD(&s), 0);
     weft_atomic_waker_init(&s.waker_);
     return s;
 }
@@ -47,7 +48,7 @@ static void sleep_arm(weft_sleep_t *s)
     weft__wheel_remove(&sh->wheel, &s->entry_);
     uint64_t ms = weft__time_ms_ceil(d, s->deadline_ns);
     bool pending = weft__time_insert_locked(d, sh, &s->entry_, ms, &notify);
-    atomic_store_explicit(&s->fired_, pending ? 0 : WEFT__SLEEP_FIRED, memory_order_release);
+    atomic_store_explicit(WEFT__SLEEP_FIRED_WORD(s), pending ? 0 : WEFT__SLEEP_FIRED, memory_order_release);
     pthread_mutex_unlock(&sh->lock);
     weft__time_notify(d, notify);
 }
@@ -63,9 +64,9 @@ static weft_poll_t sleep_poll(weft_future_t *f, weft_context_t *cx, void *out)
     if (!weft_coop_proceed(cx))
         return WEFT_PENDING;
     /* acquire: pairs with fire_timer's release (time_driver.c). */
-    if (!atomic_load_explicit(&s->fired_, memory_order_acquire)) {
+    if (!atomic_load_explicit(WEFT__SLEEP_FIRED_WORD(s), memory_order_acquire)) {
         weft_atomic_waker_register(&s->waker_, cx->waker);
-        if (!atomic_load_explicit(&s->fired_, memory_order_acquire)) {
+        if (!atomic_load_explicit(WEFT__SLEEP_FIRED_WORD(s), memory_order_acquire)) {
             weft__coop_refund();
             return WEFT_PENDING;
         }
@@ -81,7 +82,7 @@ static void sleep_drop(weft_future_t *f)
     weft__driver_t *d = s->driver_;
     /* acquire: pairs with fire_timer's last store; the firer's touches of
      * the sleep happen before our caller frees it. */
-    if (d != NULL && atomic_load_explicit(&s->fired_, memory_order_acquire) != WEFT__SLEEP_FIRED) {
+    if (d != NULL && atomic_load_explicit(WEFT__SLEEP_FIRED_WORD(s), memory_order_acquire) != WEFT__SLEEP_FIRED) {
         weft__time_shard_t *sh = &d->time.shards[s->entry_.shard_];
         pthread_mutex_lock(&sh->lock);
         weft__wheel_remove(&sh->wheel, &s->entry_);
@@ -97,19 +98,21 @@ static const weft_future_vtable_t sleep_vtable = {
 
 void weft_sleep_reset(weft_sleep_t *s, uint64_t deadline_ns)
 {
+    WEFT__REQUIRE("weft_sleep_reset", s);
     s->deadline_ns = deadline_ns;
     if (s->driver_ == NULL) {
-        atomic_store_explicit(&s->fired_, 0, memory_order_relaxed);
+        atomic_store_explicit(WEFT__SLEEP_FIRED_WORD(s), 0, memory_order_relaxed);
         return;
     }
     sleep_arm(s);
-    if (atomic_load_explicit(&s->fired_, memory_order_acquire))
+    if (atomic_load_explicit(WEFT__SLEEP_FIRED_WORD(s), memory_order_acquire))
         weft_atomic_waker_wake(&s->waker_); /* due at once: let the waiter see it */
 }
 
 bool weft_sleep_is_elapsed(const weft_sleep_t *s)
 {
-    return atomic_load_explicit(&((weft_sleep_t *)s)->fired_, memory_order_acquire) != 0 ||
+    WEFT__REQUIRE("weft_sleep_is_elapsed", s);
+    return atomic_load_explicit(WEFT__SLEEP_FIRED_WORD((weft_sleep_t *)s), memory_order_acquire) != 0 ||
            weft__now_ns() >= s->deadline_ns;
 }
 

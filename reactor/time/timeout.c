@@ -4,6 +4,8 @@
 #include "weft/error.h"
 #include "weft/time.h"
 
+#include "../../runtime/nonnull.h"
+
 static weft_poll_t timeout_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_timeout_t *t = (weft_timeout_t *)(void *)f;
@@ -41,6 +43,7 @@ static const weft_future_vtable_t timeout_vtable = {
 
 weft_timeout_t weft_timeout_ms(weft_future_t *inner, void *inner_out, uint64_t ms)
 {
+    WEFT__REQUIRE("weft_timeout_ms", inner);
     return (weft_timeout_t){ { &timeout_vtable }, inner, inner_out, weft_sleep_ms(ms) };
 }
 

@@ -1,0 +1,34 @@
+/* reactor/net/stream.h - the stream-socket machinery (stream.c) behind the
+ * TCP (tcp.c) and Unix domain (unix.c) types of weft/net.h. Each public
+ * listener and stream holds one registered socket, `weft_io_t *io_`; the
+ * family's functions check their arguments and the address family, then
+ * pass &io_ here, so both families share one accept, connect and I/O poll
+ * loop. */
+#ifndef WEFT_NET_STREAM_H
+#define WEFT_NET_STREAM_H
+
+#include "../io_driver.h"
+#include "../../runtime/nonnull.h"
+#include "weft/net.h"
+
+/* What a weft_stream_io_t future does (its kind_). */
+enum weft__stream_kind { WEFT__K_READ, WEFT__K_READ_EXACT, WEFT__K_WRITE, WEFT__K_WRITE_ALL, WEFT__K_WRITEV };
+
+/* Binds and listens on addr (already checked by the caller), backlog >= 1;
+ * *out receives the registered socket. Returns 0 or a negative errno. */
+int weft__stream_listen(const struct sockaddr *addr, socklen_t addrlen, int backlog, weft_io_t **out);
+/* getpeername (peer) or getsockname of io into addr/len; -EBADF if closed. */
+int weft__stream_name(const weft_io_t *io, bool peer, struct sockaddr_storage *addr, socklen_t *len);
+int weft__stream_shutdown(const weft_io_t *io, int how);
+/* Closes *io (tasks waiting on it wake with -EBADF) and clears it. */
+void weft__stream_close(weft_io_t **io);
+
+/* The futures read *l / *s (the listener's or stream's io_) at their first
+ * poll, and write the new socket to *out. addr NULL makes a connect future
+ * whose output is WEFT_EINVAL. */
+weft_stream_accept_t weft__stream_accept(weft_io_t **l, weft_io_t **out, struct sockaddr_storage *peer);
+weft_stream_connect_t weft__stream_connect(const struct sockaddr *addr, socklen_t addrlen, weft_io_t **out);
+weft_stream_io_t weft__stream_io(weft_io_t **s, int kind, const void *buf, size_t len);
+weft_stream_io_t weft__stream_writev(weft_io_t **s, const struct iovec *iov, size_t iovcnt);
+
+#endif
