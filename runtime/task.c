@@ -63,7 +63,6 @@ weft_task_t *weft__task_new(weft__sched_t *s, weft_future_t *fut, bool with_hand
     t->vtable = vt;
     memcpy(t + 1, fut, vt->size);
     *(const char **)(void *)((char *)t + l.site_off) = site;
-    *(int *)(void *)((char *)t + l.err_off) = 0;
     if (name)
         memcpy((char *)t + l.name_off, name, namelen);
     WEFT_LIVE_INC(WEFT_LIVE_TASK);
@@ -142,13 +141,16 @@ typedef enum {
 } owned_t;
 
 /* The caller holds RUNNING. Drops the future, publishes COMPLETE (with
- * CANCELLED for WEFT__COMPLETE_CANCELLED), hands the output to the join
- * handle or drops it, removes the task from the owned list as `owned` says,
- * and releases `refs` references. */
-static void task_complete(weft_task_t *t, weft__outcome_t outcome, owned_t owned, uint64_t refs)
+ * CANCELLED for WEFT__COMPLETE_CANCELLED, and then cancel_err as the reason
+ * the join handle reports: 0 for WEFT_ECANCELED), hands the output to the
+ * join handle or drops it, removes the task from the owned list as `owned`
+ * says, and releases `refs` references. */
+static void task_complete(weft_task_t *t, weft__outcome_t outcome, owned_t owned, uint64_t refs, int cancel_err)
 {
     const weft_future_vtable_t *vt = t->vtable;
     weft_future_drop(weft__task_future(t));
+    if (outcome == WEFT__COMPLETE_CANCELLED) /* the frame is dead: its first bytes carry the reason */
+        *weft__task_cancel_err_slot(t) = cancel_err;
     WEFT_LIVE_DEC(WEFT_LIVE_FRAME);
     /* acquire: if this shows us as the sole owner, the last other holder's
      * release (its ref_dec) must happen before the free below. */
@@ -200,7 +202,7 @@ void weft__task_run(weft_task_t *t)
     weft__trans_t r = weft__state_transition_to_running(&t->state);
     if (WEFT_UNLIKELY(r != WEFT__TRANS_OK)) {
         if (r == WEFT__TRANS_CANCELLED)
-            task_complete(t, WEFT__COMPLETE_CANCELLED, OWNED_UNLINK, 2);
+            task_complete(t, WEFT__COMPLETE_CANCELLED, OWNED_UNLINK, 2, 0);
         else /* WEFT__TRANS_FAILED: cancelled by shutdown while this entry was queued */
             weft__task_ref_dec(t);
         return;
@@ -218,7 +220,7 @@ void weft__task_run(weft_task_t *t)
         weft__watch_end(w); /* before anything below may free the task */
     weft__tls.task = NULL;
     if (p == WEFT_READY) {
-        task_complete(t, WEFT__COMPLETE_OUTPUT, OWNED_UNLINK, 2);
+        task_complete(t, WEFT__COMPLETE_OUTPUT, OWNED_UNLINK, 2, 0);
         return;
     }
     if (weft__tls.yielded) {
@@ -237,14 +239,14 @@ void weft__task_run(weft_task_t *t)
          * holds it, so shutdown must be able to find it. A closed list means
          * shutdown began: cancel now. */
         if (!weft__owned_insert(&t->sched->owned, t)) {
-            task_complete(t, WEFT__COMPLETE_CANCELLED, OWNED_NOT_LISTED, 2);
+            task_complete(t, WEFT__COMPLETE_CANCELLED, OWNED_NOT_LISTED, 2, 0);
             return;
         }
         add_owned = WEFT_T_OWNED;
     }
     r = weft__state_transition_to_idle(&t->state, add_owned);
     if (r == WEFT__TRANS_CANCELLED)
-        task_complete(t, WEFT__COMPLETE_CANCELLED, OWNED_UNLINK, 2);
+        task_complete(t, WEFT__COMPLETE_CANCELLED, OWNED_UNLINK, 2, 0);
     else if (r == WEFT__TRANS_NOTIFIED)
         weft__sched_schedule(t, true);
 }
@@ -258,7 +260,7 @@ void weft__task_shutdown(weft_task_t *t)
         return;
     }
     /* The owned list's reference (already unlinked) serves as the running one. */
-    task_complete(t, WEFT__COMPLETE_CANCELLED, OWNED_NOT_LISTED, 1);
+    task_complete(t, WEFT__COMPLETE_CANCELLED, OWNED_NOT_LISTED, 1, 0);
 }
 
 /* weft__task_drop_queued; err: the cancel error recorded if this entry is
@@ -270,7 +272,7 @@ static void drop_queued(weft_task_t *t, weft__entry_t entry, int err)
     uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
     if (entry == WEFT__ENTRY_MAYBE_YIELD && (s & WEFT_T_RUNNING)) {
         /* A self-yielded entry: it holds RUNNING. */
-        task_complete(t, WEFT__COMPLETE_CANCELLED, OWNED_UNLINK, 2);
+        task_complete(t, WEFT__COMPLETE_CANCELLED, OWNED_UNLINK, 2, 0);
         return;
     }
     if (s & WEFT_T_OWNED) {
@@ -282,10 +284,8 @@ static void drop_queued(weft_task_t *t, weft__entry_t entry, int err)
         weft__task_ref_dec(t);
         return;
     }
-    /* We hold RUNNING and COMPLETE is not published yet: the slot is ours. */
-    *weft__task_cancel_err_slot(t) = err;
     /* 2 references: the queue entry's, and the one kept for the owned list. */
-    task_complete(t, WEFT__COMPLETE_CANCELLED, OWNED_NOT_LISTED, 2);
+    task_complete(t, WEFT__COMPLETE_CANCELLED, OWNED_NOT_LISTED, 2, err);
 }
 
 void weft__task_drop_queued(weft_task_t *t, weft__entry_t entry)

@@ -2,7 +2,7 @@
  *
  * Layout of the allocation:
  *
- *   [ header, 64 bytes ][ future, vtable->size ][ output ][ site ptr ][ cancel err ][ name ]
+ *   [ header, 64 bytes ][ future, vtable->size ][ output ][ site ptr ][ name ]
  *
  * The state word (flags and reference count) and its transitions are in
  * state.h; task.c acts on them (running, completion, wakers, abort,
@@ -15,9 +15,12 @@
  *
  * The cancel error is why the task was cancelled, for its join handle to
  * report: 0 (WEFT_ECANCELED) unless whoever cancelled it gave a reason
- * (weft__task_drop_queued_with_error). It is written only by the holder of
- * RUNNING before it publishes COMPLETE, and read only by the join handle
- * after it saw COMPLETE (acquire), like the output.
+ * (weft__task_drop_queued_with_error). It lives in the first bytes of the
+ * future's room, which is dead once the future is dropped (every future is
+ * at least a vtable pointer, 8 bytes, 16-aligned), so it costs no memory.
+ * It is written only by the holder of RUNNING, after the drop and before it
+ * publishes COMPLETE, and read only by the join handle after it saw
+ * COMPLETE with CANCELLED (acquire), like the output.
  */
 #ifndef WEFT_TASK_H
 #define WEFT_TASK_H
@@ -52,7 +55,7 @@ static inline weft_future_t *weft__task_future(weft_task_t *t)
 
 /* Offsets of what follows the future (see the layout above). */
 typedef struct {
-    size_t out_off, site_off, err_off, name_off, total;
+    size_t out_off, site_off, name_off, total;
 } weft__task_layout_t;
 
 /* The output's alignment: the largest power of two (at most 16) dividing its
@@ -72,8 +75,7 @@ static inline weft__task_layout_t weft__task_layout(const weft_future_vtable_t *
     size_t fut_end = sizeof(struct weft_task_s) + vt->size;
     l.out_off = WEFT_ALIGN_UP(fut_end, weft__task_out_align(vt->out_size));
     l.site_off = WEFT_ALIGN_UP(l.out_off + vt->out_size, sizeof(void *));
-    l.err_off = l.site_off + sizeof(const char *);
-    l.name_off = l.err_off + sizeof(int);
+    l.name_off = l.site_off + sizeof(const char *);
     l.total = l.name_off + namelen;
     return l;
 }
@@ -86,7 +88,8 @@ static inline void *weft__task_output(weft_task_t *t)
 /* The cancel error's slot (see the file comment for who may touch it). */
 static inline int *weft__task_cancel_err_slot(weft_task_t *t)
 {
-    return (int *)(void *)((char *)t + weft__task_layout(t->vtable, 0).err_off);
+    _Static_assert(sizeof(weft_future_t) >= sizeof(int), "a dropped future's room holds the cancel error");
+    return (int *)(void *)weft__task_future(t);
 }
 
 /* Which kind of run-queue entry weft__task_drop_queued drops. */
