@@ -54,7 +54,7 @@ static inline unsigned p_threads(uint64_t s) { return (unsigned)((s >> 40) & 0xf
 
 typedef struct pool_thread {
     pthread_t tid; /* written by the thread itself */
-    struct pool_thread *prev, *next;
+    weft__dnode_t link; /* on the pool's `live` list */
     struct weft__pool *pool;
     weft__worker_t *first_core;
 } pool_thread_t;
@@ -70,7 +70,7 @@ struct weft__pool {
     pthread_cond_t wake_cond; /* idle threads wait here for a token */
     pthread_cond_t exit_cond; /* a thread exited, or a worker loop ended */
     unsigned tokens;          /* claims posted to idle threads; under lock */
-    pool_thread_t *live;      /* under lock */
+    weft__dlist_t live;       /* pool_thread_t.link; under lock */
     unsigned nlive;
     pool_thread_t *last_exited; /* exited, not yet joined; under lock */
     weft__worker_t *cores;      /* worker loops waiting for a thread; under lock */
@@ -174,12 +174,7 @@ static void *pool_main(void *arg);
 /* Takes rec off the list of live threads. Under p->lock. */
 static void unlink_thread(weft__pool_t *p, pool_thread_t *rec)
 {
-    if (rec->prev)
-        rec->prev->next = rec->next;
-    else
-        p->live = rec->next;
-    if (rec->next)
-        rec->next->prev = rec->prev;
+    weft__dlist_remove(&rec->link);
     p->nlive--;
 }
 
@@ -193,10 +188,7 @@ static int start_thread(weft__pool_t *p, weft__worker_t *first_core)
     rec->pool = p;
     rec->first_core = first_core;
     pthread_mutex_lock(&p->lock);
-    rec->next = p->live;
-    if (p->live)
-        p->live->prev = rec;
-    p->live = rec;
+    weft__dlist_push_back(&p->live, &rec->link);
     p->nlive++;
     pthread_mutex_unlock(&p->lock);
     pthread_t tid;
@@ -440,6 +432,7 @@ int weft__pool_new(weft__sched_t *s, weft__pool_t **out)
     p->sched = s;
     p->cap = cap;
     p->cores_base = s->flavor == WEFT_RUNTIME_MULTI_THREAD ? s->nworkers : 0;
+    weft__dlist_init(&p->live);
     p->keep_alive_ns = b->blocking_keep_alive_ms * 1000000u;
     atomic_init(&p->state, 0);
     atomic_init(&p->intake, NULL);

@@ -4,7 +4,7 @@
  *
  * Sharded by task address: tasks on different workers mostly take
  * different locks. Each shard is a spin lock over an intrusive doubly-linked
- * list (O(1) removal), padded to a cache line so shards do not false-share.
+ * list (runtime/list.h: O(1) removal), padded to a cache line so shards do not false-share.
  * Closing marks every shard under its lock, so an insert either lands before
  * the close (and shutdown finds it) or fails (and the poller cancels the
  * task it was about to park).
@@ -25,7 +25,7 @@ int weft__owned_init(weft__owned_t *o, unsigned nworkers)
     for (unsigned i = 0; i < n; i++) {
         atomic_flag_clear(&o->shards[i].lock.flag);
         o->shards[i].closed = false;
-        o->shards[i].head = NULL;
+        weft__dlist_init(&o->shards[i].tasks);
     }
     return 0;
 }
@@ -52,11 +52,7 @@ bool weft__owned_insert(weft__owned_t *o, weft_task_t *t)
         weft__spin_unlock(&sh->lock);
         return false;
     }
-    t->owned_prev = NULL;
-    t->owned_next = sh->head;
-    if (sh->head)
-        sh->head->owned_prev = t;
-    sh->head = t;
+    weft__dlist_push_front(&sh->tasks, &t->owned);
     weft__spin_unlock(&sh->lock);
     return true;
 }
@@ -65,13 +61,7 @@ void weft__owned_remove(weft__owned_t *o, weft_task_t *t)
 {
     weft__owned_shard_t *sh = shard_of(o, t);
     weft__spin_lock(&sh->lock);
-    if (t->owned_prev)
-        t->owned_prev->owned_next = t->owned_next;
-    else
-        sh->head = t->owned_next;
-    if (t->owned_next)
-        t->owned_next->owned_prev = t->owned_prev;
-    t->owned_prev = t->owned_next = NULL;
+    weft__dlist_remove(&t->owned);
     weft__spin_unlock(&sh->lock);
 }
 
@@ -89,14 +79,9 @@ weft_task_t *weft__owned_pop(weft__owned_t *o)
     for (unsigned i = 0; i <= o->mask; i++) {
         weft__owned_shard_t *sh = &o->shards[i];
         weft__spin_lock(&sh->lock);
-        weft_task_t *t = sh->head;
-        if (t) {
-            sh->head = t->owned_next;
-            if (sh->head)
-                sh->head->owned_prev = NULL;
-            t->owned_prev = t->owned_next = NULL;
-        }
+        weft__dnode_t *n = weft__dlist_pop_front(&sh->tasks);
         weft__spin_unlock(&sh->lock);
+        weft_task_t *t = n != NULL ? weft__container_of(n, weft_task_t, owned) : NULL;
         if (t)
             return t;
     }

@@ -81,7 +81,7 @@ static inline bool weft__inject_is_empty(weft__inject_t *q)
 typedef struct weft__owned_shard {
     _Alignas(WEFT_CACHELINE) weft__spin_t lock;
     bool closed;
-    weft_task_t *head;
+    weft__dlist_t tasks; /* weft_task_t.owned */
 } weft__owned_shard_t;
 
 typedef struct weft__owned {

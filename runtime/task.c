@@ -58,7 +58,7 @@ weft_task_t *weft__task_new(weft__sched_t *s, weft_future_t *fut, bool with_hand
     atomic_init(&t->state, st | refs * WEFT_T_REF_ONE);
     t->next = NULL;
     t->sched = s;
-    t->owned_prev = t->owned_next = NULL;
+    weft__dnode_init(&t->owned);
     t->join_waker = (weft_waker_t){ NULL, NULL };
     t->vtable = vt;
     memcpy(t + 1, fut, vt->size);

@@ -26,6 +26,7 @@
 #define WEFT_TASK_H
 
 #include "internal.h"
+#include "list.h"
 #include "state.h"
 
 struct weft_task_s {
@@ -35,7 +36,7 @@ struct weft_task_s {
     weft_task_t *next;
     struct weft__sched *sched;
     /* Owned list (runtime/owned.c), under the shard's lock. */
-    weft_task_t *owned_prev, *owned_next;
+    weft__dnode_t owned;
     /* Protocol: JOIN_WAKER set => only the task side may touch it; clear =>
      * only the join handle may. */
     weft_waker_t join_waker;
