@@ -10,7 +10,7 @@
  * re-inserted lower when reached (cascading), so each timer moves at most
  * five times. Deadlines further than WEFT_WHEEL_MAX_MS away are clamped to it.
  *
- * Single-threaded: the reactor's time lock protects it (reactor.c).
+ * Single-threaded: its shard's lock protects it (time_driver.c).
  */
 #ifndef WEFT_TIMER_WHEEL_H
 #define WEFT_TIMER_WHEEL_H

@@ -1,13 +1,15 @@
-/* weft/net.h - TCP, Unix domain stream sockets and UDP on the reactor.
+/* weft/net.h - TCP, Unix domain stream sockets and UDP, on the runtime's
+ * I/O driver.
  *
  * Every call tries the non-blocking system call on the calling worker
- * first; only when it would block does the task wait for readiness, which
- * the reactor thread reports (edge-triggered epoll driven from its libuv
- * loop) by setting the socket's readiness bits and waking its atomic
- * waker. Errors reach the task as negative errno codes (WEFT_ECONNRESET,
+ * first; only when it would block does the task wait for readiness. The
+ * socket is in the runtime's edge-triggered epoll set; whoever takes its
+ * event (a worker of a multi-thread runtime, or the driver's libuv thread
+ * on a current-thread runtime) sets the socket's readiness bits and wakes
+ * its atomic waker. Errors reach the task as negative errno codes (WEFT_ECONNRESET,
  * EPIPE, ECONNREFUSED, ETIMEDOUT, ...).
  *
- * A socket is one allocation, shared with the reactor and reference
+ * A socket is one allocation, shared with the I/O driver and reference
  * counted by the futures using it, so closing a socket that a task is
  * waiting on wakes that task with -EBADF (its wait ends, it never touches
  * a reused fd).
@@ -107,9 +109,10 @@ typedef weft_stream_io_t weft_unix_io_t;
 
 /* Binds and listens on addr (IPv4 or IPv6; port 0 picks one), backlog >= 1.
  * Returns 0, or a negative errno (WEFT_EINVAL for bad input or a non-IP
- * address, -EADDRINUSE, -EACCES, WEFT_ENOMEM, WEFT_ENOSYS with no reactor,
- * ...). Context: a thread inside a runtime with time enabled (the listener
- * is registered with its reactor). */
+ * address, -EADDRINUSE, -EACCES, WEFT_ENOMEM, WEFT_ENOSYS with no runtime
+ * here or one built with enable_io = false, ...). Context: a thread inside
+ * a runtime with I/O enabled (the listener is registered with its I/O
+ * driver). */
 WEFT_API WEFT_NODISCARD int weft_tcp_listen(const struct sockaddr *addr, socklen_t addrlen, int backlog,
                                             weft_tcp_listener_t *out);
 /* "127.0.0.1", 8080 -> listen. Returns WEFT_EINVAL for an address that is
@@ -200,8 +203,8 @@ typedef struct weft_udp_socket_s {
 } weft_udp_socket_t;
 
 /* Binds a datagram socket (port 0 picks one). Returns 0 or a negative
- * errno; WEFT_EINVAL for bad input. Context: inside a runtime with a
- * reactor. */
+ * errno; WEFT_EINVAL for bad input; WEFT_ENOSYS without a runtime with
+ * I/O enabled. Context: inside a runtime with I/O enabled. */
 WEFT_API WEFT_NODISCARD int weft_udp_bind(const struct sockaddr *addr, socklen_t addrlen, weft_udp_socket_t *out);
 WEFT_API WEFT_NODISCARD int weft_udp_bind_ip(const char *ip, uint16_t port, weft_udp_socket_t *out);
 /* Sets the default peer (send/recv then need no address) and filters what

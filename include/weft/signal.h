@@ -5,8 +5,8 @@
  * handler for it, process-wide and for the rest of the process's life (the
  * default action, such as terminating on SIGINT, no longer happens: that
  * is the point). The handler only counts the signal and writes a byte to a
- * pipe that every runtime's reactor watches; the reactor then wakes every
- * waiter. A weft_signal completes on the first delivery after its first
+ * pipe that every runtime's driver thread watches; the first to see it
+ * wakes every waiter. A weft_signal completes on the first delivery after its first
  * poll.
  */
 #ifndef WEFT_SIGNAL_H
@@ -21,7 +21,8 @@ extern "C" {
 
 /* Output int: 0 when the signal arrived; WEFT_EINVAL for a signal number
  * that cannot be caught (out of range, SIGKILL, SIGSTOP); WEFT_ENOSYS
- * outside a runtime with a reactor; or -errno from sigaction. */
+ * outside a runtime, or on one built with neither enable_io nor
+ * enable_time (it has no driver thread to watch the signal pipe); or -errno from sigaction. */
 typedef struct weft_signal_s {
     weft_future_t future;
     int signo;

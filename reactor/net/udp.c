@@ -1,5 +1,6 @@
-/* reactor/net/udp.c - UDP sockets on the reactor (weft/net.h): the same
- * syscall-first readiness protocol as tcp.c, one datagram per call. */
+/* reactor/net/udp.c - UDP sockets on the I/O driver (weft/net.h): the
+ * same syscall-first readiness protocol as the streams (stream.c), one
+ * datagram per call. */
 #include <string.h>
 #include <unistd.h>
 
