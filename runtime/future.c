@@ -23,7 +23,7 @@ static weft_poll_t ready_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     (void)cx;
     if (out != NULL)
-        *(intptr_t *)out = ((weft_ready_t *)(void *)f)->value;
+        *(intptr_t *)out = ((weft_ready_t *)(void *)f)->value_;
     return WEFT_READY;
 }
 static const weft_future_vtable_t ready_vtable = {
@@ -50,12 +50,12 @@ weft_pending_t weft_pending(void)
 static weft_poll_t yield_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_yield_t *y = (weft_yield_t *)(void *)f;
-    if (y->yielded) {
+    if (y->yielded_) {
         if (out != NULL)
             *(weft_unit_t *)out = WEFT_UNIT;
         return WEFT_READY;
     }
-    y->yielded = true;
+    y->yielded_ = true;
     weft_waker_wake_by_ref(cx->waker);
     return WEFT_PENDING;
 }
@@ -72,9 +72,9 @@ weft_yield_t weft_yield_now(void)
 void weft_frame_drop(weft_future_t *f)
 {
     weft_frame_t *fr = (weft_frame_t *)(void *)f;
-    if (fr->awaiting != NULL) {
-        weft_future_t *c = fr->awaiting;
-        fr->awaiting = NULL;
+    if (fr->awaiting_ != NULL) {
+        weft_future_t *c = fr->awaiting_;
+        fr->awaiting_ = NULL;
         weft_future_drop(c);
     }
 }
@@ -90,10 +90,10 @@ static int fn_len(const char *fn)
 
 void weft__async_bad_state(const weft_frame_t *fr, const char *fn, const char *site)
 {
-    if (fr->state == WEFT_STATE_DONE)
+    if (fr->state_ == WEFT_STATE_DONE)
         weft_panic(site, "async function %.*s polled after it completed", fn_len(fn), fn);
     weft_panic(site, "async function %.*s: corrupt resume point %u (frame overwritten?)", fn_len(fn), fn,
-               (unsigned)fr->state);
+               (unsigned)fr->state_);
 }
 
 void weft__async_fell_off(const char *fn, const char *site)
@@ -124,15 +124,15 @@ void weft__await_check(const weft_future_t *child, const void *out, size_t out_s
 static weft_poll_t join2_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_join2_t *j = (weft_join2_t *)(void *)f;
-    if (j->a != NULL && weft_future_poll(j->a, cx, j->out_a) == WEFT_READY) {
-        weft_future_drop(j->a);
-        j->a = NULL;
+    if (j->a_ != NULL && weft_future_poll(j->a_, cx, j->out_a_) == WEFT_READY) {
+        weft_future_drop(j->a_);
+        j->a_ = NULL;
     }
-    if (j->b != NULL && weft_future_poll(j->b, cx, j->out_b) == WEFT_READY) {
-        weft_future_drop(j->b);
-        j->b = NULL;
+    if (j->b_ != NULL && weft_future_poll(j->b_, cx, j->out_b_) == WEFT_READY) {
+        weft_future_drop(j->b_);
+        j->b_ = NULL;
     }
-    if (j->a != NULL || j->b != NULL)
+    if (j->a_ != NULL || j->b_ != NULL)
         return WEFT_PENDING;
     if (out != NULL)
         *(weft_unit_t *)out = WEFT_UNIT;
@@ -142,11 +142,11 @@ static weft_poll_t join2_poll(weft_future_t *f, weft_context_t *cx, void *out)
 static void join2_drop(weft_future_t *f)
 {
     weft_join2_t *j = (weft_join2_t *)(void *)f;
-    if (j->a != NULL)
-        weft_future_drop(j->a);
-    if (j->b != NULL)
-        weft_future_drop(j->b);
-    j->a = j->b = NULL;
+    if (j->a_ != NULL)
+        weft_future_drop(j->a_);
+    if (j->b_ != NULL)
+        weft_future_drop(j->b_);
+    j->a_ = j->b_ = NULL;
 }
 
 static const weft_future_vtable_t join2_vtable = {
@@ -165,17 +165,17 @@ weft_join2_t weft_join2(weft_future_t *a, void *out_a, weft_future_t *b, void *o
 static weft_poll_t join_all_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_join_all_t *j = (weft_join_all_t *)(void *)f;
-    for (size_t i = 0; i < j->n && j->remaining > 0; i++) {
-        weft_future_t *c = j->futs[i];
+    for (size_t i = 0; i < j->n_ && j->remaining_ > 0; i++) {
+        weft_future_t *c = j->futs_[i];
         if (c == NULL)
             continue;
-        if (weft_future_poll(c, cx, j->outs ? j->outs[i] : NULL) == WEFT_READY) {
+        if (weft_future_poll(c, cx, j->outs_ ? j->outs_[i] : NULL) == WEFT_READY) {
             weft_future_drop(c);
-            j->futs[i] = NULL;
-            j->remaining--;
+            j->futs_[i] = NULL;
+            j->remaining_--;
         }
     }
-    if (j->remaining > 0)
+    if (j->remaining_ > 0)
         return WEFT_PENDING;
     if (out != NULL)
         *(weft_unit_t *)out = WEFT_UNIT;
@@ -185,14 +185,14 @@ static weft_poll_t join_all_poll(weft_future_t *f, weft_context_t *cx, void *out
 static void join_all_drop(weft_future_t *f)
 {
     weft_join_all_t *j = (weft_join_all_t *)(void *)f;
-    for (size_t i = 0; i < j->n; i++) {
-        if (j->futs[i] != NULL) {
-            weft_future_t *c = j->futs[i];
-            j->futs[i] = NULL;
+    for (size_t i = 0; i < j->n_; i++) {
+        if (j->futs_[i] != NULL) {
+            weft_future_t *c = j->futs_[i];
+            j->futs_[i] = NULL;
             weft_future_drop(c);
         }
     }
-    j->remaining = 0;
+    j->remaining_ = 0;
 }
 
 static const weft_future_vtable_t join_all_vtable = {

@@ -38,7 +38,7 @@ static void join_release(weft_task_t *t, join_output_t output)
     weft__task_ref_dec(t);
 }
 
-/* The task is complete: moves the output to jh->dst (or drops it), or
+/* The task is complete: moves the output to jh->dst_ (or drops it), or
  * reports why it was cancelled. Returns 0 or the cancel error. */
 static int join_take(weft_join_handle_t *jh, weft_task_t *t)
 {
@@ -50,8 +50,8 @@ static int join_take(weft_join_handle_t *jh, weft_task_t *t)
         return err != 0 ? err : WEFT_ECANCELED;
     }
     const weft_future_vtable_t *vt = t->vtable;
-    if (jh->dst != NULL)
-        memcpy(jh->dst, weft__task_output(t), vt->out_size);
+    if (jh->dst_ != NULL)
+        memcpy(jh->dst_, weft__task_output(t), vt->out_size);
     else if (vt->drop_output)
         vt->drop_output(weft__task_output(t));
     return 0;
@@ -60,7 +60,7 @@ static int join_take(weft_join_handle_t *jh, weft_task_t *t)
 static weft_poll_t join_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_join_handle_t *jh = (weft_join_handle_t *)(void *)f;
-    weft_task_t *t = jh->task;
+    weft_task_t *t = jh->task_;
     if (t == NULL)
         weft_panic(WEFT_SITE, "join handle polled after it completed (or it is empty)");
     if (!weft_coop_proceed(cx))
@@ -86,7 +86,7 @@ static weft_poll_t join_poll(weft_future_t *f, weft_context_t *cx, void *out)
     }
 complete:;
     int rc = join_take(jh, t);
-    jh->task = NULL;
+    jh->task_ = NULL;
     join_release(t, OUTPUT_TAKEN);
     if (out != NULL)
         *(int *)out = rc;
@@ -99,10 +99,10 @@ pending:
 static void join_drop(weft_future_t *f)
 {
     weft_join_handle_t *jh = (weft_join_handle_t *)(void *)f;
-    weft_task_t *t = jh->task;
+    weft_task_t *t = jh->task_;
     if (t == NULL)
         return;
-    jh->task = NULL;
+    jh->task_ = NULL;
     join_release(t, OUTPUT_LEFT);
 }
 
@@ -113,24 +113,24 @@ const weft_future_vtable_t weft__join_handle_vtable = {
 weft_future_t *weft_join(weft_join_handle_t *jh, void *dst)
 {
     WEFT__REQUIRE("weft_join", jh);
-    jh->dst = dst;
+    jh->dst_ = dst;
     return &jh->future;
 }
 
 void weft_join_handle_abort(const weft_join_handle_t *jh)
 {
     WEFT__REQUIRE("weft_join_handle_abort", jh);
-    if (jh->task != NULL)
-        weft__task_abort(jh->task);
+    if (jh->task_ != NULL)
+        weft__task_abort(jh->task_);
 }
 
 bool weft_join_handle_is_finished(const weft_join_handle_t *jh)
 {
     WEFT__REQUIRE("weft_join_handle_is_finished", jh);
-    if (jh->task == NULL)
+    if (jh->task_ == NULL)
         return true;
     /* acquire: a caller that sees true may then await and read the output. */
-    return (atomic_load_explicit(&jh->task->state, memory_order_acquire) & WEFT_T_COMPLETE) != 0;
+    return (atomic_load_explicit(&jh->task_->state, memory_order_acquire) & WEFT_T_COMPLETE) != 0;
 }
 
 void weft_join_handle_drop(weft_join_handle_t *jh)

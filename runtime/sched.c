@@ -163,8 +163,8 @@ int weft__task_spawn_new(weft__sched_t *s, weft_future_t *fut, weft_join_handle_
         return WEFT_ENOMEM;
     if (jh != NULL) {
         jh->future.vtable = &weft__join_handle_vtable;
-        jh->task = t;
-        jh->dst = NULL;
+        jh->task_ = t;
+        jh->dst_ = NULL;
         WEFT_LIVE_INC(WEFT_LIVE_JOIN_HANDLE);
     }
     /* Shutdown began: drop the future now, the handle reports

@@ -74,10 +74,10 @@ int weft_oneshot_new(size_t value_size, void (*drop_value)(void *), weft_oneshot
     c->rx_waker = (weft_waker_t){ NULL, NULL };
     c->tx_waker = (weft_waker_t){ NULL, NULL };
     WEFT_LIVE_INC(WEFT_LIVE_ONESHOT);
-    tx->chan = c;
+    tx->chan_ = c;
     rx->future.vtable = &weft__oneshot_rx_vtable;
-    rx->chan = c;
-    rx->dst = NULL;
+    rx->chan_ = c;
+    rx->dst_ = NULL;
     return 0;
 }
 
@@ -137,10 +137,10 @@ int weft_oneshot_send(weft_oneshot_tx_t *tx, const void *value)
 {
     WEFT__REQUIRE("weft_oneshot_send", tx);
     WEFT__REQUIRE("weft_oneshot_send", value);
-    weft_oneshot_t *c = tx->chan;
+    weft_oneshot_t *c = tx->chan_;
     if (c == NULL)
         weft_panic(WEFT_SITE, "weft_oneshot_send on a sender that already sent or was dropped");
-    tx->chan = NULL;
+    tx->chan_ = NULL;
     int rc = 0;
     if (atomic_load_explicit(&c->state, memory_order_acquire) & OS_RX_CLOSED) {
         atomic_fetch_or_explicit(&c->state, OS_TX_DONE, memory_order_relaxed);
@@ -167,10 +167,10 @@ int weft_oneshot_send(weft_oneshot_tx_t *tx, const void *value)
 void weft_oneshot_tx_drop(weft_oneshot_tx_t *tx)
 {
     WEFT__REQUIRE("weft_oneshot_tx_drop", tx);
-    weft_oneshot_t *c = tx->chan;
+    weft_oneshot_t *c = tx->chan_;
     if (c == NULL)
         return;
-    tx->chan = NULL;
+    tx->chan_ = NULL;
     /* acq_rel: as in send (the receiver must see TX_DONE; we read its slot). */
     uint32_t prev = atomic_fetch_or_explicit(&c->state, OS_TX_DONE, memory_order_acq_rel);
     if ((prev & OS_RX_WAKER) && !(prev & OS_RX_CLOSED))
@@ -181,9 +181,9 @@ void weft_oneshot_tx_drop(weft_oneshot_tx_t *tx)
 bool weft_oneshot_is_closed(const weft_oneshot_tx_t *tx)
 {
     WEFT__REQUIRE("weft_oneshot_is_closed", tx);
-    if (tx->chan == NULL)
+    if (tx->chan_ == NULL)
         return true;
-    return (atomic_load_explicit(&tx->chan->state, memory_order_acquire) & OS_RX_CLOSED) != 0;
+    return (atomic_load_explicit(&tx->chan_->state, memory_order_acquire) & OS_RX_CLOSED) != 0;
 }
 
 /* ---- Receiver ------------------------------------------------------------ */
@@ -207,8 +207,8 @@ static int take_value(weft_oneshot_t *c, uint32_t s, void *dst)
 
 static void rx_finish(weft_oneshot_rx_t *rx)
 {
-    weft_oneshot_t *c = rx->chan;
-    rx->chan = NULL;
+    weft_oneshot_t *c = rx->chan_;
+    rx->chan_ = NULL;
     atomic_fetch_or_explicit(&c->state, OS_RX_CLOSED, memory_order_relaxed);
     chan_release(c);
 }
@@ -216,7 +216,7 @@ static void rx_finish(weft_oneshot_rx_t *rx)
 static weft_poll_t rx_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_oneshot_rx_t *rx = (weft_oneshot_rx_t *)(void *)f;
-    weft_oneshot_t *c = rx->chan;
+    weft_oneshot_t *c = rx->chan_;
     if (c == NULL)
         weft_panic(WEFT_SITE, "oneshot receiver polled after it completed (or it is empty)");
     if (!weft_coop_proceed(cx))
@@ -232,7 +232,7 @@ static weft_poll_t rx_poll(weft_future_t *f, weft_context_t *cx, void *out)
             return WEFT_PENDING;
         }
     }
-    int rc = take_value(c, s, rx->dst);
+    int rc = take_value(c, s, rx->dst_);
     rx_finish(rx);
     if (out != NULL)
         *(int *)out = rc;
@@ -242,14 +242,14 @@ static weft_poll_t rx_poll(weft_future_t *f, weft_context_t *cx, void *out)
 static void rx_drop(weft_future_t *f)
 {
     weft_oneshot_rx_t *rx = (weft_oneshot_rx_t *)(void *)f;
-    if (rx->chan == NULL)
+    if (rx->chan_ == NULL)
         return;
-    weft_oneshot_t *c = rx->chan;
+    weft_oneshot_t *c = rx->chan_;
     /* acq_rel: a sender that loses the race sees RX_CLOSED; we see SENT. */
     uint32_t prev = atomic_fetch_or_explicit(&c->state, OS_RX_CLOSED, memory_order_acq_rel);
     if ((prev & OS_TX_WAKER) && !(prev & (OS_TX_DONE | OS_RX_CLOSED)))
         weft_waker_wake_by_ref(&c->tx_waker);
-    rx->chan = NULL;
+    rx->chan_ = NULL;
     chan_release(c); /* drops a value that was sent and never taken */
 }
 
@@ -260,14 +260,14 @@ const weft_future_vtable_t weft__oneshot_rx_vtable = {
 weft_future_t *weft_oneshot_recv(weft_oneshot_rx_t *rx, void *dst)
 {
     WEFT__REQUIRE("weft_oneshot_recv", rx);
-    rx->dst = dst;
+    rx->dst_ = dst;
     return &rx->future;
 }
 
 int weft_oneshot_try_recv(weft_oneshot_rx_t *rx, void *dst)
 {
     WEFT__REQUIRE("weft_oneshot_try_recv", rx);
-    weft_oneshot_t *c = rx->chan;
+    weft_oneshot_t *c = rx->chan_;
     if (c == NULL)
         return WEFT_EPIPE;
     /* acquire: pairs with send's release. */
@@ -282,7 +282,7 @@ int weft_oneshot_try_recv(weft_oneshot_rx_t *rx, void *dst)
 void weft_oneshot_close(weft_oneshot_rx_t *rx)
 {
     WEFT__REQUIRE("weft_oneshot_close", rx);
-    weft_oneshot_t *c = rx->chan;
+    weft_oneshot_t *c = rx->chan_;
     if (c == NULL)
         return;
     /* acq_rel: as in rx_drop. */
@@ -302,7 +302,7 @@ void weft_oneshot_rx_drop(weft_oneshot_rx_t *rx)
 static weft_poll_t closed_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_oneshot_closed_t *cl = (weft_oneshot_closed_t *)(void *)f;
-    weft_oneshot_t *c = cl->tx->chan;
+    weft_oneshot_t *c = cl->tx_->chan_;
     if (c != NULL && !(atomic_load_explicit(&c->state, memory_order_acquire) & OS_RX_CLOSED)) {
         if (register_waker(c, &c->tx_waker, OS_TX_WAKER, OS_RX_CLOSED, cx) == 0)
             return WEFT_PENDING;

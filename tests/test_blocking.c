@@ -247,7 +247,7 @@ START_TEST(try_spawn_bounded_queue)
     ck_assert_int_eq(weft_spawn_blocking_at(h, gate_job, &g, &jh[2], &o, WEFT_SITE), 0);
     weft_join_handle_t extra = { 0 };
     ck_assert_int_eq(weft_spawn_blocking_at(h, gate_job, &g, &extra, &o, WEFT_SITE), WEFT_EAGAIN);
-    ck_assert_ptr_null(extra.task);
+    ck_assert_ptr_null(extra.task_);
     ck_assert_int_eq(cancels, 0); /* the caller still owns arg */
     /* Unbounded spawns are not held to anyone's bound. */
     ck_assert_int_eq(weft_spawn_blocking_at(h, gate_job, &g, &extra, NULL, WEFT_SITE), 0);

@@ -28,7 +28,7 @@ START_TEST(send_then_recv)
     ck_assert(!weft_oneshot_is_closed(&tx));
     ck_assert_int_eq(weft_future_poll(weft_oneshot_recv(&rx, &got), &cx, &rc), WEFT_PENDING);
     ck_assert_int_eq(weft_oneshot_send(&tx, &v), 0);
-    ck_assert_ptr_null(tx.chan); /* consumed */
+    ck_assert_ptr_null(tx.chan_); /* consumed */
     ck_assert_int_eq(weft_future_poll(&rx.future, &cx, &rc), WEFT_READY);
     ck_assert_int_eq(rc, 0);
     ck_assert_int_eq(got, 7);

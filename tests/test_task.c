@@ -342,7 +342,7 @@ START_TEST(spawn_enomem_leaves_future_with_caller)
     weft__alloc_fail_after(1);
     ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &t, &h), WEFT_ENOMEM);
     weft__alloc_fail_after(-1);
-    ck_assert_ptr_null(h.task); /* untouched */
+    ck_assert_ptr_null(h.task_); /* untouched */
     ck_assert_int_eq(c.drops, 0); /* still ours */
     weft_future_drop(WEFT_FUTURE(&t));
     weft_runtime_free(rt);

@@ -41,15 +41,17 @@ extern "C" {
 #endif
 
 /* Header of every async frame: the future vtable, the resume point and the
- * child being awaited (dropped if the frame is dropped mid-await). */
+ * child being awaited (dropped if the frame is dropped mid-await). The
+ * fields past `future` are private: only the macros and weft_frame_drop
+ * touch them. */
 typedef struct weft_frame_s {
     weft_future_t future;
-    uint32_t state;
-    weft_future_t *awaiting;
+    uint32_t state_;
+    weft_future_t *awaiting_;
 } weft_frame_t;
 
 #define WEFT_FRAME weft_frame_t weft_frame
-#define WEFT_FRAME_INIT(name) .weft_frame = { .future = { &name##__vtable }, .state = 0, .awaiting = NULL }
+#define WEFT_FRAME_INIT(name) .weft_frame = { .future = { &name##__vtable }, .state_ = 0, .awaiting_ = NULL }
 #define WEFT_STATE_DONE UINT32_MAX
 
 /* Generic drop of a frame: drops the child in progress, if any. */
@@ -96,7 +98,7 @@ extern "C" {
 
 #define WEFT_BEGIN()                         \
     (void)weft__cx, (void)weft__out;         \
-    switch (self->weft_frame.state) {        \
+    switch (self->weft_frame.state_) {       \
     case 0:
 
 /* Debug builds (WEFT_DEBUG, weft/common.h): poll() takes the destination
@@ -121,17 +123,17 @@ WEFT_API void weft__await_check(const weft_future_t *child, const void *out, siz
 /* Await `child` (a future already in the frame): the frame takes ownership
  * and drops it once it is ready. `out` receives its output (or NULL). */
 #define WEFT_AWAIT_REF(child, out) WEFT__AWAIT_REF_AT(child, out, __COUNTER__ + 1)
-#define WEFT__AWAIT_REF_AT(child, out, N)                                                 \
-    do {                                                                                  \
-        self->weft_frame.awaiting = WEFT_FUTURE(child);                                   \
-        WEFT__AWAIT_CHECK(self->weft_frame.awaiting, out);                                \
-        self->weft_frame.state = (N);                                                     \
-        WEFT_FALLTHROUGH;                                                                 \
-    case (N):                                                                             \
-        if (weft_future_poll(self->weft_frame.awaiting, weft__cx, (out)) == WEFT_PENDING) \
-            return WEFT_PENDING;                                                          \
-        weft_future_drop(self->weft_frame.awaiting);                                      \
-        self->weft_frame.awaiting = NULL;                                                 \
+#define WEFT__AWAIT_REF_AT(child, out, N)                                                  \
+    do {                                                                                   \
+        self->weft_frame.awaiting_ = WEFT_FUTURE(child);                                   \
+        WEFT__AWAIT_CHECK(self->weft_frame.awaiting_, out);                                \
+        self->weft_frame.state_ = (N);                                                     \
+        WEFT_FALLTHROUGH;                                                                  \
+    case (N):                                                                              \
+        if (weft_future_poll(self->weft_frame.awaiting_, weft__cx, (out)) == WEFT_PENDING) \
+            return WEFT_PENDING;                                                           \
+        weft_future_drop(self->weft_frame.awaiting_);                                      \
+        self->weft_frame.awaiting_ = NULL;                                                 \
     } while (0)
 
 /* Construct a child into the frame slot `slot` from `init` (a future
@@ -149,7 +151,7 @@ WEFT_API void weft__await_check(const weft_future_t *child, const void *out, siz
 #define WEFT__YIELD_AT(N)                                  \
     do {                                                   \
         weft_waker_wake_by_ref(weft__cx->waker);           \
-        self->weft_frame.state = (N);                      \
+        self->weft_frame.state_ = (N);                     \
         return WEFT_PENDING;                               \
     case (N):;                                             \
     } while (0)
@@ -159,7 +161,7 @@ WEFT_API void weft__await_check(const weft_future_t *child, const void *out, siz
     do {                                                \
         if (weft__out != NULL)                          \
             *weft__out = (value);                       \
-        self->weft_frame.state = WEFT_STATE_DONE;       \
+        self->weft_frame.state_ = WEFT_STATE_DONE;      \
         return WEFT_READY;                              \
     } while (0)
 

@@ -118,7 +118,7 @@ static inline void weft_future_drop(weft_future_t *f)
 /* Ready at once with `value` (output intptr_t). */
 typedef struct weft_ready_s {
     weft_future_t future;
-    intptr_t value;
+    intptr_t value_;
 } weft_ready_t;
 WEFT_API WEFT_NODISCARD weft_ready_t weft_ready(intptr_t value);
 
@@ -132,7 +132,7 @@ WEFT_API WEFT_NODISCARD weft_pending_t weft_pending(void);
  * task goes to the back of its run queue so others get a turn. */
 typedef struct weft_yield_s {
     weft_future_t future;
-    bool yielded;
+    bool yielded_;
 } weft_yield_t;
 WEFT_API WEFT_NODISCARD weft_yield_t weft_yield_now(void);
 

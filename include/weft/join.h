@@ -17,8 +17,8 @@ extern "C" {
 /* Output weft_unit_t; a's output goes to out_a, b's to out_b (either NULL). */
 typedef struct weft_join2_s {
     weft_future_t future;
-    weft_future_t *a, *b; /* NULL once finished and dropped */
-    void *out_a, *out_b;
+    weft_future_t *a_, *b_; /* NULL once finished and dropped */
+    void *out_a_, *out_b_;
 } weft_join2_t;
 
 /* Context: any thread; a and b must not have been polled elsewhere. */
@@ -30,10 +30,10 @@ WEFT_API WEFT_NODISCARD weft_join2_t weft_join2(weft_future_t *a, void *out_a, w
  * weft_unit_t. */
 typedef struct weft_join_all_s {
     weft_future_t future;
-    weft_future_t **futs;
-    void **outs;
-    size_t n;
-    size_t remaining;
+    weft_future_t **futs_;
+    void **outs_;
+    size_t n_;
+    size_t remaining_;
 } weft_join_all_t;
 
 WEFT_API WEFT_NODISCARD weft_join_all_t weft_join_all(weft_future_t **futs, void **outs, size_t n);

@@ -188,18 +188,18 @@ WEFT_API void weft_unix_close(weft_unix_stream_t *s);
 struct weft__resolve_req;
 typedef struct weft_resolve_s {
     weft_future_t future;
-    const char *host;
-    uint16_t port;
-    struct sockaddr_storage *out;
-    size_t max;
-    struct weft__resolve_req *req;
+    const char *host_;
+    uint16_t port_;
+    struct sockaddr_storage *out_;
+    size_t max_;
+    struct weft__resolve_req *req_;
 } weft_resolve_t;
 WEFT_API WEFT_NODISCARD weft_resolve_t weft_resolve(const char *host, uint16_t port, struct sockaddr_storage *out,
                                                     size_t max);
 
 /* ---- UDP ------------------------------------------------------------------------ */
 typedef struct weft_udp_socket_s {
-    weft_io_t *io;
+    weft_io_t *io_;
 } weft_udp_socket_t;
 
 /* Binds a datagram socket (port 0 picks one). Returns 0 or a negative
@@ -217,15 +217,15 @@ WEFT_API void weft_udp_close(weft_udp_socket_t *s);
  * to len, like recvfrom) or a negative errno. */
 typedef struct weft_udp_io_s {
     weft_future_t future;
-    weft_udp_socket_t *s;
-    weft_io_t *io;
-    void *buf;
-    size_t len;
-    struct sockaddr_storage addr; /* send_to: the destination */
-    socklen_t addrlen;
-    struct sockaddr_storage *from; /* recv_from: where to put the sender */
-    socklen_t *fromlen;
-    int kind;
+    weft_udp_socket_t *s_;
+    weft_io_t *io_;
+    void *buf_;
+    size_t len_;
+    struct sockaddr_storage addr_; /* send_to: the destination */
+    socklen_t addrlen_;
+    struct sockaddr_storage *from_; /* recv_from: where to put the sender */
+    socklen_t *fromlen_;
+    int kind_;
 } weft_udp_io_t;
 WEFT_API WEFT_NODISCARD weft_udp_io_t weft_udp_send_to(weft_udp_socket_t *s, const void *buf, size_t len,
                                                        const struct sockaddr *to, socklen_t tolen);

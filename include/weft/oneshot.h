@@ -18,15 +18,15 @@ extern "C" {
 typedef struct weft_oneshot_s weft_oneshot_t;
 
 typedef struct weft_oneshot_tx_s {
-    weft_oneshot_t *chan; /* NULL once sent or dropped */
+    weft_oneshot_t *chan_; /* NULL once sent or dropped */
 } weft_oneshot_tx_t;
 
 /* The receiver is itself a future: output int, 0 (value written to the
  * destination given to weft_oneshot_recv) or WEFT_EPIPE. */
 typedef struct weft_oneshot_rx_s {
     weft_future_t future;
-    weft_oneshot_t *chan; /* NULL once received or dropped */
-    void *dst;
+    weft_oneshot_t *chan_; /* NULL once received or dropped */
+    void *dst_;
 } weft_oneshot_rx_t;
 
 /* Creates a channel for values of value_size bytes (1..65536).
@@ -49,7 +49,7 @@ WEFT_API bool weft_oneshot_is_closed(const weft_oneshot_tx_t *tx);
  * dropped or closed; the sender must outlive it. */
 typedef struct weft_oneshot_closed_s {
     weft_future_t future;
-    weft_oneshot_tx_t *tx;
+    weft_oneshot_tx_t *tx_;
 } weft_oneshot_closed_t;
 WEFT_API WEFT_NODISCARD weft_oneshot_closed_t weft_oneshot_closed(weft_oneshot_tx_t *tx);
 

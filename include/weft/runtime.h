@@ -133,8 +133,8 @@ WEFT_API weft_handle_t *weft_handle_current(void);
  * was aborted or dropped by shutdown). Dropping it detaches the task. */
 typedef struct weft_join_handle_s {
     weft_future_t future;
-    weft_task_t *task; /* NULL: empty or already consumed */
-    void *dst;
+    weft_task_t *task_; /* NULL: empty or already consumed */
+    void *dst_;
 } weft_join_handle_t;
 
 typedef struct weft_spawn_opts_s {

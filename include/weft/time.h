@@ -60,9 +60,9 @@ WEFT_API bool weft_sleep_is_elapsed(const weft_sleep_t *s);
  * dropped (cancelled) at once. */
 typedef struct weft_timeout_s {
     weft_future_t future;
-    weft_future_t *inner;
-    void *inner_out;
-    weft_sleep_t sleep;
+    weft_future_t *inner_;
+    void *inner_out_;
+    weft_sleep_t sleep_;
 } weft_timeout_t;
 
 WEFT_API WEFT_NODISCARD weft_timeout_t weft_timeout_ms(weft_future_t *inner, void *inner_out, uint64_t ms);
@@ -75,9 +75,9 @@ typedef enum weft_missed_tick_e {
 } weft_missed_tick_t;
 
 typedef struct weft_interval_s {
-    weft_sleep_t sleep;
-    uint64_t period_ns;
-    weft_missed_tick_t missed;
+    weft_sleep_t sleep_;
+    uint64_t period_ns_;
+    weft_missed_tick_t missed_;
 } weft_interval_t;
 
 /* Ticks first at once, then every period_ms (>= 1). */
@@ -86,7 +86,7 @@ WEFT_API WEFT_NODISCARD weft_interval_t weft_interval_ms(uint64_t period_ms, wef
  * ns). The interval must outlive it; one tick future at a time. */
 typedef struct weft_tick_s {
     weft_future_t future;
-    weft_interval_t *iv;
+    weft_interval_t *iv_;
 } weft_tick_t;
 WEFT_API WEFT_NODISCARD weft_tick_t weft_interval_tick(weft_interval_t *iv);
 /* Drops the interval's timer registration. The interval must have been

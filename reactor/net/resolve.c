@@ -80,10 +80,10 @@ static weft_poll_t resolve_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_resolve_t *rs = (weft_resolve_t *)(void *)f;
     int rc;
-    struct weft__resolve_req *q = rs->req;
+    struct weft__resolve_req *q = rs->req_;
     if (q == NULL) {
-        if (rs->host == NULL || rs->host[0] == 0 || strlen(rs->host) >= sizeof q->host ||
-            (rs->out == NULL && rs->max > 0)) {
+        if (rs->host_ == NULL || rs->host_[0] == 0 || strlen(rs->host_) >= sizeof q->host ||
+            (rs->out_ == NULL && rs->max_ > 0)) {
             rc = WEFT_EINVAL;
             goto done;
         }
@@ -100,14 +100,14 @@ static weft_poll_t resolve_poll(weft_future_t *f, weft_context_t *cx, void *out)
         atomic_init(&q->refs, 2);
         atomic_init(&q->done, 0);
         weft_atomic_waker_init(&q->waker);
-        strcpy(q->host, rs->host);
-        snprintf(q->service, sizeof q->service, "%u", (unsigned)rs->port);
-        rs->req = q;
+        strcpy(q->host, rs->host_);
+        snprintf(q->service, sizeof q->service, "%u", (unsigned)rs->port_);
+        rs->req_ = q;
         weft_atomic_waker_register(&q->waker, cx->waker);
         const weft_blocking_opts_t opts = { "weft_resolve", lookup_cancelled, 0 };
         rc = weft_spawn_blocking_at(NULL, lookup_job, q, NULL, &opts, WEFT_SITE);
         if (rc != 0) { /* WEFT_ENOMEM: nothing was spawned, the job's reference is ours */
-            rs->req = NULL;
+            rs->req_ = NULL;
             atomic_store_explicit(&q->refs, 1, memory_order_relaxed);
             req_release(q);
             goto done;
@@ -121,16 +121,16 @@ static weft_poll_t resolve_poll(weft_future_t *f, weft_context_t *cx, void *out)
         rc = map_status(q->status);
     } else {
         size_t n = 0;
-        for (struct addrinfo *ai = q->res; ai != NULL && n < rs->max; ai = ai->ai_next) {
-            if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addrlen > sizeof rs->out[n])
+        for (struct addrinfo *ai = q->res; ai != NULL && n < rs->max_; ai = ai->ai_next) {
+            if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) || ai->ai_addrlen > sizeof rs->out_[n])
                 continue;
-            memset(&rs->out[n], 0, sizeof rs->out[n]);
-            memcpy(&rs->out[n], ai->ai_addr, ai->ai_addrlen);
+            memset(&rs->out_[n], 0, sizeof rs->out_[n]);
+            memcpy(&rs->out_[n], ai->ai_addr, ai->ai_addrlen);
             n++;
         }
         rc = (int)n;
     }
-    rs->req = NULL;
+    rs->req_ = NULL;
     req_release(q);
 done:
     if (out != NULL)
@@ -141,9 +141,9 @@ done:
 static void resolve_drop(weft_future_t *f)
 {
     weft_resolve_t *rs = (weft_resolve_t *)(void *)f;
-    if (rs->req != NULL) { /* the lookup goes on; the job frees it */
-        req_release(rs->req);
-        rs->req = NULL;
+    if (rs->req_ != NULL) { /* the lookup goes on; the job frees it */
+        req_release(rs->req_);
+        rs->req_ = NULL;
     }
 }
 

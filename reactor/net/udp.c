@@ -24,7 +24,7 @@ int weft_udp_bind(const struct sockaddr *addr, socklen_t addrlen, weft_udp_socke
         close(fd);
         return rc;
     }
-    out->io = io;
+    out->io_ = io;
     return 0;
 }
 
@@ -41,11 +41,11 @@ int weft_udp_bind_ip(const char *ip, uint16_t port, weft_udp_socket_t *out)
 int weft_udp_connect(weft_udp_socket_t *s, const struct sockaddr *addr, socklen_t addrlen)
 {
     WEFT__REQUIRE("weft_udp_connect", s);
-    if (s->io == NULL)
+    if (s->io_ == NULL)
         return -EBADF;
     if (!weft__addr_ok(addr, addrlen))
         return WEFT_EINVAL;
-    return connect(s->io->fd, addr, addrlen) == 0 ? 0 : -errno;
+    return connect(s->io_->fd, addr, addrlen) == 0 ? 0 : -errno;
 }
 
 int weft_udp_local_addr(const weft_udp_socket_t *s, struct sockaddr_storage *addr, socklen_t *len)
@@ -53,18 +53,18 @@ int weft_udp_local_addr(const weft_udp_socket_t *s, struct sockaddr_storage *add
     WEFT__REQUIRE("weft_udp_local_addr", s);
     WEFT__REQUIRE("weft_udp_local_addr", addr);
     WEFT__REQUIRE("weft_udp_local_addr", len);
-    if (s->io == NULL)
+    if (s->io_ == NULL)
         return -EBADF;
     *len = sizeof *addr;
-    return getsockname(s->io->fd, (struct sockaddr *)addr, len) == 0 ? 0 : -errno;
+    return getsockname(s->io_->fd, (struct sockaddr *)addr, len) == 0 ? 0 : -errno;
 }
 
 void weft_udp_close(weft_udp_socket_t *s)
 {
     WEFT__REQUIRE("weft_udp_close", s);
-    if (s->io != NULL) {
-        weft__io_close(s->io);
-        s->io = NULL;
+    if (s->io_ != NULL) {
+        weft__io_close(s->io_);
+        s->io_ = NULL;
     }
 }
 
@@ -76,12 +76,12 @@ static weft_poll_t udp_poll(weft_future_t *f, weft_context_t *cx, void *out)
     ssize_t rc;
     if (!weft_coop_proceed(cx))
         return WEFT_PENDING;
-    weft__io_t *io = op->io != NULL ? op->io : weft__io_hold(&op->io, op->s->io);
+    weft__io_t *io = op->io_ != NULL ? op->io_ : weft__io_hold(&op->io_, op->s_->io_);
     if (io == NULL) {
         rc = -EBADF;
         goto done;
     }
-    bool receiving = op->kind == U_RECV_FROM || op->kind == U_RECV;
+    bool receiving = op->kind_ == U_RECV_FROM || op->kind_ == U_RECV;
     uint32_t dir = receiving ? WEFT_IO_READ : WEFT_IO_WRITE;
     for (;;) {
         uint32_t snap = atomic_load_explicit(&io->ready, memory_order_acquire);
@@ -90,22 +90,22 @@ static weft_poll_t udp_poll(weft_future_t *f, weft_context_t *cx, void *out)
             break;
         }
         ssize_t n;
-        if (op->kind == U_SEND_TO && op->addrlen == 0) {
+        if (op->kind_ == U_SEND_TO && op->addrlen_ == 0) {
             rc = WEFT_EINVAL;
             break;
         }
-        switch (op->kind) {
+        switch (op->kind_) {
         case U_SEND_TO:
-            n = sendto(io->fd, op->buf, op->len, MSG_NOSIGNAL, (struct sockaddr *)&op->addr, op->addrlen);
+            n = sendto(io->fd, op->buf_, op->len_, MSG_NOSIGNAL, (struct sockaddr *)&op->addr_, op->addrlen_);
             break;
         case U_SEND:
-            n = send(io->fd, op->buf, op->len, MSG_NOSIGNAL);
+            n = send(io->fd, op->buf_, op->len_, MSG_NOSIGNAL);
             break;
         default: {
             socklen_t fl = sizeof(struct sockaddr_storage);
-            n = recvfrom(io->fd, op->buf, op->len, 0, (struct sockaddr *)op->from, op->from ? &fl : NULL);
-            if (n >= 0 && op->fromlen != NULL)
-                *op->fromlen = fl;
+            n = recvfrom(io->fd, op->buf_, op->len_, 0, (struct sockaddr *)op->from_, op->from_ ? &fl : NULL);
+            if (n >= 0 && op->fromlen_ != NULL)
+                *op->fromlen_ = fl;
             break;
         }
         }
@@ -122,7 +122,7 @@ static weft_poll_t udp_poll(weft_future_t *f, weft_context_t *cx, void *out)
         break;
     }
 done:
-    weft__io_let_go(&op->io);
+    weft__io_let_go(&op->io_);
     if (out != NULL)
         *(ssize_t *)out = rc;
     return WEFT_READY;
@@ -130,7 +130,7 @@ done:
 
 static void udp_drop(weft_future_t *f)
 {
-    weft__io_let_go(&((weft_udp_io_t *)(void *)f)->io);
+    weft__io_let_go(&((weft_udp_io_t *)(void *)f)->io_);
 }
 
 static const weft_future_vtable_t udp_vtable = {
@@ -142,10 +142,10 @@ static weft_udp_io_t make(weft_udp_socket_t *s, int kind, void *buf, size_t len)
     weft_udp_io_t op;
     memset(&op, 0, sizeof op);
     op.future.vtable = &udp_vtable;
-    op.s = s;
-    op.buf = buf;
-    op.len = len;
-    op.kind = kind;
+    op.s_ = s;
+    op.buf_ = buf;
+    op.len_ = len;
+    op.kind_ = kind;
     return op;
 }
 
@@ -154,12 +154,12 @@ weft_udp_io_t weft_udp_send_to(weft_udp_socket_t *s, const void *buf, size_t len
 {
     WEFT__REQUIRE("weft_udp_send_to", s);
     weft_udp_io_t op = make(s, U_SEND_TO, (void *)buf, len);
-    if (weft__addr_ok(to, tolen) && tolen <= (socklen_t)sizeof op.addr) {
-        memcpy(&op.addr, to, tolen);
-        op.addrlen = tolen;
+    if (weft__addr_ok(to, tolen) && tolen <= (socklen_t)sizeof op.addr_) {
+        memcpy(&op.addr_, to, tolen);
+        op.addrlen_ = tolen;
     } else {
-        op.addr.ss_family = AF_UNSPEC; /* udp_poll answers WEFT_EINVAL */
-        op.addrlen = 0;
+        op.addr_.ss_family = AF_UNSPEC; /* udp_poll answers WEFT_EINVAL */
+        op.addrlen_ = 0;
     }
     return op;
 }
@@ -169,8 +169,8 @@ weft_udp_io_t weft_udp_recv_from(weft_udp_socket_t *s, void *buf, size_t len, st
 {
     WEFT__REQUIRE("weft_udp_recv_from", s);
     weft_udp_io_t op = make(s, U_RECV_FROM, buf, len);
-    op.from = from;
-    op.fromlen = fromlen;
+    op.from_ = from;
+    op.fromlen_ = fromlen;
     return op;
 }
 

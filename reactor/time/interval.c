@@ -8,33 +8,33 @@
 weft_interval_t weft_interval_ms(uint64_t period_ms, weft_missed_tick_t missed)
 {
     weft_interval_t iv;
-    iv.sleep = weft_sleep_until(weft__now_ns()); /* the first tick is now */
-    iv.period_ns = (period_ms ? period_ms : 1) * 1000000u;
-    iv.missed = missed;
+    iv.sleep_ = weft_sleep_until(weft__now_ns()); /* the first tick is now */
+    iv.period_ns_ = (period_ms ? period_ms : 1) * 1000000u;
+    iv.missed_ = missed;
     return iv;
 }
 
 static weft_poll_t tick_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
-    weft_interval_t *iv = ((weft_tick_t *)(void *)f)->iv;
-    if (weft_future_poll(&iv->sleep.future, cx, NULL) == WEFT_PENDING)
+    weft_interval_t *iv = ((weft_tick_t *)(void *)f)->iv_;
+    if (weft_future_poll(&iv->sleep_.future, cx, NULL) == WEFT_PENDING)
         return WEFT_PENDING;
-    uint64_t scheduled = iv->sleep.deadline_ns;
+    uint64_t scheduled = iv->sleep_.deadline_ns;
     uint64_t now = weft__now_ns();
-    uint64_t next = scheduled + iv->period_ns;
+    uint64_t next = scheduled + iv->period_ns_;
     if (next <= now) { /* we are late by at least one period */
-        switch (iv->missed) {
+        switch (iv->missed_) {
         case WEFT_MISSED_BURST:
             break; /* next stays on the grid, already due: fires at once */
         case WEFT_MISSED_DELAY:
-            next = now + iv->period_ns;
+            next = now + iv->period_ns_;
             break;
         case WEFT_MISSED_SKIP:
-            next = scheduled + ((now - scheduled) / iv->period_ns + 1) * iv->period_ns;
+            next = scheduled + ((now - scheduled) / iv->period_ns_ + 1) * iv->period_ns_;
             break;
         }
     }
-    weft_sleep_reset(&iv->sleep, next);
+    weft_sleep_reset(&iv->sleep_, next);
     if (out != NULL)
         *(uint64_t *)out = scheduled;
     return WEFT_READY;
@@ -53,5 +53,5 @@ weft_tick_t weft_interval_tick(weft_interval_t *iv)
 void weft_interval_drop(weft_interval_t *iv)
 {
     WEFT__REQUIRE("weft_interval_drop", iv);
-    weft_future_drop(&iv->sleep.future);
+    weft_future_drop(&iv->sleep_.future);
 }

@@ -10,17 +10,17 @@ static weft_poll_t timeout_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_timeout_t *t = (weft_timeout_t *)(void *)f;
     int rc;
-    if (weft_future_poll(t->inner, cx, t->inner_out) == WEFT_READY) {
+    if (weft_future_poll(t->inner_, cx, t->inner_out_) == WEFT_READY) {
         rc = 0;
-    } else if (weft_future_poll(&t->sleep.future, cx, NULL) == WEFT_READY) {
+    } else if (weft_future_poll(&t->sleep_.future, cx, NULL) == WEFT_READY) {
         rc = WEFT_ETIMEDOUT;
     } else {
         return WEFT_PENDING;
     }
     /* Either way the inner future is finished with: drop it now (on expiry
      * this is the cancellation). */
-    weft_future_drop(t->inner);
-    t->inner = NULL;
+    weft_future_drop(t->inner_);
+    t->inner_ = NULL;
     if (out != NULL)
         *(int *)out = rc;
     return WEFT_READY;
@@ -29,12 +29,12 @@ static weft_poll_t timeout_poll(weft_future_t *f, weft_context_t *cx, void *out)
 static void timeout_drop(weft_future_t *f)
 {
     weft_timeout_t *t = (weft_timeout_t *)(void *)f;
-    if (t->inner != NULL) {
-        weft_future_t *in = t->inner;
-        t->inner = NULL;
+    if (t->inner_ != NULL) {
+        weft_future_t *in = t->inner_;
+        t->inner_ = NULL;
         weft_future_drop(in);
     }
-    weft_future_drop(&t->sleep.future);
+    weft_future_drop(&t->sleep_.future);
 }
 
 static const weft_future_vtable_t timeout_vtable = {
