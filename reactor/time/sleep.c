@@ -3,7 +3,7 @@
  *
  * A sleep registers at its first poll: under the lock of the polling
  * worker's wheel (its shard, kept for the sleep's life) it goes into that
- * wheel, or is due at once. Whoever fires it (a worker, or the reactor
+ * wheel, or is due at once. Whoever fires it (a worker, or the libuv
  * thread as the backstop) does so under the same lock: it sets fired_
  * (release) and wakes the atomic waker. poll registers the waker before it
  * reads fired_ (acquire), so a fire between the two is never missed.
