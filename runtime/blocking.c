@@ -178,7 +178,18 @@ static void unlink_thread(weft__pool_t *p, pool_thread_t *rec)
     p->nlive--;
 }
 
-/* Starts a thread; the caller already counted it in `state`. */
+/* Starts a thread; the caller already counted it in `state`. Returns
+ * WEFT_ESHUTDOWN, starting nothing, when the pool was closed meanwhile.
+ *
+ * The counting CAS comes before the record is linked, and shutdown waits
+ * for `nlive` (the records), not for the count: a spawner descheduled
+ * between the two could link its record, and start its thread, after
+ * shutdown found no record and returned; the thread would then outlive the
+ * pool (and run on its freed memory, or on the next allocation at that
+ * address). So the closed bit is read under `lock`, where the record is
+ * linked: shutdown sets the bit and only then looks at `nlive` under the
+ * same lock, so either it sees our record (and waits for the thread, which
+ * sees the bit and exits) or we see the bit. */
 static int start_thread(weft__pool_t *p, weft__worker_t *first_core)
 {
     pool_thread_t *rec = weft__alloc(sizeof *rec);
@@ -188,6 +199,11 @@ static int start_thread(weft__pool_t *p, weft__worker_t *first_core)
     rec->pool = p;
     rec->first_core = first_core;
     pthread_mutex_lock(&p->lock);
+    if (atomic_load_explicit(&p->state, memory_order_relaxed) & P_CLOSED) {
+        pthread_mutex_unlock(&p->lock);
+        weft__free(rec, sizeof *rec);
+        return WEFT_ESHUTDOWN;
+    }
     weft__dlist_push_back(&p->live, &rec->link);
     p->nlive++;
     pthread_mutex_unlock(&p->lock);
@@ -243,6 +259,8 @@ static int ensure_spare(weft__pool_t *p, bool for_core, uint64_t *seen)
          * spawners that saw our phantom searcher left their jobs to it. */
         st = atomic_fetch_sub_explicit(&p->state, P_THREAD_ONE + P_SEARCH_ONE, memory_order_seq_cst) -
              (P_THREAD_ONE + P_SEARCH_ONE);
+        if (rc == WEFT_ESHUTDOWN)
+            rc = 0; /* closed after our CAS: as if we had seen the bit (st has it now) */
     }
     *seen = st;
     return rc;
