@@ -250,6 +250,7 @@ static int ensure_spare(weft__pool_t *p, bool for_core, uint64_t *seen)
         if (!atomic_compare_exchange_weak_explicit(&p->state, &st, next, memory_order_seq_cst,
                                                    memory_order_seq_cst))
             continue;
+        WEFT_CHAOS(); /* counted, not linked yet: the window a closing shutdown must not miss */
         rc = start_thread(p, NULL);
         if (rc == 0) {
             st = next;
