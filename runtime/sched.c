@@ -6,8 +6,8 @@
  * spawner just wrote, while that is still in cache), displacing the
  * previous occupant to the back of the local queue; a yield goes to the
  * back of the local queue. Anywhere else: the inject queue (the `woken`
- * queue for the reactor's batches), and one parked worker is woken if none
- * is searching.
+ * queue for the drivers' batches, weft__wake_batch), and one parked worker
+ * is woken if none is searching.
  */
 #include "scheduler.h"
 
@@ -18,7 +18,7 @@ static inline weft__worker_t *local_worker(weft__sched_t *s)
 }
 
 /* A batch of remote schedules (weft__wake_batch: timers fired many at
- * once, by a worker or the reactor thread, and socket events): one push (a
+ * once, by a worker or the libuv thread, and socket events): one push (a
  * CAS) and one notify for the lot, into the `woken` queue that workers read
  * before the inject queue. Only the runtime's own threads (its workers and
  * its drivers' thread) batch, so the runtime outlives the batch. */
