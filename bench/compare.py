@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """Runs weft-bench and the Tokio peer side by side, alternating, and prints
-the median of each figure over the runs with the weft/Tokio ratio.
+the median of each figure over the runs with the weft/Tokio ratio. With
+--base, a second weft-bench (an older build) runs in the same rotation, and
+the table adds its figures and the new/old ratio: a before/after comparison
+of a change, measured against the same Tokio runs.
 
   python3 bench/compare.py [--runs 3] [--workers 2] [--iters 5] [--only NAME]
       [--weft build/bench/weft-bench] [--tokio bench/peers/tokio/target/release/tokio-bench]
+      [--base OLD_BUILD/bench/weft-bench]
 
 Build the peer first: (cd bench/peers/tokio && cargo build --release).
 Lower is better for every figure except tcp_echo (round trips/s).
@@ -25,6 +29,15 @@ def run(cmd):
     return figs
 
 
+def median(samples, name):
+    vals = [v for v, _ in samples.get(name, [])]
+    return statistics.median(vals) if vals else None
+
+
+def ratio(a, b):
+    return f"{a / b:10.2f}" if a is not None and b else f"{'n/a':>10}"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
@@ -33,28 +46,41 @@ def main():
     ap.add_argument("--only")
     ap.add_argument("--weft", default="build/bench/weft-bench")
     ap.add_argument("--tokio", default="bench/peers/tokio/target/release/tokio-bench")
+    ap.add_argument("--base", help="an older weft-bench to compare against (before/after)")
     a = ap.parse_args()
     args = ["--workers", str(a.workers), "--iters", str(a.iters)]
     if a.only:
         args += ["--only", a.only]
-    weft, tokio = {}, {}
+    bins = [("weft", a.weft), ("tokio", a.tokio)]
+    if a.base:
+        bins.insert(0, ("base", a.base))
+    samples = {k: {} for k, _ in bins}
     for r in range(a.runs):
-        for name, (v, u) in run([a.weft] + args).items():
-            weft.setdefault(name, []).append((v, u))
-        for name, (v, u) in run([a.tokio] + args).items():
-            tokio.setdefault(name, []).append((v, u))
+        for key, path in bins:
+            for name, (v, u) in run([path] + args).items():
+                samples[key].setdefault(name, []).append((v, u))
         print(f"# run {r + 1}/{a.runs} done", file=sys.stderr)
     print(f"# medians of {a.runs} alternating runs, {a.workers} workers, {a.iters} iterations each")
-    print(f"{'figure':<20} {'weft':>12} {'tokio':>12}  {'weft/tokio':>10}  unit")
-    for name in weft:
-        wv = statistics.median(v for v, _ in weft[name])
-        unit = weft[name][0][1]
-        if name in tokio:
-            tv = statistics.median(v for v, _ in tokio[name])
-            ratio = f"{wv / tv:10.2f}" if tv else "       n/a"
-            print(f"{name:<20} {wv:12.1f} {tv:12.1f}  {ratio}  {unit}")
-        else:
-            print(f"{name:<20} {wv:12.1f} {'-':>12}  {'':>10}  {unit}")
+    head = f"{'figure':<26}"
+    if a.base:
+        head += f" {'base':>12}"
+    head += f" {'weft':>12} {'tokio':>12}  {'weft/tokio':>10}"
+    if a.base:
+        head += f"  {'weft/base':>10}"
+    print(head + "  unit")
+    for name in samples["weft"]:
+        wv = median(samples["weft"], name)
+        tv = median(samples["tokio"], name)
+        unit = samples["weft"][name][0][1]
+        line = f"{name:<26}"
+        if a.base:
+            bv = median(samples["base"], name)
+            line += f" {bv:12.1f}" if bv is not None else f" {'-':>12}"
+        line += f" {wv:12.1f}" + (f" {tv:12.1f}" if tv is not None else f" {'-':>12}")
+        line += f"  {ratio(wv, tv)}"
+        if a.base:
+            line += f"  {ratio(wv, median(samples['base'], name))}"
+        print(line + f"  {unit}")
 
 
 if __name__ == "__main__":
