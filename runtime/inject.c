@@ -54,7 +54,7 @@ size_t weft__inject_pop_batch(weft__inject_t *q, size_t max, weft_task_t **first
         return 0;
     pthread_mutex_lock(&q->lock);
     if (q->head == NULL) /* acquire: pairs with the producers' release CAS. */
-        q->head = task_intake_take(&q->intake, memory_order_acquire, &q->tail);
+        q->head = task_intake_take_unless_closed(&q->intake, memory_order_acquire, &q->tail);
     size_t n = 0;
     weft_task_t *head = q->head, *t = head, *last = NULL;
     while (t != NULL && n < max) {

@@ -124,10 +124,16 @@ static inline weft__dnode_t *weft__dlist_pop_front(weft__dlist_t *l)
  *       before (a consumer to notify once per batch). Returns false when
  *       the stack is closed: the caller keeps the chain, still in order.
  *   type *name_take(_Atomic(type *) *top, memory_order order, type **last)
- *       takes everything pushed so far, in push order (NULL: nothing, or
- *       closed), *last its tail. Takers must not race a close (the inject
- *       queue takes and closes under one lock): a take between a close's
- *       exchange and our own would reopen the stack.
+ *       takes everything pushed so far, in push order (NULL: nothing), *last
+ *       its tail: one exchange, for a stack that is never closed. (A load
+ *       first, to skip an empty stack, would cost a contended stack a second
+ *       cache-line transfer on every take that finds work: the
+ *       spawn_blocking_8_spawners workload ran about 8 % slower with it.)
+ *   type *name_take_unless_closed(_Atomic(type *) *top, memory_order order, type **last)
+ *       the same for a stack that may be closed: NULL when it is empty or
+ *       closed, and a closed stack stays closed. Takers must not race a
+ *       close (the inject queue takes and closes under one lock): a take
+ *       between a close's exchange and our own would reopen the stack.
  *   type *name_close(_Atomic(type *) *top, memory_order order, type **last)
  *       closes the stack and returns what it held, in push order. */
 #define WEFT__INTAKE_GEN(name, type, next)                                                                    \
@@ -169,6 +175,13 @@ static inline weft__dnode_t *weft__dlist_pop_front(weft__dlist_t *l)
         return true;                                                                                          \
     }                                                                                                         \
     static inline type *name##_take(_Atomic(type *) *top, memory_order order, type **last)                    \
+    {                                                                                                         \
+        type *t = atomic_exchange_explicit(top, NULL, order);                                                 \
+        if (WEFT_UNLIKELY(t == WEFT__INTAKE_CLOSED(type)))                                                     \
+            weft_panic(WEFT_SITE, #name "_take on a closed stack: use _take_unless_closed");                  \
+        return name##_reverse(t, last);                                                                       \
+    }                                                                                                         \
+    static inline type *name##_take_unless_closed(_Atomic(type *) *top, memory_order order, type **last)      \
     {                                                                                                         \
         type *t = atomic_load_explicit(top, memory_order_relaxed);                                            \
         *last = NULL;                                                                                         \

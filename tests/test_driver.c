@@ -241,7 +241,7 @@ START_TEST(intake_order_and_close)
     ck_assert(!item_intake_push(&top, &it[5], &it[6], true, memory_order_release, NULL));
     ck_assert_ptr_eq(it[5].next, &it[6]); /* the chain is the caller's again, in order */
     ck_assert_ptr_null(it[6].next);
-    ck_assert_ptr_null(item_intake_take(&top, memory_order_acquire, &last)); /* closed stays closed */
+    ck_assert_ptr_null(item_intake_take_unless_closed(&top, memory_order_acquire, &last)); /* closed stays closed */
 }
 END_TEST
 
