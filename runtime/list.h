@@ -159,12 +159,11 @@ static inline weft__dnode_t *weft__dlist_pop_front(weft__dlist_t *l)
         type *old = atomic_load_explicit(top, memory_order_relaxed);                                          \
         do {                                                                                                  \
             if (old == WEFT__INTAKE_CLOSED(type)) {                                                           \
-                if (chain) {                                                                                  \
-                    /* A failed CAS may have left last->next pointing into what the closer                  \
-                     * took: cut it before walking back. */                                                  \
-                    last->next = NULL;                                                                        \
+                /* A failed CAS may have left last->next pointing into what the closer                      \
+                 * took: cut it (for one element too) before handing the chain back. */                     \
+                last->next = NULL;                                                                            \
+                if (chain)                                                                                    \
                     name##_reverse(head_, &last); /* the caller's chain, in order again */                   \
-                }                                                                                             \
                 return false;                                                                                 \
             }                                                                                                 \
             last->next = old;                                                                                 \

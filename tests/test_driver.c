@@ -173,6 +173,18 @@ typedef struct item {
     struct item *next;
 } item_t;
 
+/* The generated functions' chaos point closes the stack once when armed:
+ * a close landing between a push's link and its CAS, deterministically. */
+static _Atomic(item_t *) *close_at_chaos;
+static void chaos_close(void)
+{
+    if (close_at_chaos != NULL) {
+        (void)atomic_exchange(close_at_chaos, WEFT__INTAKE_CLOSED(item_t));
+        close_at_chaos = NULL;
+    }
+}
+#undef WEFT_CHAOS
+#define WEFT_CHAOS() chaos_close()
 WEFT__INTAKE_GEN(item_intake, item_t, next)
 
 START_TEST(dlist_keeps_order_and_unlinks)
@@ -242,6 +254,15 @@ START_TEST(intake_order_and_close)
     ck_assert_ptr_eq(it[5].next, &it[6]); /* the chain is the caller's again, in order */
     ck_assert_ptr_null(it[6].next);
     ck_assert_ptr_null(item_intake_take_unless_closed(&top, memory_order_acquire, &last)); /* closed stays closed */
+    /* A single push whose CAS loses to a close: it already linked to the
+     * old top, which now belongs to the closer; the refused element must
+     * not keep that link (its caller walks it to drop the chain). */
+    _Atomic(item_t *) top2 = NULL;
+    ck_assert(item_intake_push(&top2, &it[1], &it[1], false, memory_order_release, NULL));
+    close_at_chaos = &top2;
+    ck_assert(!item_intake_push(&top2, &it[0], &it[0], false, memory_order_release, NULL));
+    ck_assert_ptr_null(close_at_chaos); /* the close did happen inside the push */
+    ck_assert_ptr_null(it[0].next);
 }
 END_TEST
 
