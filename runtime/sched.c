@@ -52,9 +52,16 @@ static void batch_flush(void)
 
 void weft__wake_batch(weft_waker_t *ws, unsigned n, weft__wake_route_t route)
 {
+    if (n == 0)
+        return;
     /* The batch is this thread's while the wakes below run: a wake that
      * reaches weft__sched_schedule for a task of a runtime this thread is
-     * not a worker of (or any runtime, with `force`) joins it. */
+     * not a worker of (or any runtime, with `force`) joins it. Such a task
+     * may belong to another runtime than the driver's (a signal waiter, a
+     * socket awaited from another runtime), and each wake's own foreign
+     * count ends before the flush pushes it: the hold keeps every runtime
+     * in the batch from being freed until the flush is done (task.c). */
+    unsigned hold = weft__foreign_hold();
     batch.active = true;
     batch.force = route == WEFT__WAKE_SHARED;
     for (unsigned i = 0; i < n; i++)
@@ -62,6 +69,7 @@ void weft__wake_batch(weft_waker_t *ws, unsigned n, weft__wake_route_t route)
     batch_flush();
     batch.active = false;
     batch.force = false;
+    weft__foreign_let_go(hold);
 }
 
 static void push_remote(weft__sched_t *s, weft_task_t *t)
@@ -187,6 +195,9 @@ int weft_spawn_at(weft_handle_t *h, weft_future_t *fut, weft_join_handle_t *jh, 
                    "block_on, or use weft_handle_spawn with a runtime handle");
     if (fut == NULL || fut->vtable == NULL || fut->vtable->poll == NULL)
         weft_panic(site, "weft_spawn: not a future (NULL or no vtable)");
+    if (fut->vtable->size < sizeof(weft_future_t))
+        weft_panic(site, "weft_spawn: the future's vtable gives its size as %zu bytes, less than a weft_future_t",
+                   fut->vtable->size);
     weft_task_t *t;
     int rc = weft__task_spawn_new(s, fut, jh, opts ? opts->name : NULL, site, &t);
     if (t != NULL)

@@ -122,6 +122,19 @@ static inline void foreign_end(unsigned token)
         atomic_fetch_sub_explicit(&foreign_wakes[token - 1], 1, memory_order_release);
 }
 
+unsigned weft__foreign_hold(void)
+{
+    unsigned e = atomic_load_explicit(&foreign_epoch, memory_order_relaxed) & 1u;
+    /* seq_cst: as in foreign_begin, before any wake of the batch. */
+    atomic_fetch_add_explicit(&foreign_wakes[e], 1, memory_order_seq_cst);
+    return e + 1;
+}
+
+void weft__foreign_let_go(unsigned token)
+{
+    foreign_end(token);
+}
+
 void weft__foreign_wakes_quiesce(void)
 {
     pthread_mutex_lock(&quiesce_lock);

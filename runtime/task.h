@@ -131,6 +131,12 @@ void weft__task_ref_dec(weft_task_t *t);
 void weft__task_abort(weft_task_t *t);
 /* Waits until no wake from outside a runtime's workers is between its CAS
  * and its push (see task.c); called before a runtime's memory is freed. */
+/* Counts the calling thread as a foreign waker from now until
+ * weft__foreign_let_go(token): for a batch of wakes whose tasks may belong
+ * to any runtime and are pushed to their runtimes only at the end
+ * (weft__wake_batch), so no runtime in the batch is freed before that. */
+unsigned weft__foreign_hold(void);
+void weft__foreign_let_go(unsigned token);
 void weft__foreign_wakes_quiesce(void);
 const char *weft__task_name(weft_task_t *t);
 const char *weft__task_site(weft_task_t *t);
