@@ -85,17 +85,24 @@ void weft__io_free_retired(weft__driver_t *d)
 {
     if (!d->has_io)
         return;
-    weft__io_t *last;
-    /* acquire: pairs with the release push in weft__io_release. */
-    weft__io_t *io = io_retired_take(&d->io.retired, memory_order_acquire, &last);
-    /* seq_cst: pairs with the increment in weft__io_poll_events (a poller
-     * that came in before our take is seen here, or it sees nothing we
-     * took: it started its epoll_wait after the sockets left the set). */
-    if (io != NULL && atomic_load_explicit(&d->io.pollers, memory_order_seq_cst) != 0) {
+    weft__io_t *last, *io;
+    for (;;) {
+        /* acquire: pairs with the release push in weft__io_release. */
+        io = io_retired_take(&d->io.retired, memory_order_acquire, &last);
+        /* seq_cst: pairs with the increment in weft__io_poll_events (a
+         * poller that came in before our take is seen here, or it sees
+         * nothing we took: it started its epoll_wait after the sockets
+         * left the set). */
+        if (io == NULL || atomic_load_explicit(&d->io.pollers, memory_order_seq_cst) == 0)
+            break;
         /* A worker is dispatching events and might name one of these: put
-         * them back; the last poller out rings the doorbell again. */
-        (void)io_retired_push(&d->io.retired, io, last, true, memory_order_release, NULL);
-        return;
+         * them back for the last poller out to ring about. seq_cst on the
+         * push and the re-read below, and on that poller's decrement and
+         * its read of `retired`: a store-buffer pair, so either it sees
+         * our push and rings, or we see it gone and take them again. */
+        (void)io_retired_push(&d->io.retired, io, last, true, memory_order_seq_cst, NULL);
+        if (atomic_load_explicit(&d->io.pollers, memory_order_seq_cst) != 0)
+            return;
     }
     while (io != NULL) {
         weft__io_t *next = io->retired_next;
@@ -230,8 +237,10 @@ unsigned weft__io_poll_events(weft__driver_t *d, unsigned max)
         if ((unsigned)n < want)
             break;
     }
+    /* seq_cst both: the store-buffer pair with weft__io_free_retired's
+     * push-back and re-read of `pollers`. */
     if (atomic_fetch_sub_explicit(&d->io.pollers, 1, memory_order_seq_cst) == 1 &&
-        atomic_load_explicit(&d->io.retired, memory_order_acquire) != NULL)
+        atomic_load_explicit(&d->io.retired, memory_order_seq_cst) != NULL)
         weft__uv_ring(d); /* sockets retired while we polled: free them now */
     return total;
 }

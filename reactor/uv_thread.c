@@ -101,10 +101,14 @@ int weft__uv_start(weft__driver_t *d)
     int rc = uv_loop_init(&u->loop);
     if (rc != 0)
         return rc; /* libuv errors are negated errno values */
-    /* These cannot fail on an initialised loop (they only link the handle),
-     * except the polls, whose fds are checked by epoll. */
-    uv_async_init(&u->loop, &u->doorbell, doorbell_cb);
-    uv_timer_init(&u->loop, &u->timer);
+    /* The doorbell may fail: libuv creates the loop's eventfd with the
+     * first async handle (EMFILE, ENFILE). The timer only links itself. */
+    rc = uv_async_init(&u->loop, &u->doorbell, doorbell_cb);
+    if (rc != 0) {
+        uv_loop_close(&u->loop);
+        return rc;
+    }
+    (void)uv_timer_init(&u->loop, &u->timer); /* always 0 */
     u->doorbell.data = d;
     u->timer.data = d;
     rc = uv_poll_init(&u->loop, &u->signal_watch, sig_fd);

@@ -212,6 +212,8 @@ static int start_thread(weft__pool_t *p, weft__worker_t *first_core)
     if (rc != 0) {
         pthread_mutex_lock(&p->lock);
         unlink_thread(p, rec);
+        /* A shutdown that saw our record waits for nlive to drop. */
+        pthread_cond_broadcast(&p->exit_cond);
         pthread_mutex_unlock(&p->lock);
         weft__free(rec, sizeof *rec);
     }
