@@ -181,8 +181,9 @@ WEFT_API void weft_unix_close(weft_unix_stream_t *s);
  * worker: getaddrinfo runs as a job on the runtime's blocking pool. Output
  * int: how many addresses were written to out (at most max, TCP-usable,
  * IPv4 and IPv6), or WEFT_ENOENT (no such name), WEFT_EINVAL, WEFT_ENOMEM,
- * WEFT_ENOSYS (no runtime here), WEFT_ECANCELED (the runtime shut down
- * before the lookup started), WEFT_EIO (the resolver failed otherwise).
+ * WEFT_ENOSYS (no runtime here), WEFT_ECANCELED (the lookup never ran:
+ * the runtime shut down first, or the blocking pool could start no thread
+ * for it), WEFT_EIO (the resolver failed otherwise).
  * Dropping it early is fine: the lookup finishes in the background and its
  * result is freed. */
 struct weft__resolve_req;
