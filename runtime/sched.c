@@ -28,6 +28,7 @@ typedef struct {
     size_t n;
     bool active;
     bool force; /* even from a worker of the runtime (WEFT__WAKE_SHARED) */
+    unsigned hold; /* weft__foreign_hold's token while the batch holds tasks; 0 none */
 } remote_batch_t;
 static _Thread_local remote_batch_t batch;
 
@@ -56,12 +57,7 @@ void weft__wake_batch(weft_waker_t *ws, unsigned n, weft__wake_route_t route)
         return;
     /* The batch is this thread's while the wakes below run: a wake that
      * reaches weft__sched_schedule for a task of a runtime this thread is
-     * not a worker of (or any runtime, with `force`) joins it. Such a task
-     * may belong to another runtime than the driver's (a signal waiter, a
-     * socket awaited from another runtime), and each wake's own foreign
-     * count ends before the flush pushes it: the hold keeps every runtime
-     * in the batch from being freed until the flush is done (task.c). */
-    unsigned hold = weft__foreign_hold();
+     * not a worker of (or any runtime, with `force`) joins it. */
     batch.active = true;
     batch.force = route == WEFT__WAKE_SHARED;
     for (unsigned i = 0; i < n; i++)
@@ -69,13 +65,24 @@ void weft__wake_batch(weft_waker_t *ws, unsigned n, weft__wake_route_t route)
     batch_flush();
     batch.active = false;
     batch.force = false;
-    weft__foreign_let_go(hold);
+    if (batch.hold != 0) {
+        weft__foreign_let_go(batch.hold);
+        batch.hold = 0;
+    }
 }
 
 static void push_remote(weft__sched_t *s, weft_task_t *t)
 {
     t->next = NULL;
     if (batch.active) {
+        /* A batched task may belong to another runtime than the driver's
+         * (a signal waiter, a socket awaited from another runtime), and its
+         * wake's own foreign count ends before the flush pushes it: from
+         * the first task on, the batch holds a count of its own, so no
+         * runtime in it is freed before the flush (task.c). Taken inside
+         * that wake's window, so the two overlap. */
+        if (batch.hold == 0)
+            batch.hold = weft__foreign_hold();
         if (batch.n > 0 && batch.s != s)
             batch_flush();
         batch.s = s;
