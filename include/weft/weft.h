@@ -10,6 +10,7 @@
 #include "runtime.h"
 #include "oneshot.h"
 #include "notify.h"
+#include "cancel.h"
 #include "atomic_waker.h"
 #include "time.h"
 #include "net.h"
