@@ -7,6 +7,8 @@
  * `stress` only. Each iteration turns chaos on with a new seed; a failure
  * prints the seed, and WEFT_CHAOS_SEED=<seed> WEFT_CHAOS_ITERS=1 replays
  * it. */
+#include <sched.h>
+
 #include "testlib.h"
 
 #define CHAOS_PERMILLE 50
@@ -343,6 +345,176 @@ START_TEST(stress_notify_waiters_vs_new_waiters)
 }
 END_TEST
 
+/* ---- A cancellation tree cancelled while it grows and shrinks -----------------
+ * Two threads and four tasks (on a runtime of each shape) create children
+ * and grandchildren of a root, queue cancelled futures on them and release
+ * them, while a third thread cancels the root. Checks: a child created
+ * after cancel returned is born cancelled; every future whose poll returned
+ * pending was woken; every future completes in the end; nothing leaks. */
+#define SLOTS 4
+typedef struct {
+    weft_cancel_token_t *root, *mids[2];
+    _Atomic int done; /* set after cancel(root) returned */
+    uint64_t seed;
+} tree_race_t;
+
+typedef struct {
+    weft_cancel_token_t *t;
+    weft_cancelled_t f;
+    _Atomic int wakes;
+    bool pending;
+} slot_t;
+
+static weft_cancel_token_t *pick_parent(tree_race_t *r, uint64_t *x)
+{
+    uint64_t k = xorshift(x) % 3;
+    return k == 0 ? r->root : r->mids[k - 1];
+}
+
+static void slot_free(slot_t *s)
+{
+    if (s->t == NULL)
+        return;
+    weft_future_drop(WEFT_FUTURE(&s->f));
+    weft_cancel_token_release(s->t);
+    s->t = NULL;
+}
+
+static void *tree_worker(void *arg)
+{
+    tree_race_t *r = arg;
+    uint64_t x = (r->seed ^ (uint64_t)(uintptr_t)pthread_self()) | 1;
+    slot_t slots[SLOTS];
+    memset(slots, 0, sizeof slots);
+    int extra = 0;
+    for (int i = 0; i < 2000 && extra < 20; i++) {
+        bool after = atomic_load(&r->done) != 0;
+        extra += after;
+        slot_t *s = &slots[xorshift(&x) % SLOTS];
+        slot_free(s);
+        weft_cancel_token_t *parent = pick_parent(r, &x), *c;
+        if (!WEFT_TEST_CHECK_INT_EQ(weft_cancel_token_child(parent, &c), 0))
+            break;
+        if (xorshift(&x) & 1) { /* a grandchild, through a child released at once */
+            weft_cancel_token_t *g;
+            if (!WEFT_TEST_CHECK_INT_EQ(weft_cancel_token_child(c, &g), 0))
+                break;
+            weft_cancel_token_release(c);
+            c = g;
+        }
+        WEFT_TEST_CHECK_MSG(!after || weft_cancel_token_is_cancelled(c),
+                            "seed %llu: a child made after cancel returned is not cancelled",
+                            (unsigned long long)r->seed);
+        s->t = c;
+        s->f = weft_cancel_token_cancelled(c);
+        atomic_store(&s->wakes, 0);
+        weft_waker_t w = { &count_vt, &s->wakes };
+        weft_context_t cx = { &w };
+        s->pending = weft_future_poll(WEFT_FUTURE(&s->f), &cx, NULL) == WEFT_PENDING;
+        if (!s->pending)
+            slot_free(s); /* completed: must not be polled again */
+        WEFT_CHAOS();
+    }
+    while (!atomic_load(&r->done))
+        sched_yield();
+    for (int j = 0; j < SLOTS; j++) {
+        slot_t *s = &slots[j];
+        if (s->t == NULL)
+            continue;
+        WEFT_TEST_CHECK_MSG(atomic_load(&s->wakes) >= 1, "seed %llu: a pending cancelled future was not woken",
+                            (unsigned long long)r->seed);
+        weft_waker_t w = weft_waker_noop();
+        weft_context_t cx = { &w };
+        WEFT_TEST_CHECK(weft_future_poll(WEFT_FUTURE(&s->f), &cx, NULL) == WEFT_READY);
+        slot_free(s);
+    }
+    return NULL;
+}
+
+typedef struct {
+    WEFT_FRAME;
+    tree_race_t *r;
+    int i;
+    weft_cancel_token_t *c;
+    weft_cancelled_t f;
+    weft_yield_t y;
+} tree_task_t;
+WEFT_ASYNC(tree_task_t, tree_task, int)
+{
+    WEFT_BEGIN();
+    for (self->i = 0; self->i < 20; self->i++) {
+        if (!WEFT_TEST_CHECK_INT_EQ(weft_cancel_token_child(self->r->root, &self->c), 0))
+            WEFT_RETURN(-1);
+        WEFT_AWAIT(&self->y, weft_yield_now(), NULL);
+        weft_cancel_token_release(self->c);
+    }
+    if (!WEFT_TEST_CHECK_INT_EQ(weft_cancel_token_child(self->r->mids[0], &self->c), 0))
+        WEFT_RETURN(-1);
+    WEFT_AWAIT(&self->f, weft_cancel_token_cancelled(self->c), NULL);
+    weft_cancel_token_release(self->c);
+    WEFT_RETURN(0);
+    WEFT_END();
+}
+
+static void *tree_canceller(void *arg)
+{
+    tree_race_t *r = arg;
+    for (uint64_t i = 0; i < r->seed % 50; i++)
+        sched_yield();
+    weft_cancel_token_cancel(r->root);
+    atomic_store(&r->done, 1);
+    return NULL;
+}
+
+static void tree_race(int shape, uint64_t seed)
+{
+    weft__chaos_set(seed, CHAOS_PERMILLE / 5);
+    weft_runtime_t *rt = shape_rt(shape);
+    tree_race_t r;
+    memset(&r, 0, sizeof r);
+    r.seed = seed;
+    ck_assert_int_eq(weft_cancel_token_new(&r.root), 0);
+    ck_assert_int_eq(weft_cancel_token_child(r.root, &r.mids[0]), 0);
+    ck_assert_int_eq(weft_cancel_token_child(r.root, &r.mids[1]), 0);
+    enum { TASKS = 4 };
+    weft_join_handle_t h[TASKS];
+    for (int i = 0; i < TASKS; i++) {
+        tree_task_t t = { WEFT_FRAME_INIT(tree_task), .r = &r };
+        ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &t, &h[i]), 0);
+    }
+    pthread_t t1, t2, tc;
+    pthread_create(&t1, NULL, tree_worker, &r);
+    pthread_create(&t2, NULL, tree_worker, &r);
+    pthread_create(&tc, NULL, tree_canceller, &r);
+    for (int i = 0; i < TASKS; i++) {
+        int out = -1;
+        ck_assert_int_eq(join_out(rt, &h[i], &out), 0); /* on current-thread, this runs them */
+        ck_assert_int_eq(out, 0);
+    }
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    pthread_join(tc, NULL);
+    weft_runtime_free(rt);
+    weft__chaos_set(0, 0);
+    ASSERT_NO_TEST_FAIL();
+    ck_assert_msg(weft__cancel_token_children(r.root) == 2, "seed %llu: root lists %zu children",
+                  (unsigned long long)seed, weft__cancel_token_children(r.root));
+    ck_assert_int_eq(weft__live_count(WEFT_LIVE_CANCEL_TOKEN), 3);
+    weft_cancel_token_release(r.mids[0]);
+    weft_cancel_token_release(r.mids[1]);
+    weft_cancel_token_release(r.root);
+    ASSERT_NO_LIVE();
+}
+
+START_TEST(stress_cancel_tree_while_growing)
+{
+    uint64_t s0 = chaos_seed0();
+    int n = chaos_iters(200) / 4 + 1;
+    for (int i = 0; i < n; i++)
+        tree_race(_i, s0 + (uint64_t)i);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("stress_notify");
@@ -351,6 +523,10 @@ int main(void)
     tcase_add_test(tc, stress_notify_one_vs_drop);
     tcase_add_loop_test(tc, stress_tasks_notify_one_vs_abort, 0, N_SHAPES);
     tcase_add_test(tc, stress_notify_waiters_vs_new_waiters);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("cancel");
+    tcase_set_timeout(tc, 600);
+    tcase_add_loop_test(tc, stress_cancel_tree_while_growing, 0, N_SHAPES);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
