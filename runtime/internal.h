@@ -36,6 +36,7 @@ enum weft__live_kind {
     WEFT_LIVE_ONESHOT,
     WEFT_LIVE_RUNTIME,
     WEFT_LIVE_FRAME, /* futures inside tasks that have not been dropped yet */
+    WEFT_LIVE_CANCEL_TOKEN, /* sync/cancel.c: tokens not freed yet */
     WEFT_LIVE_KINDS
 };
 
@@ -64,6 +65,12 @@ extern _Atomic uint64_t weft__backstop_ms; /* reactor/time_driver.h */
 #define WEFT_LIVE_DEC(k) ((void)0)
 #define WEFT_CHAOS() ((void)0)
 #endif
+
+/* ---- Sync primitives (sync/) -------------------------------------------- */
+struct weft_cancel_token_s;
+/* How many live children a cancellation token lists (sync/cancel.c): lets
+ * tests see that released children leave their parent. */
+size_t weft__cancel_token_children(const struct weft_cancel_token_s *t);
 
 /* ---- Spin lock ------------------------------------------------------------
  * For critical sections of a few instructions (owned-task shards). Spins a

@@ -40,9 +40,8 @@
 
 /* ---- Doubly-linked list -------------------------------------------------- */
 
-typedef struct weft__dnode {
-    struct weft__dnode *prev, *next;
-} weft__dnode_t;
+/* weft__dnode_t, the node, is defined in weft/common.h (public futures
+ * embed it). */
 
 typedef weft__dnode_t weft__dlist_t; /* the head: a node that is no element */
 

@@ -69,6 +69,14 @@ typedef struct weft_unit_s {
 #define WEFT_UNIT ((weft_unit_t){ 0 })
 #endif
 
+/* The link of an intrusive doubly-linked list (internal: runtime/list.h
+ * has its operations). Defined here so that a public future that waits in
+ * a list (weft_notified_t, weft_cancelled_t) can embed its node by value,
+ * with the type the list code uses, and no cast. */
+typedef struct weft__dnode {
+    struct weft__dnode *prev, *next;
+} weft__dnode_t;
+
 /* Abort the process with "weft: <message> (at <site>)". Used for programming
  * errors (misuse), never for conditions a caller can handle. */
 WEFT_API WEFT_NORETURN WEFT_PRINTF(2, 3) void weft_panic(const char *site, const char *fmt, ...);

@@ -9,6 +9,8 @@
 #include "join.h"
 #include "runtime.h"
 #include "oneshot.h"
+#include "notify.h"
+#include "cancel.h"
 #include "atomic_waker.h"
 #include "time.h"
 #include "net.h"
