@@ -40,10 +40,8 @@
 
 /* ---- Doubly-linked list -------------------------------------------------- */
 
-typedef struct weft__dnode {
-    struct weft__dnode *prev, *next;
-} weft__dnode_t;
-
+/* weft__dnode_t { prev, next } is defined in weft/common.h (through
+ * internal.h), so public futures can embed a node. */
 typedef weft__dnode_t weft__dlist_t; /* the head: a node that is no element */
 
 static inline void weft__dlist_init(weft__dlist_t *l)

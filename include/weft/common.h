@@ -69,6 +69,14 @@ typedef struct weft_unit_s {
 #define WEFT_UNIT ((weft_unit_t){ 0 })
 #endif
 
+/* The link of an intrusive doubly-linked list (runtime/list.h). Public
+ * only so that futures which wait in a queue (weft/semaphore.h) can embed
+ * their node, with no allocation per wait: its fields are private, and
+ * only weft's list functions touch them. */
+typedef struct weft__dnode {
+    struct weft__dnode *prev, *next;
+} weft__dnode_t;
+
 /* Abort the process with "weft: <message> (at <site>)". Used for programming
  * errors (misuse), never for conditions a caller can handle. */
 WEFT_API WEFT_NORETURN WEFT_PRINTF(2, 3) void weft_panic(const char *site, const char *fmt, ...);
