@@ -101,6 +101,8 @@ void weft_semaphore_destroy(weft_semaphore_t *sem)
 static int try_take(weft_semaphore_t *sem, size_t n)
 {
     _Atomic size_t *pw = permits_word(sem);
+    /* relaxed: a first guess; the CAS below validates it and carries the
+     * ordering. */
     size_t w = atomic_load_explicit(pw, memory_order_relaxed);
     for (;;) {
         if (w & SEM_CLOSED)
@@ -125,6 +127,8 @@ typedef enum { RELEASE_DONE, RELEASE_QUEUED, RELEASE_OVERFLOW } release_fast_t;
 static release_fast_t release_fast(weft_semaphore_t *sem, size_t n, size_t limit)
 {
     _Atomic size_t *pw = permits_word(sem);
+    /* relaxed: a first guess; the CAS below validates it and carries the
+     * ordering. */
     size_t w = atomic_load_explicit(pw, memory_order_relaxed);
     for (;;) {
         if (w & SEM_WAITERS)
@@ -156,7 +160,8 @@ static bool settle_locked(weft_semaphore_t *sem, size_t *rem, weft__wake_list_t 
         /* relaxed: only holders of the lock write it while it is queued. */
         size_t need = atomic_load_explicit(remaining_word(a), memory_order_relaxed);
         if (need > *rem) {
-            /* The head keeps what it gets and still blocks the queue. */
+            /* The head keeps what it gets and still blocks the queue.
+             * relaxed: only lock holders read it while it is queued. */
             atomic_store_explicit(remaining_word(a), need - *rem, memory_order_relaxed);
             *rem = 0;
             break;
@@ -177,6 +182,8 @@ static bool settle_locked(weft_semaphore_t *sem, size_t *rem, weft__wake_list_t 
      * A CAS loop: with WAITERS already clear, fast-path takers and
      * releasers may be changing the count. */
     _Atomic size_t *pw = permits_word(sem);
+    /* relaxed: a first guess; the CAS below validates it and carries the
+     * ordering. */
     size_t w = atomic_load_explicit(pw, memory_order_relaxed);
     for (;;) {
         if (!(w & SEM_WAITERS) && *rem == 0)
@@ -280,6 +287,8 @@ size_t weft_semaphore_forget(weft_semaphore_t *sem, size_t n)
 {
     WEFT__REQUIRE("weft_semaphore_forget", sem);
     _Atomic size_t *pw = permits_word(sem);
+    /* relaxed: a first guess; the CAS below validates it and carries the
+     * ordering. */
     size_t w = atomic_load_explicit(pw, memory_order_relaxed);
     for (;;) {
         size_t take = SEM_COUNT(w) < n ? SEM_COUNT(w) : n; /* 0 while anyone waits */
@@ -300,11 +309,11 @@ void weft_semaphore_close(weft_semaphore_t *sem)
     weft__waitlock_lock(&sem->lock_);
     /* Under the lock, so no acquire queues after this (it checks CLOSED
      * under the lock too). WAITERS is cleared: the queue is emptied below
-     * before the lock is released for good. acq_rel: release publishes
-     * CLOSED to fast-path callers (their loads only need to see the bit;
-     * the lock orders everything else); acquire is for symmetry with the
-     * releasers' CAS. */
-    atomic_fetch_or_explicit(permits_word(sem), SEM_CLOSED, memory_order_acq_rel);
+     * before the lock is released for good. release: pairs with the
+     * acquire load in weft_semaphore_is_closed (what the closer did before
+     * is visible to whoever sees the close); fast paths that only fail on
+     * the bit need no ordering, and the lock orders the waiters. */
+    atomic_fetch_or_explicit(permits_word(sem), SEM_CLOSED, memory_order_release);
     weft__dnode_t *n;
     for (;;) {
         while ((n = weft__dlist_first(&sem->waiters_)) != NULL && !weft__wake_list_full(&wl)) {
@@ -330,7 +339,7 @@ void weft_semaphore_close(weft_semaphore_t *sem)
 bool weft_semaphore_is_closed(const weft_semaphore_t *sem)
 {
     WEFT__REQUIRE("weft_semaphore_is_closed", sem);
-    /* acquire: a caller that sees the close sees what preceded it. */
+    /* acquire: pairs with the release fetch_or in weft_semaphore_close. */
     return (atomic_load_explicit(permits_word(sem), memory_order_acquire) & SEM_CLOSED) != 0;
 }
 
@@ -350,6 +359,8 @@ size_t weft_semaphore_available_permits(const weft_semaphore_t *sem)
 static int queue_locked(weft_semaphore_t *sem, weft_semaphore_acquire_t *a, const weft_waker_t *waker)
 {
     _Atomic size_t *pw = permits_word(sem);
+    /* relaxed: a first guess; the CAS below validates it and carries the
+     * ordering. */
     size_t w = atomic_load_explicit(pw, memory_order_relaxed);
     size_t take;
     for (;;) {

@@ -70,7 +70,9 @@ static inline void weft__waitlock_lock(unsigned *storage)
     _Atomic unsigned *l = weft__waitlock_word(storage);
     for (unsigned spins = 0;; spins++) {
         WEFT_CHAOS();
-        /* acquire: pairs with the release store in weft__waitlock_unlock:
+        /* The relaxed load first: waiters spin reading a shared line
+         * instead of writing it (test-and-test-and-set). acquire on the
+         * exchange: pairs with the release store in weft__waitlock_unlock:
          * the previous holder's list and waiter writes are visible. */
         if (atomic_load_explicit(l, memory_order_relaxed) == 0 &&
             atomic_exchange_explicit(l, 1, memory_order_acquire) == 0)
