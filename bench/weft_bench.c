@@ -567,6 +567,158 @@ static double run_tcp_echo(void)
     return (double)ECHO_CONNS * ECHO_ROUNDS / secs;
 }
 
+/* ---- Locks: mutex_contended, semaphore_contended, rwlock_read_heavy ----------
+ * LOCK_TASKS tasks each do LOCK_OPS operations on one lock (shapes in
+ * docs/locks.md, the same in bench/peers/tokio). */
+#define LOCK_TASKS 64
+#define LOCK_OPS 10000
+#define SEM_PERMITS 8
+#define RW_WRITE_EVERY 16
+
+static weft_mutex_t bench_mutex;
+static uint64_t bench_counter; /* guarded by bench_mutex / the rwlock */
+static weft_semaphore_t bench_sem;
+static _Atomic uint64_t bench_sem_count;
+static weft_rwlock_t bench_rw;
+static _Atomic uint64_t bench_reads;
+
+static void lock_task_done(void)
+{
+    if (atomic_fetch_sub_explicit(&remaining, 1, memory_order_acq_rel) == 1)
+        latch_signal();
+}
+
+typedef struct {
+    WEFT_FRAME;
+    int i;
+    weft_mutex_lock_t l;
+} mutex_task_t;
+WEFT_ASYNC(mutex_task_t, mutex_task, weft_unit_t)
+{
+    WEFT_BEGIN();
+    for (self->i = 0; self->i < LOCK_OPS; self->i++) {
+        WEFT_AWAIT(&self->l, weft_mutex_lock(&bench_mutex), NULL);
+        bench_counter++;
+        weft_mutex_unlock(&bench_mutex);
+    }
+    lock_task_done();
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+typedef struct {
+    WEFT_FRAME;
+    int i, rc;
+    weft_semaphore_acquire_t a;
+} sem_task_t;
+WEFT_ASYNC(sem_task_t, sem_task, weft_unit_t)
+{
+    WEFT_BEGIN();
+    for (self->i = 0; self->i < LOCK_OPS; self->i++) {
+        WEFT_AWAIT(&self->a, weft_semaphore_acquire(&bench_sem), &self->rc);
+        check(self->rc, "acquire");
+        atomic_fetch_add_explicit(&bench_sem_count, 1, memory_order_relaxed);
+        (void)weft_semaphore_release(&bench_sem, 1);
+    }
+    lock_task_done();
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+typedef struct {
+    WEFT_FRAME;
+    int i;
+    weft_rwlock_read_t r;
+    weft_rwlock_write_t w;
+} rw_task_t;
+WEFT_ASYNC(rw_task_t, rw_task, weft_unit_t)
+{
+    WEFT_BEGIN();
+    for (self->i = 0; self->i < LOCK_OPS; self->i++) {
+        if (self->i % RW_WRITE_EVERY == 0) {
+            WEFT_AWAIT(&self->w, weft_rwlock_write(&bench_rw), NULL);
+            bench_counter++;
+            weft_rwlock_write_unlock(&bench_rw);
+        } else {
+            WEFT_AWAIT(&self->r, weft_rwlock_read(&bench_rw), NULL);
+            atomic_fetch_add_explicit(&bench_reads, bench_counter & 1, memory_order_relaxed);
+            weft_rwlock_read_unlock(&bench_rw);
+        }
+    }
+    lock_task_done();
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+static double run_mutex_contended(void)
+{
+    weft_mutex_init(&bench_mutex);
+    bench_counter = 0;
+    atomic_store(&remaining, LOCK_TASKS);
+    latch_reset();
+    double t0 = now_ns();
+    for (int i = 0; i < LOCK_TASKS; i++) {
+        mutex_task_t t = { WEFT_FRAME_INIT(mutex_task) };
+        check(weft_handle_spawn(g_handle, &t, NULL), "spawn");
+    }
+    latch_wait();
+    double ns = (now_ns() - t0) / ((double)LOCK_TASKS * LOCK_OPS);
+    weft_mutex_blocking_lock(&bench_mutex); /* orders the tasks' increments before the read */
+    if (bench_counter != (uint64_t)LOCK_TASKS * LOCK_OPS) {
+        fprintf(stderr, "weft-bench: mutex_contended counted %llu\n", (unsigned long long)bench_counter);
+        exit(1);
+    }
+    weft_mutex_unlock(&bench_mutex);
+    weft_mutex_destroy(&bench_mutex);
+    return ns;
+}
+
+static double run_semaphore_contended(void)
+{
+    check(weft_semaphore_init(&bench_sem, SEM_PERMITS), "semaphore");
+    atomic_store(&bench_sem_count, 0);
+    atomic_store(&remaining, LOCK_TASKS);
+    latch_reset();
+    double t0 = now_ns();
+    for (int i = 0; i < LOCK_TASKS; i++) {
+        sem_task_t t = { WEFT_FRAME_INIT(sem_task) };
+        check(weft_handle_spawn(g_handle, &t, NULL), "spawn");
+    }
+    latch_wait();
+    double ns = (now_ns() - t0) / ((double)LOCK_TASKS * LOCK_OPS);
+    if (atomic_load(&bench_sem_count) != (uint64_t)LOCK_TASKS * LOCK_OPS ||
+        weft_semaphore_available_permits(&bench_sem) != SEM_PERMITS) {
+        fprintf(stderr, "weft-bench: semaphore_contended lost permits\n");
+        exit(1);
+    }
+    weft_semaphore_destroy(&bench_sem);
+    return ns;
+}
+
+static double run_rwlock_read_heavy(void)
+{
+    check(weft_rwlock_init(&bench_rw, WEFT_RWLOCK_MAX_READERS), "rwlock");
+    bench_counter = 0;
+    atomic_store(&remaining, LOCK_TASKS);
+    latch_reset();
+    double t0 = now_ns();
+    for (int i = 0; i < LOCK_TASKS; i++) {
+        rw_task_t t = { WEFT_FRAME_INIT(rw_task) };
+        check(weft_handle_spawn(g_handle, &t, NULL), "spawn");
+    }
+    latch_wait();
+    double ns = (now_ns() - t0) / ((double)LOCK_TASKS * LOCK_OPS);
+    check(weft_rwlock_try_write(&bench_rw), "rwlock idle"); /* orders the writes before the read */
+    uint64_t want = (uint64_t)LOCK_TASKS * ((LOCK_OPS + RW_WRITE_EVERY - 1) / RW_WRITE_EVERY);
+    if (bench_counter != want) {
+        fprintf(stderr, "weft-bench: rwlock_read_heavy counted %llu writes\n", (unsigned long long)bench_counter);
+        exit(1);
+    }
+    weft_rwlock_write_unlock(&bench_rw);
+    weft_rwlock_destroy(&bench_rw);
+    return ns;
+}
+
 /* ---- Driver ------------------------------------------------------------------ */
 typedef struct {
     const char *name;
@@ -583,6 +735,9 @@ static const workload_t workloads[] = {
     { "spawn_blocking", "ns/job", run_spawn_blocking },
     { "spawn_blocking_8_spawners", "ns/job", run_spawn_blocking_8_spawners },
     { "tcp_echo", "round trips/s", run_tcp_echo },
+    { "mutex_contended", "ns/lock", run_mutex_contended },
+    { "semaphore_contended", "ns/acquire", run_semaphore_contended },
+    { "rwlock_read_heavy", "ns/op", run_rwlock_read_heavy },
 };
 
 static int cmp_double(const void *a, const void *b)

@@ -69,10 +69,11 @@ typedef struct weft_unit_s {
 #define WEFT_UNIT ((weft_unit_t){ 0 })
 #endif
 
-/* The link of an intrusive doubly-linked list (internal: runtime/list.h
- * has its operations). Defined here so that a public future that waits in
- * a list (weft_notified_t, weft_cancelled_t) can embed its node by value,
- * with the type the list code uses, and no cast. */
+/* The link of an intrusive doubly-linked list (runtime/list.h has its
+ * operations). Public only so that futures which wait in a queue
+ * (weft/semaphore.h, weft/notify.h, weft/cancel.h) can embed their node by
+ * value, with no allocation per wait and no cast: its fields are private,
+ * and only weft's list functions touch them. */
 typedef struct weft__dnode {
     struct weft__dnode *prev, *next;
 } weft__dnode_t;

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::{Builder, Runtime};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Mutex, RwLock, Semaphore};
 
 // Sizes follow Tokio's benches/rt_multi_threaded.rs.
 const SPAWN_COUNT: usize = 10_000;
@@ -71,6 +71,9 @@ const WORKLOADS: &[Workload] = &[
     },
     Workload { figures: &[("tcp_echo", "round trips/s", 0)], run: tcp_echo },
     Workload { figures: &[("idle_task_bytes", "bytes/task", 1)], run: idle_task_bytes },
+    Workload { figures: &[("mutex_contended", "ns/lock", 1)], run: mutex_contended },
+    Workload { figures: &[("semaphore_contended", "ns/acquire", 1)], run: semaphore_contended },
+    Workload { figures: &[("rwlock_read_heavy", "ns/op", 1)], run: rwlock_read_heavy },
 ];
 
 fn usage() -> ! {
@@ -534,4 +537,94 @@ fn idle_task_bytes(opts: &Opts) -> Vec<Sample> {
     };
     once();
     (0..opts.iters).map(|_| vec![once()]).collect()
+}
+
+// ------------------------------------------------------------- sync locks
+// Shapes (docs/locks.md): LOCK_TASKS tasks, LOCK_OPS operations each.
+
+const LOCK_TASKS: usize = 64;
+const LOCK_OPS: usize = 10_000;
+const SEM_PERMITS: usize = 8;
+const RW_WRITE_EVERY: usize = 16;
+
+/// Spawns LOCK_TASKS copies of `body` and waits for the last one.
+fn lock_storm<F, Fut>(rt: &Runtime, body: F) -> Duration
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = mpsc::sync_channel(1);
+    let left = Arc::new(AtomicUsize::new(LOCK_TASKS));
+    let start = Instant::now();
+    for _ in 0..LOCK_TASKS {
+        let left = left.clone();
+        let tx = tx.clone();
+        let fut = body();
+        rt.spawn(async move {
+            fut.await;
+            count_down(&left, &tx);
+        });
+    }
+    rx.recv().unwrap();
+    start.elapsed()
+}
+
+fn mutex_contended(opts: &Opts) -> Vec<Sample> {
+    repeat(opts, |rt| {
+        let m = Arc::new(Mutex::new(0u64));
+        let el = lock_storm(rt, || {
+            let m = m.clone();
+            async move {
+                for _ in 0..LOCK_OPS {
+                    *m.lock().await += 1;
+                }
+            }
+        });
+        assert_eq!(*rt.block_on(m.lock()), (LOCK_TASKS * LOCK_OPS) as u64);
+        vec![ns_per(el, LOCK_TASKS * LOCK_OPS)]
+    })
+}
+
+fn semaphore_contended(opts: &Opts) -> Vec<Sample> {
+    repeat(opts, |rt| {
+        let s = Arc::new(Semaphore::new(SEM_PERMITS));
+        let n = Arc::new(AtomicU64::new(0));
+        let el = lock_storm(rt, || {
+            let s = s.clone();
+            let n = n.clone();
+            async move {
+                for _ in 0..LOCK_OPS {
+                    let p = s.acquire().await.unwrap();
+                    n.fetch_add(1, Ordering::Relaxed);
+                    drop(p);
+                }
+            }
+        });
+        assert_eq!(n.load(Ordering::Relaxed), (LOCK_TASKS * LOCK_OPS) as u64);
+        vec![ns_per(el, LOCK_TASKS * LOCK_OPS)]
+    })
+}
+
+fn rwlock_read_heavy(opts: &Opts) -> Vec<Sample> {
+    repeat(opts, |rt| {
+        let l = Arc::new(RwLock::new(0u64));
+        let reads = Arc::new(AtomicU64::new(0));
+        let el = lock_storm(rt, || {
+            let l = l.clone();
+            let reads = reads.clone();
+            async move {
+                for i in 0..LOCK_OPS {
+                    if i % RW_WRITE_EVERY == 0 {
+                        *l.write().await += 1;
+                    } else {
+                        let g = l.read().await;
+                        reads.fetch_add(*g & 1, Ordering::Relaxed);
+                    }
+                }
+            }
+        });
+        let writes = LOCK_TASKS * ((LOCK_OPS + RW_WRITE_EVERY - 1) / RW_WRITE_EVERY);
+        assert_eq!(*rt.block_on(l.read()), writes as u64);
+        vec![ns_per(el, LOCK_TASKS * LOCK_OPS)]
+    })
 }
