@@ -112,33 +112,6 @@ END_TEST
 
 /* ---- Null arguments ---------------------------------------------------------------- */
 
-/* Runs fn in a child process and returns what it wrote to stderr; the child
- * must die of SIGABRT (weft_panic). */
-static void expect_panic(void (*fn)(void), const char *want)
-{
-    int p[2];
-    ck_assert_int_eq(pipe(p), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        dup2(p[1], 2);
-        close(p[0]);
-        fn();
-        _exit(0); /* not reached when fn panics */
-    }
-    close(p[1]);
-    char buf[512];
-    size_t got = 0;
-    ssize_t n;
-    while (got < sizeof buf - 1 && (n = read(p[0], buf + got, sizeof buf - 1 - got)) > 0)
-        got += (size_t)n;
-    buf[got] = 0;
-    close(p[0]);
-    int st = 0;
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "child did not abort: %s", buf);
-    ck_assert_msg(strstr(buf, want) != NULL, "\"%s\" not in \"%s\"", want, buf);
-}
 
 static void runtime_new_null_out(void)
 {

@@ -6,30 +6,6 @@
  * and tasks on every runtime shape woken by a cancel from a plain thread. */
 #include "testlib.h"
 
-typedef struct {
-    _Atomic int clones, wakes, drops;
-} counter_t;
-static weft_waker_t counter_clone(const void *d);
-static void counter_wake(const void *d)
-{
-    counter_t *c = (counter_t *)d;
-    c->wakes++;
-    c->drops++;
-}
-static void counter_wake_by_ref(const void *d)
-{
-    ((counter_t *)d)->wakes++;
-}
-static void counter_drop(const void *d)
-{
-    ((counter_t *)d)->drops++;
-}
-static const weft_waker_vtable_t counter_vt = { counter_clone, counter_wake, counter_wake_by_ref, counter_drop };
-static weft_waker_t counter_clone(const void *d)
-{
-    ((counter_t *)d)->clones++;
-    return (weft_waker_t){ &counter_vt, d };
-}
 static weft_poll_t poll_with(weft_cancelled_t *f, counter_t *c)
 {
     weft_waker_t w = { &counter_vt, c };

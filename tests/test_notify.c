@@ -7,34 +7,6 @@
 #include "testlib.h"
 
 /* A waker that counts what is done to it. */
-typedef struct {
-    _Atomic int clones, wakes, drops; /* wakes: wake + wake_by_ref */
-} counter_t;
-static weft_waker_t counter_clone(const void *d);
-static void counter_wake(const void *d)
-{
-    counter_t *c = (counter_t *)d;
-    c->wakes++;
-    c->drops++;
-}
-static void counter_wake_by_ref(const void *d)
-{
-    ((counter_t *)d)->wakes++;
-}
-static void counter_drop(const void *d)
-{
-    ((counter_t *)d)->drops++;
-}
-static const weft_waker_vtable_t counter_vt = { counter_clone, counter_wake, counter_wake_by_ref, counter_drop };
-static weft_waker_t counter_clone(const void *d)
-{
-    ((counter_t *)d)->clones++;
-    return (weft_waker_t){ &counter_vt, d };
-}
-static weft_waker_t counter_waker(counter_t *c)
-{
-    return (weft_waker_t){ &counter_vt, c };
-}
 
 static weft_poll_t poll_with(weft_notified_t *f, counter_t *c)
 {

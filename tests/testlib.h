@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <weft/weft.h>
@@ -221,6 +222,68 @@ static inline bool can_fork(void)
     } while (0)
 
 /* Runs the suite with TAP on stdout; the exit status says if all passed. */
+/* A waker whose data is a counter: for polling a future by hand on the
+ * test thread. wakes counts wake and wake_by_ref; clones and drops are
+ * counted too (a wake by value is also a drop), so a test can see that
+ * every clone a primitive took was dropped or woken. */
+typedef struct {
+    _Atomic int clones, wakes, drops;
+} counter_t;
+static const weft_waker_vtable_t counter_vt;
+static inline weft_waker_t counter_clone(const void *d)
+{
+    ((counter_t *)(uintptr_t)d)->clones++;
+    return (weft_waker_t){ &counter_vt, d };
+}
+static inline void counter_wake(const void *d)
+{
+    counter_t *c = (counter_t *)(uintptr_t)d;
+    c->wakes++;
+    c->drops++;
+}
+static inline void counter_wake_by_ref(const void *d)
+{
+    ((counter_t *)(uintptr_t)d)->wakes++;
+}
+static inline void counter_drop(const void *d)
+{
+    ((counter_t *)(uintptr_t)d)->drops++;
+}
+static const weft_waker_vtable_t counter_vt = { counter_clone, counter_wake, counter_wake_by_ref, counter_drop };
+static inline weft_waker_t counter_waker(counter_t *c)
+{
+    return (weft_waker_t){ &counter_vt, c };
+}
+
+/* Runs fn in a child process, which must die of SIGABRT (weft_panic) with
+ * `want` in what it wrote to stderr. Needs fork: guard with can_fork(). */
+static inline void expect_panic(void (*fn)(void), const char *want)
+{
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(p[1], 2);
+        close(p[0]);
+        fn();
+        _exit(0); /* not reached when fn panics */
+    }
+    close(p[1]);
+    char buf[1024];
+    size_t got = 0;
+    ssize_t n;
+    while (got < sizeof buf - 1 && (n = read(p[0], buf + got, sizeof buf - 1 - got)) > 0)
+        got += (size_t)n;
+    buf[got] = 0;
+    close(p[0]);
+    int st = 0;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "child did not abort: %s", buf);
+    ck_assert_msg(strstr(buf, want) != NULL, "\"%s\" not in \"%s\"", want, buf);
+}
+
 static inline int run_suite(Suite *s)
 {
     SRunner *sr = srunner_create(s);
