@@ -15,6 +15,8 @@
 #include "semaphore.h"
 #include "mutex.h"
 #include "rwlock.h"
+#include "barrier.h"
+#include "oncecell.h"
 #include "time.h"
 #include "net.h"
 #include "signal.h"
