@@ -129,6 +129,15 @@ weft_task_t *weft__queue_pop_spmc(weft__queue_t *q)
 weft_task_t *weft__queue_steal_into(weft__queue_t *src, weft__queue_t *dst)
 {
     uint32_t dst_tail = atomic_load_explicit(&dst->tail, memory_order_relaxed); /* ours */
+    /* dst is empty to its owner (real == tail), but a thief of dst may still
+     * be copying out the slots it claimed, [steal, real): the slots we fill
+     * from dst_tail on must not wrap onto those. We fill at most CAP/2, so
+     * give up while more than CAP/2 of dst's slots are still being read
+     * (Tokio's check). acquire: pairs with that thief's release CAS ending
+     * its steal, so its slot reads happen before we overwrite them. */
+    uint64_t dst_head = atomic_load_explicit(&dst->head, memory_order_acquire);
+    if (dst_tail - h_steal(dst_head) > WEFT_QUEUE_CAP / 2)
+        return NULL;
     uint64_t prev = atomic_load_explicit(&src->head, memory_order_acquire);
     uint64_t next;
     uint32_t n;

@@ -209,6 +209,39 @@ START_TEST(steal_chain)
 }
 END_TEST
 
+/* A thief of q1 claimed half of a full q1 and is paused before copying it
+ * out; q1's owner pops the other half, finds q1 empty and steals into it.
+ * The steal must not fill the slots the paused thief has yet to read (they
+ * wrap onto them: 256 in use + up to 128 new > capacity). */
+START_TEST(steal_into_spares_slots_a_thief_still_reads)
+{
+    weft__queue_t *src = new_queue(), *q1 = new_queue();
+    weft__inject_t inj;
+    weft__inject_init(&inj);
+    for (unsigned i = 0; i < WEFT_QUEUE_CAP; i++)
+        weft__queue_push_back_spmc(q1, &tasks[i], &inj);
+    for (unsigned i = 0; i < WEFT_QUEUE_CAP; i++)
+        weft__queue_push_back_spmc(src, &tasks[WEFT_QUEUE_CAP + i], &inj);
+    /* The paused thief's claim of [0, CAP/2): steal stays 0, real moves. */
+    atomic_store(&q1->head, (uint64_t)(WEFT_QUEUE_CAP / 2));
+    for (unsigned i = WEFT_QUEUE_CAP / 2; i < WEFT_QUEUE_CAP; i++)
+        ck_assert_ptr_eq(weft__queue_pop_spmc(q1), &tasks[i]);
+    ck_assert_ptr_null(weft__queue_pop_spmc(q1));
+    weft_task_t *t = weft__queue_steal_into(src, q1);
+    /* Either nothing was stolen, or what was stolen went elsewhere: the
+     * claimed slots still hold what the thief will copy. */
+    for (unsigned i = 0; i < WEFT_QUEUE_CAP / 2; i++) {
+        weft_task_t *slot = atomic_load(&q1->buf[i]);
+        ck_assert_msg(slot == &tasks[i], "slot %u, still being read by the thief, was overwritten", i);
+    }
+    ck_assert_ptr_null(t);
+    ck_assert(weft__inject_is_empty(&inj));
+    weft__inject_destroy(&inj);
+    free(src);
+    free(q1);
+}
+END_TEST
+
 /* ABA: a thief paused between its head load and CAS while the owner cycles
  * more than 2^16 tasks must not take a task twice. The chaos yields make
  * long pauses likely; the owner cycles 100,000 tasks through the ring. */
@@ -460,6 +493,7 @@ int main(void)
     tcase_add_test(tc, owner_vs_one_thief);
     tcase_add_test(tc, owner_vs_two_thieves);
     tcase_add_test(tc, steal_chain);
+    tcase_add_test(tc, steal_into_spares_slots_a_thief_still_reads);
     tcase_add_test(tc, thief_paused_across_wraparound);
     suite_add_tcase(s, tc);
     TCase *ti = tcase_create("inject");
