@@ -15,6 +15,7 @@
 #include "semaphore.h"
 #include "mutex.h"
 #include "rwlock.h"
+#include "mpsc.h"
 #include "time.h"
 #include "net.h"
 #include "signal.h"
