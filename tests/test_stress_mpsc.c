@@ -72,7 +72,13 @@ typedef struct {
     weft_mpsc_send_t send;
 } producer_t;
 
-WEFT_ASYNC(producer_t, producer, int)
+/* An aborted producer's frame drops its sender (idempotent after the body's). */
+static void producer_cleanup(producer_t *self)
+{
+    weft_mpsc_tx_drop(&self->tx);
+}
+
+WEFT_ASYNC_WITH_DROP(producer_t, producer, int, producer_cleanup)
 {
     WEFT_BEGIN();
     for (self->i = 0; self->i < PER; self->i++) {
