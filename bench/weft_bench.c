@@ -720,6 +720,83 @@ static double run_rwlock_read_heavy(void)
 }
 
 /* ---- Driver ------------------------------------------------------------------ */
+/* ---- mpsc_throughput ---------------------------------------------------------
+ * MPSC_PRODUCERS tasks each send MPSC_PER u64 into one bounded channel of
+ * capacity MPSC_CAP; one consumer task receives them all (the same in
+ * bench/peers/tokio). */
+#define MPSC_PRODUCERS 8
+#define MPSC_PER 100000
+#define MPSC_CAP 1024
+
+static weft_mpsc_tx_t bench_tx;
+static weft_mpsc_rx_t bench_rx;
+static _Atomic uint64_t bench_received;
+
+typedef struct {
+    WEFT_FRAME;
+    weft_mpsc_tx_t tx;
+    uint64_t i, v;
+    int rc;
+    weft_mpsc_send_t s;
+} mpsc_producer_t;
+WEFT_ASYNC(mpsc_producer_t, mpsc_producer, weft_unit_t)
+{
+    WEFT_BEGIN();
+    for (self->i = 0; self->i < MPSC_PER; self->i++) {
+        self->v = self->i;
+        WEFT_AWAIT(&self->s, weft_mpsc_send(&self->tx, &self->v), &self->rc);
+        check(self->rc, "mpsc send");
+    }
+    weft_mpsc_tx_drop(&self->tx);
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+typedef struct {
+    WEFT_FRAME;
+    uint64_t v, n;
+    int rc;
+    weft_mpsc_recv_t r;
+} mpsc_consumer_t;
+WEFT_ASYNC(mpsc_consumer_t, mpsc_consumer, weft_unit_t)
+{
+    WEFT_BEGIN();
+    for (;;) {
+        WEFT_AWAIT(&self->r, weft_mpsc_recv(&bench_rx, &self->v), &self->rc);
+        if (self->rc != 0)
+            break;
+        self->n++;
+    }
+    atomic_store(&bench_received, self->n);
+    lock_task_done();
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+static double run_mpsc_throughput(void)
+{
+    check(weft_mpsc_bounded(MPSC_CAP, sizeof(uint64_t), NULL, &bench_tx, &bench_rx), "mpsc");
+    atomic_store(&remaining, 1);
+    latch_reset();
+    double t0 = now_ns();
+    for (int i = 0; i < MPSC_PRODUCERS; i++) {
+        mpsc_producer_t t = { WEFT_FRAME_INIT(mpsc_producer) };
+        weft_mpsc_tx_clone(&bench_tx, &t.tx);
+        check(weft_handle_spawn(g_handle, &t, NULL), "spawn");
+    }
+    weft_mpsc_tx_drop(&bench_tx);
+    mpsc_consumer_t c = { WEFT_FRAME_INIT(mpsc_consumer) };
+    check(weft_handle_spawn(g_handle, &c, NULL), "spawn");
+    latch_wait();
+    double ns = (now_ns() - t0) / ((double)MPSC_PRODUCERS * MPSC_PER);
+    if (atomic_load(&bench_received) != (uint64_t)MPSC_PRODUCERS * MPSC_PER) {
+        fprintf(stderr, "weft-bench: mpsc_throughput received %llu\n", (unsigned long long)atomic_load(&bench_received));
+        exit(1);
+    }
+    weft_mpsc_rx_drop(&bench_rx);
+    return ns;
+}
+
 typedef struct {
     const char *name;
     const char *unit;
@@ -738,6 +815,7 @@ static const workload_t workloads[] = {
     { "mutex_contended", "ns/lock", run_mutex_contended },
     { "semaphore_contended", "ns/acquire", run_semaphore_contended },
     { "rwlock_read_heavy", "ns/op", run_rwlock_read_heavy },
+    { "mpsc_throughput", "ns/msg", run_mpsc_throughput },
 };
 
 static int cmp_double(const void *a, const void *b)

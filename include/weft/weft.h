@@ -17,6 +17,7 @@
 #include "rwlock.h"
 #include "barrier.h"
 #include "oncecell.h"
+#include "mpsc.h"
 #include "time.h"
 #include "net.h"
 #include "signal.h"

@@ -73,6 +73,7 @@ const WORKLOADS: &[Workload] = &[
     Workload { figures: &[("idle_task_bytes", "bytes/task", 1)], run: idle_task_bytes },
     Workload { figures: &[("mutex_contended", "ns/lock", 1)], run: mutex_contended },
     Workload { figures: &[("semaphore_contended", "ns/acquire", 1)], run: semaphore_contended },
+    Workload { figures: &[("mpsc_throughput", "ns/msg", 1)], run: mpsc_throughput },
     Workload { figures: &[("rwlock_read_heavy", "ns/op", 1)], run: rwlock_read_heavy },
 ];
 
@@ -602,6 +603,41 @@ fn semaphore_contended(opts: &Opts) -> Vec<Sample> {
         });
         assert_eq!(n.load(Ordering::Relaxed), (LOCK_TASKS * LOCK_OPS) as u64);
         vec![ns_per(el, LOCK_TASKS * LOCK_OPS)]
+    })
+}
+
+// mpsc_throughput: MPSC_PRODUCERS tasks each send MPSC_PER u64 into one
+// bounded channel of capacity MPSC_CAP; one consumer task receives them all.
+const MPSC_PRODUCERS: usize = 8;
+const MPSC_PER: usize = 100_000;
+const MPSC_CAP: usize = 1024;
+
+fn mpsc_throughput(opts: &Opts) -> Vec<Sample> {
+    repeat(opts, |rt| {
+        let start = Instant::now();
+        let total = rt.block_on(async {
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<u64>(MPSC_CAP);
+            for p in 0..MPSC_PRODUCERS {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    for i in 0..MPSC_PER {
+                        tx.send((p * MPSC_PER + i) as u64).await.unwrap();
+                    }
+                });
+            }
+            drop(tx);
+            let consumer = tokio::spawn(async move {
+                let mut n = 0usize;
+                while let Some(_v) = rx.recv().await {
+                    n += 1;
+                }
+                n
+            });
+            consumer.await.unwrap()
+        });
+        let el = start.elapsed();
+        assert_eq!(total, MPSC_PRODUCERS * MPSC_PER);
+        vec![ns_per(el, MPSC_PRODUCERS * MPSC_PER)]
     })
 }
 
