@@ -158,20 +158,33 @@ static void wake_opt(weft_waker_t *w)
 
 /* ---- Lifetime --------------------------------------------------------------- */
 
+/* Values up to this size are drained through a buffer on the stack; larger
+ * ones through scratch room allocated with the channel, so that freeing a
+ * channel never needs memory it might not get. */
+#define DRAIN_STACK_BUF 256
+
+static size_t chan_bytes(bool bounded, size_t cap, size_t value_size)
+{
+    return sizeof(weft_mpsc_t) + (bounded ? cap * value_size : 0) + (value_size > DRAIN_STACK_BUF ? value_size : 0);
+}
+
+static unsigned char *chan_scratch(weft_mpsc_t *c)
+{
+    return c->ring + (c->bounded ? c->cap * c->value_size : 0);
+}
+
 /* Drops every queued value through drop_value. Only with no other user
  * left or after rx_closed (no push can come), by the receiver. */
 static void drain_values(weft_mpsc_t *c)
 {
-    unsigned char buf[256];
-    unsigned char *tmp = c->value_size <= sizeof buf ? buf : weft__alloc(c->value_size);
+    unsigned char buf[DRAIN_STACK_BUF];
+    unsigned char *tmp = c->value_size <= sizeof buf ? buf : chan_scratch(c);
     for (;;) {
         weft__waitlock_lock(&c->lock);
         if (c->len == 0) {
             weft__waitlock_unlock(&c->lock);
             break;
         }
-        if (tmp == NULL) /* no memory for a bounce buffer: drop in place */
-            weft_panic(WEFT_SITE, "weft_mpsc_rx_drop: out of memory draining the channel");
         block_t *freed = pop_locked(c, tmp);
         weft__waitlock_unlock(&c->lock);
         if (freed != NULL)
@@ -181,13 +194,11 @@ static void drain_values(weft_mpsc_t *c)
         if (c->drop_value != NULL)
             c->drop_value(tmp);
     }
-    if (tmp != buf && tmp != NULL)
-        weft__free(tmp, c->value_size);
 }
 
 static size_t chan_size(const weft_mpsc_t *c)
 {
-    return sizeof(weft_mpsc_t) + (c->bounded ? c->cap * c->value_size : 0);
+    return chan_bytes(c->bounded, c->cap, c->value_size);
 }
 
 static void chan_release(weft_mpsc_t *c)
@@ -221,7 +232,7 @@ static int chan_new(size_t cap, bool bounded, size_t value_size, void (*drop_val
         return WEFT_EINVAL;
     if (bounded && (cap == 0 || cap > WEFT_MPSC_MAX_CAP))
         return WEFT_EINVAL;
-    size_t sz = sizeof(weft_mpsc_t) + (bounded ? cap * value_size : 0);
+    size_t sz = chan_bytes(bounded, cap, value_size);
     weft_mpsc_t *c = weft__alloc(sz);
     if (c == NULL)
         return WEFT_ENOMEM;

@@ -333,6 +333,46 @@ START_TEST(drop_values)
 }
 END_TEST
 
+/* Values larger than the drain's stack buffer: a channel dropped with such
+ * values queued drops each one, with every allocation it needs made when it
+ * was created (none may fail at the drop). */
+typedef struct {
+    char *owned;
+    char pad[1000];
+} big_t;
+static void drop_big(void *v)
+{
+    big_t b;
+    memcpy(&b, v, sizeof b);
+    free(b.owned);
+    value_drops++;
+}
+
+START_TEST(drop_large_values)
+{
+    value_drops = 0;
+    for (int bounded = 0; bounded < 2; bounded++) {
+        weft_mpsc_tx_t tx;
+        weft_mpsc_rx_t rx;
+        ck_assert_int_eq(bounded ? weft_mpsc_bounded(8, sizeof(big_t), drop_big, &tx, &rx)
+                                 : weft_mpsc_unbounded(sizeof(big_t), drop_big, &tx, &rx), 0);
+        for (int i = 0; i < 5; i++) {
+            big_t b = { malloc(8), { 0 } };
+            b.pad[999] = (char)i;
+            ck_assert_int_eq(weft_mpsc_try_send(&tx, &b), 0);
+        }
+        weft_mpsc_tx_drop(&tx);
+        long allocs = weft__alloc_count();
+        weft__alloc_fail_after(1); /* the next allocation would fail: the drop makes none */
+        weft_mpsc_rx_drop(&rx);
+        weft__alloc_fail_after(-1);
+        ck_assert_int_eq(weft__alloc_count(), allocs);
+    }
+    ck_assert_int_eq(value_drops, 2 * 5);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
 /* ---- Plain threads --------------------------------------------------------------- */
 
 static weft_mpsc_tx_t g_tx, g_txs[2];
@@ -553,6 +593,7 @@ int main(void)
     tcase_add_test(tc, permits);
     tcase_add_test(tc, cancelled_send_and_recv);
     tcase_add_test(tc, drop_values);
+    tcase_add_test(tc, drop_large_values);
     tcase_add_test(tc, blocking_threads);
     tcase_add_test(tc, tasks_on_each_shape);
     if (can_fork())
