@@ -553,7 +553,6 @@ END_TEST
 
 /* The coop budget: a task whose acquires are always ready still yields,
  * so a sibling on a current-thread runtime runs before it finishes. */
-static _Atomic int sibling_ran;
 typedef struct {
     WEFT_FRAME;
     weft_semaphore_t *sem;
@@ -566,36 +565,19 @@ WEFT_ASYNC(greedy_t, greedy, int)
     for (self->i = 0; self->i < 1000; self->i++) {
         WEFT_AWAIT(&self->acq, weft_semaphore_acquire(self->sem), &self->rc);
         (void)weft_semaphore_release(self->sem, 1);
-        if (sibling_ran && !self->saw_sibling)
+        if (coop_sibling_ran && !self->saw_sibling)
             self->saw_sibling = self->i + 1;
     }
     WEFT_RETURN(self->saw_sibling);
     WEFT_END();
 }
-static weft_poll_t sibling_poll(weft_future_t *f, weft_context_t *cx, void *out)
-{
-    (void)f, (void)cx, (void)out;
-    sibling_ran = 1;
-    return WEFT_READY;
-}
-static const weft_future_vtable_t sibling_vt = { sibling_poll, NULL, NULL, sizeof(weft_future_t), 0, "sibling" };
 
 START_TEST(coop_budget_yields)
 {
-    sibling_ran = 0;
-    weft_runtime_t *rt = test_rt(WEFT_RUNTIME_CURRENT_THREAD, 1);
     weft_semaphore_t s;
     ck_assert_int_eq(weft_semaphore_init(&s, 1), 0);
-    weft_join_handle_t hg;
     greedy_t g = { WEFT_FRAME_INIT(greedy), .sem = &s };
-    ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &g, &hg), 0);
-    weft_future_t sib = { &sibling_vt };
-    ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &sib, NULL), 0);
-    int saw = 0;
-    ck_assert_int_eq(join_out(rt, &hg, &saw), 0);
-    ck_assert_int_gt(saw, 0);
-    ck_assert_int_lt(saw, 1000); /* the sibling ran in the middle */
-    weft_runtime_free(rt);
+    assert_coop_yields(WEFT_FUTURE(&g));
     weft_semaphore_destroy(&s);
     ASSERT_NO_LIVE();
 }

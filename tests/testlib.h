@@ -223,6 +223,37 @@ static inline bool can_fork(void)
     } while (0)
 
 /* Runs the suite with TAP on stdout; the exit status says if all passed. */
+/* The cooperative-budget check for a primitive whose waits can always be
+ * ready: `greedy` is a future (output int) that waits on the primitive up
+ * to 1000 times and returns the 1-based round at which it first saw
+ * coop_sibling_ran set, or 0. Spawned on a current-thread runtime next to
+ * a sibling task that sets the flag, it must give way within its budget:
+ * the sibling runs in the middle, not before the first round nor after
+ * the last. */
+static _Atomic int coop_sibling_ran;
+static inline weft_poll_t coop_sibling_poll(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    (void)f, (void)cx, (void)out;
+    coop_sibling_ran = 1;
+    return WEFT_READY;
+}
+static const weft_future_vtable_t coop_sibling_vt = { coop_sibling_poll, NULL, NULL, sizeof(weft_future_t), 0,
+                                                      "coop_sibling" };
+static inline void assert_coop_yields(weft_future_t *greedy)
+{
+    coop_sibling_ran = 0;
+    weft_runtime_t *rt = test_rt(WEFT_RUNTIME_CURRENT_THREAD, 1);
+    weft_join_handle_t hg;
+    ck_assert_int_eq(weft_spawn_at(weft_runtime_handle(rt), greedy, &hg, NULL, WEFT_SITE), 0);
+    weft_future_t sib = { &coop_sibling_vt };
+    ck_assert_int_eq(weft_spawn_at(weft_runtime_handle(rt), &sib, NULL, NULL, WEFT_SITE), 0);
+    int saw = 0;
+    ck_assert_int_eq(join_out(rt, &hg, &saw), 0);
+    ck_assert_int_gt(saw, 0);
+    ck_assert_int_lt(saw, 1000); /* the sibling ran in the middle */
+    weft_runtime_free(rt);
+}
+
 /* A waker whose data is a counter: for polling a future by hand on the
  * test thread. wakes counts wake and wake_by_ref; clones and drops are
  * counted too (a wake by value is also a drop), so a test can see that
