@@ -80,8 +80,10 @@ static void push_remote(weft__sched_t *s, weft_task_t *t)
          * wake's own foreign count ends before the flush pushes it: from
          * the first task on, the batch holds a count of its own, so no
          * runtime in it is freed before the flush (task.c). Taken inside
-         * that wake's window, so the two overlap. */
-        if (batch.hold == 0)
+         * that wake's window, so the two overlap. Not needed for a task of
+         * the runtime this thread is a worker of (a busy worker's timers):
+         * that runtime cannot be freed while its workers run. */
+        if (batch.hold == 0 && local_worker(s) == NULL)
             batch.hold = weft__foreign_hold();
         if (batch.n > 0 && batch.s != s)
             batch_flush();
