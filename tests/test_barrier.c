@@ -355,12 +355,7 @@ static bool wait_arrived(weft_runtime_t *rt, int shape, weft_barrier_t *b, size_
     for (int k = 0; k < 5000; k++) {
         if (arrived(b) >= want)
             return true;
-        if (shape == 0) {
-            weft_yield_t y = weft_yield_now();
-            ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&y), NULL), 0);
-        } else {
-            sleep_ms(1);
-        }
+        let_tasks_run(rt, shape);
     }
     return false;
 }

@@ -381,12 +381,7 @@ static bool wait_runs(weft_runtime_t *rt, int shape, mk_counts_t *cnt, int want)
     for (int k = 0; k < 5000; k++) {
         if (cnt->runs >= want)
             return true;
-        if (shape == 0) {
-            weft_yield_t y = weft_yield_now();
-            ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&y), NULL), 0);
-        } else {
-            sleep_ms(1);
-        }
+        let_tasks_run(rt, shape);
     }
     return false;
 }

@@ -28,17 +28,6 @@ static uint64_t next_rand(uint64_t *s)
     return *s = x;
 }
 
-/* Lets a current-thread runtime run its tasks (they run only inside
- * block_on); other shapes run on their own, so sleep a little. */
-static void drive(weft_runtime_t *rt, int shape)
-{
-    if (shape == 0) {
-        weft_yield_t y = weft_yield_now();
-        ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&y), NULL), 0);
-    } else {
-        sleep_ms(1);
-    }
-}
 
 /* ---- OnceCell: initialisers aborted at random ----------------------------------------- */
 
@@ -147,7 +136,7 @@ static void once_abort_race(int shape, uint64_t seed)
     pthread_create(&th, NULL, aborter_main, &ab);
     if (shape == 0)
         for (int k = 0; k < (int)(seed % 4); k++)
-            drive(rt, shape);
+            let_tasks_run(rt, shape);
     pthread_join(th, NULL);
     int value = -1;
     for (int i = 0; i < OT; i++) {
@@ -242,7 +231,7 @@ static void barrier_aborts(int shape, uint64_t seed)
         ab[i] = (next_rand(&r) % 3) == 0;
     }
     for (int k = 0; k < (int)(seed % 3); k++)
-        drive(rt, shape);
+        let_tasks_run(rt, shape);
     for (int i = 0; i < BT; i++)
         if (ab[i]) {
             weft_join_handle_abort(&h[i]);
@@ -266,7 +255,7 @@ static void barrier_aborts(int shape, uint64_t seed)
             bwaiter_t t = { WEFT_FRAME_INIT(bwaiter), .sh = &sh };
             ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &t, &rep[nrep++]), 0);
         }
-        drive(rt, shape);
+        let_tasks_run(rt, shape);
     }
     for (int i = 0; i < BT; i++)
         if (!ab[i])

@@ -173,6 +173,7 @@ static inline weft_runtime_t *shape_rt(int shape)
     return shape == 0 ? test_rt(WEFT_RUNTIME_CURRENT_THREAD, 1) : test_rt(WEFT_RUNTIME_MULTI_THREAD, (unsigned)shape);
 }
 
+
 /* Awaits a join handle from outside the runtime; returns the join's
  * result (0, or the task's error); the output goes to out. */
 static inline int join_out(weft_runtime_t *rt, weft_join_handle_t *h, void *out)
@@ -194,6 +195,20 @@ static inline void sleep_ms(long ms)
 {
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
     nanosleep(&ts, NULL);
+}
+
+/* One step of waiting for a shape_rt runtime's tasks to make progress: a
+ * current-thread runtime (shape 0) runs its tasks only inside block_on, so
+ * drive it through one yield; the workers of the other shapes run them on
+ * their own, so sleep 1 ms. */
+static inline void let_tasks_run(weft_runtime_t *rt, int shape)
+{
+    if (shape == 0) {
+        weft_yield_t y = weft_yield_now();
+        ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&y), NULL), 0);
+    } else {
+        sleep_ms(1);
+    }
 }
 
 /* Iterations of a seeded chaos scenario: WEFT_CHAOS_ITERS, else `dflt`. */
