@@ -78,6 +78,18 @@ typedef struct weft__dnode {
     struct weft__dnode *prev, *next;
 } weft__dnode_t;
 
+/* How a channel that hands copies of one value to many readers
+ * (weft/broadcast.h, weft/watch.h) treats values that own something (a
+ * pointer to a reference-counted buffer, say). Values are copied byte for
+ * byte; then `clone` (may be NULL) is called on the reader's fresh copy
+ * while the channel still holds the original, so it can take a reference
+ * of its own; `drop` (may be NULL) releases a value the channel holds when
+ * the channel overwrites or frees it. NULL ops, or both NULL: plain bytes. */
+typedef struct weft_value_ops_s {
+    void (*clone)(void *copy);
+    void (*drop)(void *value);
+} weft_value_ops_t;
+
 /* Abort the process with "weft: <message> (at <site>)". Used for programming
  * errors (misuse), never for conditions a caller can handle. */
 WEFT_API WEFT_NORETURN WEFT_PRINTF(2, 3) void weft_panic(const char *site, const char *fmt, ...);

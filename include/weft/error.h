@@ -36,13 +36,18 @@ extern "C" {
     X(ECONNRESET, "connection reset by peer")                          \
     X(EADDRINUSE, "address already in use")                            \
     X(EMFILE, "too many open files")                                   \
-    X(EAFNOSUPPORT, "address family not supported")
+    X(EAFNOSUPPORT, "address family not supported")                    \
+    X(EOVERFLOW, "the receiver fell behind and missed messages")
 
 enum weft_errno_e {
 #define WEFT__ERR_ENUM(name, msg) WEFT_##name = -name,
     WEFT_ERRNO_MAP(WEFT__ERR_ENUM)
 #undef WEFT__ERR_ENUM
 };
+
+/* A broadcast receiver fell behind (weft/broadcast.h): the messages it
+ * missed were overwritten. Another name for WEFT_EOVERFLOW. */
+#define WEFT_ELAGGED WEFT_EOVERFLOW
 
 /* A human-readable message for err (a negative code). Never NULL. Codes in
  * WEFT_ERRNO_MAP give its message (static storage); any other negative
