@@ -46,12 +46,12 @@
 #include "../runtime/context.h"
 #include "../runtime/list.h"
 #include "../runtime/nonnull.h"
+#include "waiters.h"
 #include "weft/cancel.h"
 
 #define NODE(f) (&(f)->node_)
 #define WAITER_OF(d) weft__container_of((d), weft_cancelled_t, node_)
 #define CHILD_OF(d) weft__container_of((d), weft_cancel_token_t, sibling)
-#define WAKE_BATCH 32 /* wakers taken per lock hold (as notify_waiters) */
 
 struct weft_cancel_token_s {
     _Atomic uint32_t refs;
@@ -230,20 +230,14 @@ void weft_cancel_token_cancel(weft_cancel_token_t *t)
         cur = first != NULL ? CHILD_OF(first) : next_up(t, cur);
     }
     for (;;) {
-        weft_waker_t ws[WAKE_BATCH];
-        unsigned k = 0;
+        weft__wake_list_t wl;
+        weft__wake_list_init(&wl);
         weft__dnode_t *d;
-        while (k < WAKE_BATCH && (d = weft__dlist_pop_front(&woken)) != NULL) {
-            weft_cancelled_t *w = WAITER_OF(d);
-            if (w->waker_.vtable != NULL) {
-                ws[k++] = w->waker_;
-                w->waker_ = no_waker;
-            }
-        }
+        while (!weft__wake_list_full(&wl) && (d = weft__dlist_pop_front(&woken)) != NULL)
+            weft__waiter_take(&WAITER_OF(d)->waker_, &wl);
         bool more = !weft__dlist_empty(&woken);
         weft__spin_unlock(tree_lock(t));
-        for (unsigned i = 0; i < k; i++)
-            weft_waker_wake(&ws[i]);
+        weft__wake_list_wake(&wl);
         if (!more)
             return;
         WEFT_CHAOS(); /* waiters on `woken` may poll or drop themselves now */

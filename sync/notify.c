@@ -38,7 +38,7 @@
  *
  * Weaknesses: FIFO over a lock, so a hot notify contends like a mutex (no
  * lock-free fast path for the permit, which Tokio has). notify_waiters is
- * O(waiters) under the lock in 32-waiter slices. A notify_one that chose a
+ * O(waiters) under the lock in slices of WEFT__WAKE_LIST_CAP. A notify_one that chose a
  * waiter which is then dropped while a permit is already stored merges
  * into that permit (notifications are a flag, not a count).
  *
@@ -48,27 +48,23 @@
  * check (as sync/atomic_waker.c does), and nothing touches those fields any
  * other way. The list links are weft__dnode_t (weft/common.h) themselves.
  */
-#include <sched.h>
 #include <string.h>
 
 #include "../runtime/context.h"
 #include "../runtime/list.h"
 #include "../runtime/nonnull.h"
+#include "waiters.h"
 #include "weft/notify.h"
 
-_Static_assert(sizeof(_Atomic unsigned) == sizeof(unsigned) && _Alignof(_Atomic unsigned) == _Alignof(unsigned),
-               "weft_notify_t.lock_ must hold an _Atomic unsigned");
 _Static_assert(sizeof(_Atomic uint64_t) == sizeof(uint64_t) && _Alignof(_Atomic uint64_t) == _Alignof(uint64_t),
                "weft_notify_t.gen_ must hold an _Atomic uint64_t");
 
-#define LOCKW(n) ((_Atomic unsigned *)&(n)->lock_)
 #define GEN(n) ((_Atomic uint64_t *)&(n)->gen_)
 #define WAITERS(n) (&(n)->waiters_)
 #define NODE(f) (&(f)->node_)
 #define WAITER_OF(d) weft__container_of((d), weft_notified_t, node_)
 
 #define NOTIFY_MAGIC 0x4e4f5446u /* "NOTF" */
-#define WAKE_BATCH 32            /* wakers taken per lock hold in notify_waiters (Tokio's NUM_WAKERS) */
 
 /* The owner's view of a future (phase_): only its owner reads or writes it. */
 typedef enum {
@@ -87,25 +83,15 @@ typedef enum {
 static const weft_waker_t no_waker = { NULL, NULL };
 static const weft_future_vtable_t notified_vtable;
 
-/* The spin lock in lock_ (0 free, 1 held); weft__spin_t's algorithm, on a
- * word the public header can hold. Held for a few list steps only. */
+/* The lock word lock_ is sync/waiters.h's waitlock. */
 static void notify_lock(weft_notify_t *n)
 {
-    for (unsigned spins = 0;; spins++) {
-        unsigned expect = 0;
-        /* acquire: pairs with the release store in notify_unlock: the last
-         * holder's list and waiter writes are visible. */
-        if (atomic_compare_exchange_weak_explicit(LOCKW(n), &expect, 1, memory_order_acquire, memory_order_relaxed))
-            return;
-        if (spins >= 64)
-            sched_yield(); /* the holder may be preempted: let it run */
-    }
+    weft__waitlock_lock(&n->lock_);
 }
 
 static void notify_unlock(weft_notify_t *n)
 {
-    /* release: publishes the critical section to the next notify_lock. */
-    atomic_store_explicit(LOCKW(n), 0, memory_order_release);
+    weft__waitlock_unlock(&n->lock_);
 }
 
 static void check_live(const weft_notify_t *n, const char *fn)
@@ -118,7 +104,7 @@ void weft_notify_init(weft_notify_t *n)
 {
     WEFT__REQUIRE("weft_notify_init", n);
     memset(n, 0, sizeof *n);
-    atomic_init(LOCKW(n), 0); /* not shared yet */
+    weft__waitlock_init(&n->lock_); /* not shared yet */
     atomic_init(GEN(n), 0);
     weft__dlist_init(WAITERS(n));
     n->magic_ = NOTIFY_MAGIC;
@@ -194,21 +180,17 @@ void weft_notify_notify_waiters(weft_notify_t *n)
     atomic_store_explicit(GEN(n), atomic_load_explicit(GEN(n), memory_order_relaxed) + 1, memory_order_release);
     dlist_move_all(WAITERS(n), &batch);
     for (;;) {
-        weft_waker_t ws[WAKE_BATCH];
-        unsigned k = 0;
+        weft__wake_list_t wl;
+        weft__wake_list_init(&wl);
         weft__dnode_t *d;
-        while (k < WAKE_BATCH && (d = weft__dlist_pop_front(&batch)) != NULL) {
+        while (!weft__wake_list_full(&wl) && (d = weft__dlist_pop_front(&batch)) != NULL) {
             weft_notified_t *w = WAITER_OF(d);
             w->got_ = GOT_ALL;
-            if (w->waker_.vtable != NULL) {
-                ws[k++] = w->waker_;
-                w->waker_ = no_waker;
-            }
+            weft__waiter_take(&w->waker_, &wl);
         }
         bool more = !weft__dlist_empty(&batch);
         notify_unlock(n);
-        for (unsigned i = 0; i < k; i++)
-            weft_waker_wake(&ws[i]);
+        weft__wake_list_wake(&wl);
         if (!more)
             return;
         WEFT_CHAOS(); /* waiters on `batch` may poll or drop themselves now */
