@@ -226,12 +226,17 @@ void weft__task_run(weft_task_t *t)
     weft__worker_t *w = weft__tls.worker;
     weft__tls.task = t;
     weft__tls.yielded = false;
+    /* A task starts from no task-local binding: none of the code polling
+     * it can leak one into it (task_local.c). */
+    const struct weft_task_local_binding_s *outer_locals = weft__tls.locals;
+    weft__tls.locals = NULL;
     if (w != NULL)
         weft__watch_begin(w, t); /* the blocking detector's view (watchdog.c) */
     weft_poll_t p = t->vtable->poll(weft__task_future(t), &cx, t->vtable->out_size ? weft__task_output(t) : NULL);
     if (w != NULL && WEFT_LIKELY(weft__tls.worker == w))
         weft__watch_end(w); /* before anything below may free the task */
     weft__tls.task = NULL;
+    weft__tls.locals = outer_locals;
     if (p == WEFT_READY) {
         task_complete(t, WEFT__COMPLETE_OUTPUT, OWNED_UNLINK, 2, 0);
         return;

@@ -7,6 +7,7 @@
 #include "future.h"
 #include "async.h"
 #include "join.h"
+#include "task_local.h"
 #include "runtime.h"
 #include "oneshot.h"
 #include "notify.h"
