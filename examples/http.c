@@ -30,6 +30,11 @@
 
 static const char OK_RESPONSE[] = "HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\n"
                                   "Hello, World!";
+/* For an HTTP/1.0 request that asked for keep-alive: a 1.0 client (ab -k)
+ * keeps the connection only when the answer says so, else it waits for
+ * the close that ends the body. */
+static const char OK_RESPONSE_10_KEEP[] = "HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n"
+                                          "Connection: keep-alive\r\n\r\nHello, World!";
 
 static struct {
     uint64_t idle_ms, header_ms, grace_ms;
@@ -126,12 +131,15 @@ static void answer(conn_t *c)
             c->closing = true;
             break;
         }
-        memcpy(c->out + c->out_len, OK_RESPONSE, sizeof OK_RESPONSE - 1);
-        c->out_len += sizeof OK_RESPONSE - 1;
+        bool keep_10 = req.minor_version == 0 && req.keep_alive;
+        const char *ok = keep_10 ? OK_RESPONSE_10_KEEP : OK_RESPONSE;
+        size_t ok_len = keep_10 ? sizeof OK_RESPONSE_10_KEEP - 1 : sizeof OK_RESPONSE - 1;
+        memcpy(c->out + c->out_len, ok, ok_len);
+        c->out_len += ok_len;
         off += (size_t)n;
         if (!req.keep_alive)
             c->closing = true;
-        if (c->out_len + sizeof OK_RESPONSE > OUT_SIZE)
+        if (c->out_len + sizeof OK_RESPONSE_10_KEEP > OUT_SIZE)
             break; /* flush first; the rest stays in buf */
     }
     memmove(c->buf, c->buf + off, c->used - off);

@@ -129,6 +129,68 @@ START_TEST(pipelined_requests_answered_in_order)
 }
 END_TEST
 
+/* HTTP/1.0 with "Connection: Keep-Alive" (what ab -k sends): the answer
+ * says keep-alive and the connection serves a second request; HTTP/1.0
+ * without it is answered and closed. */
+START_TEST(http10_keep_alive_as_10_clients_expect)
+{
+    start("100");
+    int fd = dial();
+    const char *req = "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\nHost: x\r\n\r\n";
+    static char buf[4096];
+    for (int round = 0; round < 2; round++) {
+        ck_assert_int_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+        size_t got = read_some(fd, buf, sizeof buf, 1, 1000);
+        ck_assert_uint_gt(got, 0);
+        if (count(buf, "Hello, World!") == 0) /* the body may come in a second read */
+            read_some(fd, buf + got, sizeof buf - got, 1, 1000);
+        ck_assert_int_eq(count(buf, "HTTP/1.1 200 OK"), 1);
+        ck_assert_int_eq(count(buf, "Connection: keep-alive\r\n"), 1);
+        ck_assert_int_eq(count(buf, "Hello, World!"), 1);
+    }
+    close(fd);
+    fd = dial();
+    const char *plain = "GET / HTTP/1.0\r\nHost: x\r\n\r\n";
+    ck_assert_int_eq(write(fd, plain, strlen(plain)), (ssize_t)strlen(plain));
+    read_some(fd, buf, sizeof buf, sizeof buf, 2000); /* to EOF: the server closes */
+    ck_assert_int_eq(count(buf, "Hello, World!"), 1);
+    ck_assert_int_eq(count(buf, "keep-alive"), 0);
+    struct pollfd p = { fd, POLLIN, 0 };
+    ck_assert_int_eq(poll(&p, 1, 1000), 1);
+    ck_assert_int_eq(read(fd, buf, sizeof buf), 0); /* closed */
+    close(fd);
+    ck_assert_int_eq(stop(), 0);
+}
+END_TEST
+
+/* ApacheBench itself (apache2-utils), when installed: 200 keep-alive
+ * requests over 4 connections finish long before the idle timeout (300
+ * ms here would stall each connection's last request if 1.0 keep-alive
+ * were not answered). */
+START_TEST(ab_keep_alive_completes)
+{
+    if (access("/usr/bin/ab", X_OK) != 0) {
+        fprintf(stderr, "# ab not installed (apt-get install apache2-utils): skipped\n");
+        return;
+    }
+    start_idle("100", "20000");
+    char url[64], cmd[160];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/", port);
+    snprintf(cmd, sizeof cmd, "timeout 10 /usr/bin/ab -q -k -n 200 -c 4 %s 2>&1", url);
+    FILE *f = popen(cmd, "r");
+    ck_assert_ptr_nonnull(f);
+    static char out[8192];
+    size_t n = fread(out, 1, sizeof out - 1, f);
+    out[n] = 0;
+    int st = pclose(f);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "ab failed or timed out: %s", out);
+    ck_assert_msg(strstr(out, "Complete requests:      200") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "Failed requests:        0") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "Keep-Alive requests:    200") != NULL, "%s", out);
+    ck_assert_int_eq(stop(), 0);
+}
+END_TEST
+
 START_TEST(oversized_head_gets_431)
 {
     start("100");
@@ -263,6 +325,8 @@ int main(void)
     tcase_add_checked_fixture(tc, NULL, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, pipelined_requests_answered_in_order);
+    tcase_add_test(tc, http10_keep_alive_as_10_clients_expect);
+    tcase_add_test(tc, ab_keep_alive_completes);
     tcase_add_test(tc, oversized_head_gets_431);
     tcase_add_test(tc, malformed_gets_400);
     tcase_add_test(tc, slow_client_gets_408_and_idle_one_is_closed);
