@@ -4,7 +4,7 @@
  * (every send released exactly once, every read cloned); waiters beyond a
  * wake list, dropped or polled while a send is still waking them; the
  * cooperative budget; tasks on each runtime shape and plain threads. */
-#include "testlib.h"
+#include "broadcast_tasks.h"
 
 static counter_t ctr;
 static weft_waker_t cw;
@@ -665,80 +665,22 @@ START_TEST(coop_budget_yields)
 END_TEST
 
 /* ---- Tasks on each runtime shape, and plain threads ----------------------------------
- * One sender sends TOTAL numbers, yielding now and then; RECEIVERS tasks
- * read them. A receiver may lag (the ring is small): it checks that what
- * it reads is strictly increasing and that received + missed == TOTAL. */
+ * One sender sends TOTAL messages, yielding now and then; RECEIVERS tasks
+ * read them (broadcast_tasks.h). A receiver may lag (the ring is small):
+ * each checks the order and that received + missed == TOTAL. */
 #define RECEIVERS 6
 #define TOTAL 5000
-
-typedef struct {
-    WEFT_FRAME;
-    weft_broadcast_rx_t rx;
-    uint64_t v, received, missed, last;
-    int rc;
-    weft_broadcast_recv_t r;
-} receiver_t;
-static void receiver_cleanup(receiver_t *self)
-{
-    weft_broadcast_rx_drop(&self->rx);
-}
-WEFT_ASYNC_WITH_DROP(receiver_t, receiver, uint64_t, receiver_cleanup)
-{
-    WEFT_BEGIN();
-    for (;;) {
-        WEFT_AWAIT(&self->r, weft_broadcast_recv(&self->rx, &self->v), &self->rc);
-        if (self->rc == WEFT_EPIPE)
-            break;
-        if (self->rc == WEFT_ELAGGED) {
-            self->missed += weft_broadcast_rx_missed(&self->rx);
-            continue;
-        }
-        if (!WEFT_TEST_CHECK_INT_EQ(self->rc, 0) ||
-            !WEFT_TEST_CHECK_MSG(self->v + 1 > self->last, "%llu after %llu", (unsigned long long)self->v,
-                                 (unsigned long long)self->last - 1))
-            WEFT_RETURN(0);
-        self->last = self->v + 1;
-        self->received++;
-    }
-    WEFT_TEST_CHECK_INT_EQ(self->received + self->missed, TOTAL);
-    WEFT_RETURN(self->received);
-    WEFT_END();
-}
-
-typedef struct {
-    WEFT_FRAME;
-    weft_broadcast_tx_t tx;
-    uint64_t i;
-    weft_yield_t y;
-} sender_t;
-static void sender_cleanup(sender_t *self)
-{
-    weft_broadcast_tx_drop(&self->tx);
-}
-WEFT_ASYNC_WITH_DROP(sender_t, sender, int, sender_cleanup)
-{
-    WEFT_BEGIN();
-    for (self->i = 0; self->i < TOTAL; self->i++) {
-        if (!WEFT_TEST_CHECK_INT_EQ(weft_broadcast_send(&self->tx, &self->i), RECEIVERS))
-            break;
-        if (self->i % 16 == 15)
-            WEFT_AWAIT(&self->y, weft_yield_now(), NULL);
-    }
-    weft_broadcast_tx_drop(&self->tx);
-    WEFT_RETURN(0);
-    WEFT_END();
-}
 
 START_TEST(tasks_on_each_shape)
 {
     for (int shape = 0; shape < N_SHAPES; shape++) {
         weft_runtime_t *rt = shape_rt(shape);
-        sender_t s = { WEFT_FRAME_INIT(sender) };
+        sender_t s = { WEFT_FRAME_INIT(sender), .count = TOTAL };
         weft_broadcast_rx_t first;
-        ck_assert_int_eq(weft_broadcast_new(64, sizeof(uint64_t), NULL, &s.tx, &first), 0);
+        ck_assert_int_eq(weft_broadcast_new(64, sizeof(msg_t), NULL, &s.tx, &first), 0);
         weft_join_handle_t h[RECEIVERS];
         for (int k = 0; k < RECEIVERS; k++) {
-            receiver_t r = { WEFT_FRAME_INIT(receiver) };
+            receiver_t r = { WEFT_FRAME_INIT(receiver), .expect = TOTAL };
             ck_assert_int_eq(weft_broadcast_subscribe(&s.tx, &r.rx), 0);
             ck_assert_int_eq(weft_spawn_at(weft_runtime_handle(rt), WEFT_FUTURE(&r), &h[k], NULL, WEFT_SITE), 0);
         }
@@ -764,7 +706,8 @@ static void *plain_sender(void *arg)
 {
     weft_broadcast_tx_t *tx = arg;
     for (uint64_t i = 0; i < TOTAL; i++) {
-        if (!WEFT_TEST_CHECK(weft_broadcast_send(tx, &i) >= 1))
+        msg_t m = msg_of(i);
+        if (!WEFT_TEST_CHECK(weft_broadcast_send(tx, &m) >= 1))
             break;
         if (i % 64 == 63)
             sched_yield();
@@ -775,18 +718,17 @@ static void *plain_sender(void *arg)
 static void *plain_receiver(void *arg)
 {
     weft_broadcast_rx_t *rx = arg;
-    uint64_t received = 0, missed = 0, last = 0, v;
+    uint64_t received = 0, missed = 0, next[BC_MAX_SENDERS] = { 0 };
+    msg_t m;
     for (;;) {
-        int rc = weft_broadcast_try_recv(rx, &v);
+        int rc = weft_broadcast_try_recv(rx, &m);
         if (rc == WEFT_EPIPE)
             break;
         if (rc == WEFT_EAGAIN) {
             sched_yield();
         } else if (rc == WEFT_ELAGGED) {
             missed += weft_broadcast_rx_missed(rx);
-        } else {
-            WEFT_TEST_CHECK(v + 1 > last);
-            last = v + 1;
+        } else if (check_msg(&m, next)) {
             received++;
         }
     }
@@ -800,10 +742,10 @@ START_TEST(plain_threads)
     weft_runtime_t *rt = test_rt(WEFT_RUNTIME_MULTI_THREAD, 2);
     weft_broadcast_tx_t tx;
     weft_broadcast_rx_t first, prx;
-    ck_assert_int_eq(weft_broadcast_new(32, sizeof(uint64_t), NULL, &tx, &first), 0);
+    ck_assert_int_eq(weft_broadcast_new(32, sizeof(msg_t), NULL, &tx, &first), 0);
     weft_join_handle_t h[RECEIVERS - 1];
     for (int k = 0; k < RECEIVERS - 1; k++) {
-        receiver_t r = { WEFT_FRAME_INIT(receiver) };
+        receiver_t r = { WEFT_FRAME_INIT(receiver), .expect = TOTAL };
         weft_broadcast_rx_clone(&first, &r.rx);
         ck_assert_int_eq(weft_spawn_at(weft_runtime_handle(rt), WEFT_FUTURE(&r), &h[k], NULL, WEFT_SITE), 0);
     }
