@@ -746,6 +746,36 @@ START_TEST(tasks_on_each_shape)
 }
 END_TEST
 
+/* The sender is a task of one runtime (current-thread, driven by
+ * block_on); the receivers are tasks of another (2 workers): every wake
+ * crosses runtimes. */
+START_TEST(across_runtimes)
+{
+    weft_runtime_t *rx_rt = test_rt(WEFT_RUNTIME_MULTI_THREAD, 2);
+    weft_runtime_t *tx_rt = test_rt(WEFT_RUNTIME_CURRENT_THREAD, 1);
+    sender_t s = { WEFT_FRAME_INIT(sender), .count = TOTAL };
+    weft_broadcast_rx_t first;
+    ck_assert_int_eq(weft_broadcast_new(16, sizeof(msg_t), NULL, &s.tx, &first), 0);
+    weft_join_handle_t h[RECEIVERS];
+    for (int k = 0; k < RECEIVERS; k++) {
+        receiver_t r = { WEFT_FRAME_INIT(receiver), .expect = TOTAL };
+        weft_broadcast_rx_clone(&first, &r.rx);
+        ck_assert_int_eq(weft_spawn_at(weft_runtime_handle(rx_rt), WEFT_FUTURE(&r), &h[k], NULL, WEFT_SITE), 0);
+    }
+    weft_broadcast_rx_drop(&first);
+    int out = -1;
+    ck_assert_int_eq(weft_runtime_block_on(tx_rt, WEFT_FUTURE(&s), &out), 0);
+    for (int k = 0; k < RECEIVERS; k++) {
+        uint64_t n = 0;
+        ck_assert_int_eq(join_out(rx_rt, &h[k], &n), 0);
+    }
+    weft_runtime_free(tx_rt);
+    weft_runtime_free(rx_rt);
+    ASSERT_NO_TEST_FAIL();
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
 /* A plain thread sends; tasks of a multi-thread runtime receive (woken
  * from outside the runtime); another plain thread polls try_recv. */
 static void *plain_sender(void *arg)
@@ -916,6 +946,7 @@ int main(void)
     tcase_add_test(tc, reader_waits_for_slot_being_written);
     tcase_add_test(tc, coop_budget_yields);
     tcase_add_test(tc, tasks_on_each_shape);
+    tcase_add_test(tc, across_runtimes);
     tcase_add_test(tc, plain_threads);
     if (can_fork())
         tcase_add_test(tc, misuse_aborts);
