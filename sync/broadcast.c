@@ -179,7 +179,7 @@ static void slot_write_begin(weft_broadcast_t *c, slot_t *s)
         unsigned q = atomic_load_explicit(&s->seq, memory_order_relaxed);
         /* seq_cst: the writers' half of the Dekker exchange with
          * read_owned (it must see our odd sequence, or we its count);
-         * also acquire, pairing with slot_write_end's release: the last
+         * also acquire, pairing with slot_write's release of the sequence: the last
          * writer's value is complete before we touch it. */
         if ((q & 1) == 0 && atomic_compare_exchange_weak_explicit(&s->seq, &q, q + 1, memory_order_seq_cst,
                                                                   memory_order_relaxed))
