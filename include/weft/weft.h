@@ -19,6 +19,7 @@
 #include "barrier.h"
 #include "oncecell.h"
 #include "mpsc.h"
+#include "broadcast.h"
 #include "time.h"
 #include "net.h"
 #include "signal.h"
