@@ -385,13 +385,14 @@ int weft_watch_has_changed(const weft_watch_rx_t *rx)
 {
     WEFT__REQUIRE("weft_watch_has_changed", rx);
     weft_watch_t *c = rx_chan(rx, "weft_watch_has_changed");
-    /* closed first, then the version, both acquire: closed pairs with the
+    /* closed first, then the version. acquire on closed: pairs with the
      * release store in wake_waiters, so when it reads true the version
-     * read after it includes every send (the last sender's drop followed
-     * them all). Read the other way round, a last send could be missed
-     * and reported as WEFT_EPIPE. */
+     * read after it includes every send (each sender's drop followed its
+     * sends, and the last drop followed every other). Read the other way
+     * round, a last send could be missed and reported as WEFT_EPIPE.
+     * relaxed on the version: only the number is used. */
     bool closed = atomic_load_explicit(&c->closed, memory_order_acquire);
-    if (atomic_load_explicit(&c->version, memory_order_acquire) != rx->seen_)
+    if (atomic_load_explicit(&c->version, memory_order_relaxed) != rx->seen_)
         return 1;
     return closed ? WEFT_EPIPE : 0;
 }
