@@ -123,6 +123,16 @@ WEFT_ASYNC_WITH_DROP(waiter_t, waiter, uint64_t, waiter_cleanup)
     WEFT_END();
 }
 
+/* Spawns n waiter tasks on rt, each with its own clone of rx. */
+static void spawn_waiters(weft_runtime_t *rt, weft_watch_rx_t *rx, weft_join_handle_t *h, int n)
+{
+    for (int i = 0; i < n; i++) {
+        waiter_t w = { WEFT_FRAME_INIT(waiter) };
+        weft_watch_rx_clone(rx, &w.rx);
+        ck_assert_int_eq(weft_spawn_at(weft_runtime_handle(rt), WEFT_FUTURE(&w), &h[i], NULL, WEFT_SITE), 0);
+    }
+}
+
 START_TEST(writer_vs_readers)
 {
     int iters = chaos_iters(200) / 10 + 1;
@@ -135,11 +145,7 @@ START_TEST(writer_vs_readers)
         big_t init = big_of(0);
         ck_assert_int_eq(weft_watch_new(sizeof init, &init, NULL, &a.tx, &rx), 0);
         weft_join_handle_t h[2];
-        for (int i = 0; i < 2; i++) {
-            waiter_t w = { WEFT_FRAME_INIT(waiter) };
-            weft_watch_rx_clone(&rx, &w.rx);
-            ck_assert_int_eq(weft_spawn_at(weft_runtime_handle(rt), WEFT_FUTURE(&w), &h[i], NULL, WEFT_SITE), 0);
-        }
+        spawn_waiters(rt, &rx, h, 2);
         pthread_t tr, tw;
         ck_assert_int_eq(pthread_create(&tr, NULL, reader, &rx), 0);
         ck_assert_int_eq(pthread_create(&tw, NULL, writer, &a), 0);
@@ -276,11 +282,7 @@ START_TEST(waiters_aborted_while_sending)
         big_t init = big_of(0);
         ck_assert_int_eq(weft_watch_new(sizeof init, &init, NULL, &a.tx, &rx), 0);
         weft_join_handle_t h[TASKS];
-        for (int i = 0; i < TASKS; i++) {
-            waiter_t w = { WEFT_FRAME_INIT(waiter) };
-            weft_watch_rx_clone(&rx, &w.rx);
-            ck_assert_int_eq(weft_spawn_at(weft_runtime_handle(rt), WEFT_FUTURE(&w), &h[i], NULL, WEFT_SITE), 0);
-        }
+        spawn_waiters(rt, &rx, h, TASKS);
         weft_watch_rx_drop(&rx);
         pthread_t t;
         ck_assert_int_eq(pthread_create(&t, NULL, sender, &a), 0);
@@ -343,11 +345,7 @@ START_TEST(sender_dropped_while_waiting)
         c[0].v = 1;
         c[1].v = 0;
         weft_join_handle_t h[TASKS];
-        for (int i = 0; i < TASKS; i++) {
-            waiter_t w = { WEFT_FRAME_INIT(waiter) };
-            weft_watch_rx_clone(&rx, &w.rx);
-            ck_assert_int_eq(weft_spawn_at(weft_runtime_handle(rt), WEFT_FUTURE(&w), &h[i], NULL, WEFT_SITE), 0);
-        }
+        spawn_waiters(rt, &rx, h, TASKS);
         weft_watch_rx_drop(&rx);
         if (shape != 0 && it % 2 == 0)
             sleep_ms(1); /* let them reach the wait first, half the time */
