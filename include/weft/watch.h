@@ -65,9 +65,9 @@ typedef struct weft_watch_changed_s {
  * (no clone is made of it) and releases the value it holds through
  * ops->drop when a send replaces it or the channel is freed. ops->clone
  * runs with the value read-locked and ops->drop under the sender lock:
- * neither may send on this channel. *rx (may be NULL) becomes a receiver that
- * has seen version 0. Returns 0, WEFT_EINVAL or WEFT_ENOMEM; on error
- * nothing is taken. Context: any thread. */
+ * neither may send on this channel. *rx (may be NULL) becomes a
+ * receiver that has seen version 0. Returns 0, WEFT_EINVAL or
+ * WEFT_ENOMEM; on error nothing is taken. Context: any thread. */
 WEFT_API WEFT_NODISCARD int weft_watch_new(size_t value_size, const void *init, const weft_value_ops_t *ops,
                                            weft_watch_tx_t *tx, weft_watch_rx_t *rx);
 
