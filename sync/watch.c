@@ -64,19 +64,19 @@ enum changed_phase {
 };
 
 struct weft_watch_s {
-    _Atomic size_t refs;      /* sender and receiver handles */
-    _Atomic size_t senders;   /* sender handles */
-    _Atomic size_t receivers; /* receiver handles */
+    _Atomic size_t refs;               /* sender and receiver handles */
+    _Atomic size_t senders;            /* sender handles */
+    _Atomic size_t receivers;          /* receiver handles */
     size_t value_size, stride;
     weft_value_ops_t ops;
-    _Atomic unsigned rw;        /* RW_*: over cur, *cur and version's writes */
-    unsigned char *cur;         /* the value readers copy */
-    _Atomic uint64_t version;   /* of *cur; written with rw held for writing */
-    unsigned tx_lock;           /* one sender at a time; over spare */
-    unsigned char *spare;       /* where the next send builds its value */
-    unsigned lock;              /* over waiters, closed's writes, linked futures */
-    _Atomic bool closed;        /* every sender dropped */
-    weft__dlist_t waiters;      /* changed futures waiting, oldest first */
+    _Atomic unsigned rw;               /* RW_*: over cur, *cur and version's writes */
+    unsigned char *cur;                /* the value readers copy */
+    _Atomic uint64_t version;          /* of *cur; written with rw held for writing */
+    unsigned tx_lock;                  /* one sender at a time; over spare */
+    unsigned char *spare;              /* where the next send builds its value */
+    unsigned lock;                     /* over waiters, closed's writes, linked futures */
+    _Atomic bool closed;               /* every sender dropped */
+    weft__dlist_t waiters;             /* changed futures waiting, oldest first */
     _Alignas(16) unsigned char bufs[]; /* two buffers of stride bytes */
 };
 
@@ -248,7 +248,7 @@ static void wake_waiters(weft_watch_t *c, bool close)
     WEFT_CHAOS();
     weft__waitlock_lock(&c->lock);
     if (close) {
-        /* release: pairs with the acquire loads in weft_watch_has_changed:
+        /* release: pairs with the acquire load in weft_watch_has_changed:
          * every send made before the last sender dropped is visible to a
          * reader that sees `closed`. */
         atomic_store_explicit(&c->closed, true, memory_order_release);
