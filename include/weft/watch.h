@@ -53,19 +53,21 @@ typedef struct weft_watch_rx_s {
 typedef struct weft_watch_changed_s {
     weft_future_t future;
     weft__dnode_t node_; /* in the channel's waiter list while waiting */
-    weft_waker_t waker_;
+    weft_waker_t waker_; /* under the channel's lock once polled */
     weft_watch_rx_t *rx_;
-    bool linked_;
-    bool done_;
+    bool linked_;    /* node_ is on a list (under the channel's lock) */
+    unsigned phase_; /* not polled, polled (may be linked), done: its owner's */
 } weft_watch_changed_t;
 
 /* Creates a channel holding a copy of *init (value_size bytes,
- * 1..WEFT_WATCH_MAX_VALUE) at version 0. ops (may be NULL): see
- * weft/common.h; the channel owns *init's copy (no clone is made of it)
- * and releases the value it holds through ops->drop when a send replaces
- * it or the channel is freed. *rx (may be NULL) becomes a receiver that
- * has seen version 0. Returns 0, WEFT_EINVAL or WEFT_ENOMEM; on error
- * nothing is taken. Context: any thread. */
+ * 1..WEFT_WATCH_MAX_VALUE) at version 0. ops (may be NULL; its two
+ * pointers are copied): see weft/common.h; the channel owns *init's copy
+ * (no clone is made of it) and releases the value it holds through
+ * ops->drop when a send replaces it or the channel is freed. ops->clone
+ * runs with the value read-locked and ops->drop under the sender lock:
+ * neither may send on this channel. *rx (may be NULL) becomes a
+ * receiver that has seen version 0. Returns 0, WEFT_EINVAL or
+ * WEFT_ENOMEM; on error nothing is taken. Context: any thread. */
 WEFT_API WEFT_NODISCARD int weft_watch_new(size_t value_size, const void *init, const weft_value_ops_t *ops,
                                            weft_watch_tx_t *tx, weft_watch_rx_t *rx);
 
@@ -78,8 +80,9 @@ WEFT_API WEFT_NODISCARD int weft_watch_new(size_t value_size, const void *init, 
  * longer than one copy. */
 WEFT_API WEFT_NODISCARD int weft_watch_send(weft_watch_tx_t *tx, const void *value);
 /* As weft_watch_send, but stores even with no receiver; the value it
- * replaces is copied to *old (the caller now owns it) when old is not
- * NULL, else released through ops->drop. Context: any thread. */
+ * replaces is copied to *old (the caller now owns it; old may be value
+ * itself) when old is not NULL, else released through ops->drop.
+ * Context: any thread. */
 WEFT_API void weft_watch_send_replace(weft_watch_tx_t *tx, const void *value, void *old);
 /* Calls modify(value, arg) on the held value in place, with readers kept
  * out; when it returns true the version is incremented and waiters are
@@ -114,7 +117,9 @@ WEFT_API int weft_watch_has_changed(const weft_watch_rx_t *rx);
 WEFT_API void weft_watch_mark_seen(weft_watch_rx_t *rx);
 /* A future that completes when the channel holds a version newer than the
  * one this receiver last saw; see weft_watch_changed_t. rx must stay valid
- * until it completes or is dropped. Aborts when rx was dropped. */
+ * until it completes or is dropped. Aborts when rx was dropped (here, or
+ * later at its poll or drop). Spends one unit of the cooperative budget
+ * per poll (refunded when it returns pending). */
 WEFT_API WEFT_NODISCARD weft_watch_changed_t weft_watch_changed(weft_watch_rx_t *rx);
 /* Makes *out a receiver of the same channel that has seen what rx has. */
 WEFT_API void weft_watch_rx_clone(const weft_watch_rx_t *rx, weft_watch_rx_t *out);

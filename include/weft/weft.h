@@ -20,6 +20,7 @@
 #include "oncecell.h"
 #include "mpsc.h"
 #include "broadcast.h"
+#include "watch.h"
 #include "time.h"
 #include "net.h"
 #include "signal.h"
