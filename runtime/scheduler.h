@@ -161,6 +161,10 @@ typedef struct weft__sched {
     unsigned loops_running;
     /* Blocking detector (watchdog.c): NULL when off. */
     struct weft__watchdog *watchdog;
+    /* Testing (docs/testing.md; current-thread runtimes only). cfg.clock
+     * WEFT_CLOCK_PAUSED: what the clock must not jump over, counted
+     * (clock.c): blocking jobs spawned and not yet finished or dropped. */
+    _Atomic long clock_holds;
 } weft__sched_t;
 
 int weft__idle_init(weft__idle_t *idle, unsigned nworkers);
@@ -231,6 +235,19 @@ bool weft__worker_run_core(weft__worker_t *w);
 void weft__worker_run_task(weft__worker_t *w, weft_task_t *t);
 /* Runs up to max queued tasks on the current-thread driver; returns count. */
 unsigned weft__ct_run_some(weft__sched_t *s, unsigned max);
+
+/* ---- Testing: the virtual clock (clock.c) ------------------------------------
+ * docs/testing.md. Auto-advance is current-thread only: the one thread in
+ * block_on is then the only one that polls tasks, so "idle" is its own
+ * decision. */
+/* A blocking job is in flight from hold to let_go: a paused clock does not
+ * jump meanwhile. No-ops on other clocks. Context: any thread. */
+void weft__clock_hold(weft__sched_t *s);
+void weft__clock_let_go(weft__sched_t *s);
+/* The current-thread block_on thread found nothing to run and its root
+ * (whose waker sets *root_woken) not woken: parks, or (WEFT_CLOCK_PAUSED) moves the clock to the next
+ * timer when nothing else can happen first, and returns. */
+void weft__ct_idle(weft__sched_t *s, const _Atomic bool *root_woken);
 
 /* ---- Blocking pool (blocking.c) -------------------------------------------- */
 typedef struct weft__pool weft__pool_t;

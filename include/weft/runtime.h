@@ -27,6 +27,23 @@ typedef enum weft_flavor_e {
 
 struct weft_blocking_report_s;
 
+/* The clock a runtime's timers run on (weft_builder_t.clock). The two
+ * virtual clocks are for tests: they start at the real time the runtime is
+ * created and stand still until moved, so a test of a 30-second timeout
+ * runs in milliseconds and gives the same result every time. They need
+ * enable_time (weft_runtime_new gives WEFT_EINVAL otherwise). See
+ * docs/testing.md. */
+typedef enum weft_clock_e {
+    WEFT_CLOCK_REAL = 0, /* CLOCK_MONOTONIC (the default) */
+    /* Virtual: moves by weft_time_advance, and by itself to the next
+     * timer's deadline whenever the runtime has nothing else to do (no task
+     * runnable, no blocking job in flight, no socket event waiting).
+     * Current-thread runtimes only. */
+    WEFT_CLOCK_PAUSED,
+    /* Virtual: moves only by weft_time_advance. Both flavours. */
+    WEFT_CLOCK_MANUAL
+} weft_clock_t;
+
 /* The builder can grow without breaking programs built against an older
  * header: weft_builder_init records the size of the struct the caller was
  * compiled with (size_), and weft_runtime_new reads only that much of it,
@@ -70,6 +87,10 @@ typedef struct weft_builder_s {
      * on a runtime without them. With neither I/O nor time the runtime has
      * no driver thread at all, and signals give WEFT_ENOSYS too. */
     bool enable_io;
+    /* Testing (docs/testing.md): the clock of the runtime's timers (default
+     * WEFT_CLOCK_REAL; the virtual ones need enable_time, and
+     * WEFT_CLOCK_PAUSED a current-thread runtime). */
+    weft_clock_t clock;
 } weft_builder_t;
 
 /* What the blocking detector saw. The strings are valid during the
