@@ -77,16 +77,17 @@ static bool builder_read(const weft_builder_t *b, weft_builder_t *full)
 }
 
 /* The testing options (docs/testing.md). Auto-advance (WEFT_CLOCK_PAUSED)
- * is current-thread only: there the thread in block_on is the only one
- * that polls tasks, so it alone can tell that every task is idle; a
- * multi-thread runtime's workers decide that independently. A clock that only weft_time_advance moves
+ * and a seeded order are current-thread only: there the thread in block_on
+ * is the only one that polls tasks, so it alone can tell that every task
+ * is idle and choose the next task; a multi-thread runtime's workers
+ * decide both independently. A clock that only weft_time_advance moves
  * (WEFT_CLOCK_MANUAL) needs no such view and works in both flavours. A
  * virtual clock needs the timers it drives. */
 static bool testing_options_valid(const weft_builder_t *b)
 {
-    if ((unsigned)b->clock > WEFT_CLOCK_MANUAL)
+    if ((unsigned)b->clock > WEFT_CLOCK_MANUAL || (unsigned)b->task_order > WEFT_ORDER_RANDOM)
         return false;
-    if (b->flavor != WEFT_RUNTIME_CURRENT_THREAD && b->clock == WEFT_CLOCK_PAUSED)
+    if (b->flavor != WEFT_RUNTIME_CURRENT_THREAD && (b->clock == WEFT_CLOCK_PAUSED || b->task_order != WEFT_ORDER_DEFAULT))
         return false;
     return b->clock == WEFT_CLOCK_REAL || b->enable_time;
 }
@@ -174,7 +175,9 @@ int weft_runtime_new(const weft_builder_t *b, weft_runtime_t **out)
         w->tick = s->gqi;
     }
     WEFT_LIVE_INC(WEFT_LIVE_RUNTIME);
-    int rc = weft__pool_new(s, &s->pool);
+    int rc = weft__seeded_init(s, b); /* a bad WEFT_SEED is WEFT_EINVAL */
+    if (rc == 0)
+        rc = weft__pool_new(s, &s->pool);
     if (rc != 0) {
         rt_release(rt);
         return rc;
