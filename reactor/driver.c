@@ -68,7 +68,9 @@ int weft__driver_start(const weft__driver_cfg_t *cfg, weft__driver_t **out)
     atomic_init(&d->stopped, false);
     atomic_init(&d->park.held, 0);
     int rc = 0;
-    if (d->has_time && (rc = weft__time_init(d, cfg->nshards)) != 0)
+    if (cfg->paused && !cfg->time)
+        weft_panic(WEFT_SITE, "driver: a virtual clock needs time");
+    if (d->has_time && (rc = weft__time_init(d, cfg->nshards, cfg->paused)) != 0)
         goto fail;
     if (d->has_io && (rc = weft__io_init(d)) != 0)
         goto fail_time;
@@ -128,6 +130,24 @@ unsigned weft__driver_poll_events(weft__driver_t *d, unsigned max)
 unsigned weft__driver_fire_timers(weft__driver_t *d, unsigned self, weft__fire_mode_t mode)
 {
     return weft__time_fire_due(d, self, mode);
+}
+
+unsigned weft__driver_advance_to_next(weft__driver_t *d)
+{
+    return weft__time_advance_to_next(d);
+}
+
+void weft__driver_advance(weft__driver_t *d, uint64_t ns)
+{
+    weft__time_advance(d, ns);
+}
+
+bool weft__driver_io_idle(weft__driver_t *d)
+{
+    /* seq_cst: pairs with weft__io_poll_events' increment and decrement:
+     * a 0 that follows a poller's decrement makes the wakes it queued
+     * before it visible to the caller's next look at the queues. */
+    return !d->has_io || atomic_load_explicit(&d->io.pollers, memory_order_seq_cst) == 0;
 }
 
 bool weft__driver_timers_pending(weft__driver_t *d)

@@ -26,6 +26,12 @@ typedef struct weft__driver_cfg {
      * (current-thread): the libuv thread does both, on time. */
     bool workers_drive;
     unsigned nshards;   /* timing wheels: one per worker (1..65535) */
+    /* A virtual clock (testing; weft_clock_t): the timers run on a clock
+     * that stands still until weft__driver_advance or
+     * weft__driver_advance_to_next moves it, and nothing but those two
+     * fires them: workers never fire, and the parked one sleeps until
+     * kicked, whatever the deadlines. Needs time. */
+    bool paused;
     const char *name;   /* thread name prefix */
 } weft__driver_cfg_t;
 
@@ -67,6 +73,22 @@ unsigned weft__driver_fire_timers(weft__driver_t *d, unsigned self, weft__fire_m
 
 /* True when any timer is pending. */
 bool weft__driver_timers_pending(weft__driver_t *d);
+
+/* ---- A virtual clock (cfg.paused; docs/testing.md) ----------------------- */
+/* Moves the clock to the earliest pending timer's deadline and fires what
+ * is due there; its tasks go to the `woken` queue. Timers that wake nobody
+ * do not stop it: it goes on to the next deadline. Returns how many tasks
+ * it woke, 0 when no timer is left (the clock then stays where the last
+ * one was). Context: the thread driving the runtime, when the scheduler
+ * has found that nothing else can happen first (runtime/clock.c). */
+unsigned weft__driver_advance_to_next(weft__driver_t *d);
+/* Moves the clock forward by ns and fires every timer due by then, the
+ * earliest deadline first; the tasks go to the `woken` queue. Context: any
+ * thread. */
+void weft__driver_advance(weft__driver_t *d, uint64_t ns);
+/* False while a thread is taking socket events: the tasks they wake may
+ * not be queued yet. */
+bool weft__driver_io_idle(weft__driver_t *d);
 
 typedef enum weft__park_result {
     WEFT__PARK_NOT_DRIVER, /* another worker sleeps in the driver (or none can): park elsewhere */

@@ -38,6 +38,11 @@ typedef struct weft__time_shard {
 
 typedef struct weft__time_driver {
     uint64_t origin_ns; /* wheel time 0 */
+    /* A virtual clock (testing, weft_clock_t): the time read instead of
+     * CLOCK_MONOTONIC, starting at origin_ns and moved forward only by
+     * weft__time_advance and weft__time_advance_to_next. Set at start. */
+    bool paused;
+    _Atomic uint64_t vnow_ns;
     unsigned nshards;
     weft__time_shard_t *shards;
     /* Wheel ms the libuv thread's backstop timer fires at (UINT64_MAX:

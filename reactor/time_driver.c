@@ -7,9 +7,20 @@
 
 #include "weft/time.h"
 
+uint64_t weft__time_now_ns(const weft__driver_t *d)
+{
+    /* acquire: pairs with clock_raise's release (read by a thread that did
+     * not see the advance through a wake, such as a blocking job). */
+    return d->time.paused ? atomic_load_explicit(&((weft__driver_t *)d)->time.vnow_ns, memory_order_acquire)
+                          : weft__now_ns();
+}
+
 uint64_t weft_now_ns(void)
 {
-    return weft__now_ns();
+    /* The clock of the runtime current on this thread: a virtual one is
+     * per runtime, so a paused runtime never moves another's time. */
+    const weft__driver_t *d = weft__cx_driver();
+    return d != NULL ? weft__time_now_ns(d) : weft__now_ns();
 }
 
 static uint64_t min_u64(uint64_t a, uint64_t b)
@@ -31,7 +42,7 @@ uint64_t weft__time_ms_ceil(const weft__driver_t *d, uint64_t ns)
 
 static uint64_t now_ms(const weft__driver_t *d)
 {
-    return (weft__now_ns() - d->time.origin_ns) / 1000000u;
+    return (weft__time_now_ns(d) - d->time.origin_ns) / 1000000u;
 }
 
 /* How late a timer may be before the libuv thread fires it itself. */
@@ -40,7 +51,7 @@ static uint64_t backstop_slack(const weft__driver_t *d)
     return d->workers_drive ? WEFT__BACKSTOP_MS() : 0;
 }
 
-int weft__time_init(weft__driver_t *d, unsigned nshards)
+int weft__time_init(weft__driver_t *d, unsigned nshards, bool paused)
 {
     weft__time_driver_t *t = &d->time;
     t->shards = weft__alloc_aligned(nshards * sizeof *t->shards);
@@ -54,7 +65,11 @@ int weft__time_init(weft__driver_t *d, unsigned nshards)
         atomic_init(&sh->due_ms, UINT64_MAX);
     }
     t->origin_ns = weft__now_ns();
-    atomic_init(&t->armed, UINT64_MAX);
+    t->paused = paused;
+    atomic_init(&t->vnow_ns, t->origin_ns);
+    /* A virtual clock never needs the backstop (nothing falls due while it
+     * stands): an `armed` of 0 keeps every inserter from ringing for it. */
+    atomic_init(&t->armed, paused ? 0 : UINT64_MAX);
     atomic_init(&t->park_until, 0);
     t->park_overdue = 0;
     return 0;
@@ -242,7 +257,7 @@ uint64_t weft__time_due_ms(weft__driver_t *d)
 
 unsigned weft__time_fire_due(weft__driver_t *d, unsigned self, weft__fire_mode_t mode)
 {
-    if (!d->has_time || !d->workers_drive)
+    if (!d->has_time || !d->workers_drive || d->time.paused) /* a virtual clock: only an advance fires */
         return 0;
     weft__time_driver_t *t = &d->time;
     uint64_t now = now_ms(d);
@@ -271,6 +286,8 @@ unsigned weft__time_fire_due(weft__driver_t *d, unsigned self, weft__fire_mode_t
 uint64_t weft__time_backstop(weft__driver_t *d)
 {
     weft__time_driver_t *t = &d->time;
+    if (t->paused)
+        return UINT64_MAX; /* only an advance fires (weft__time_advance) */
     uint64_t slack = backstop_slack(d);
     uint64_t now = now_ms(d);
     for (unsigned i = 0; i < t->nshards; i++) {
@@ -326,7 +343,9 @@ void weft__time_stop(weft__driver_t *d)
 
 uint64_t weft__time_park_begin(weft__driver_t *d)
 {
-    if (!d->has_time)
+    /* A virtual clock: no deadline comes by itself, so sleep until kicked
+     * (park_until stays 0, and no inserter kicks for a deadline). */
+    if (!d->has_time || d->time.paused)
         return UINT64_MAX;
     weft__time_driver_t *t = &d->time;
     /* Publish the wake-up time, then look again. seq_cst fence: Dekker with
@@ -361,4 +380,90 @@ uint64_t weft__time_park_timeout_ns(weft__driver_t *d, uint64_t ms)
     else if (++t->park_overdue > 2)
         left = WEFT__PARK_RETRY_NS;
     return left;
+}
+
+/* ---- The virtual clock ---------------------------------------------------------
+ * A paused driver's clock (vnow_ns) only moves forward, by an explicit
+ * advance (weft_time_advance, from any thread) or by the runtime's own
+ * auto-advance when it has nothing else to do (runtime/clock.c). Either
+ * raises the clock first and fires afterwards, under each shard's lock:
+ * a timer inserted meanwhile either sees the new time (due at once) or is
+ * in the wheel when the firer takes the lock. The wheels are stepped slot
+ * by slot, so timers fire in deadline order even across a long jump. */
+
+/* Moves the clock forward to ns; never back (two advancers may race). */
+static void clock_raise(weft__time_driver_t *t, uint64_t ns)
+{
+    uint64_t cur = atomic_load_explicit(&t->vnow_ns, memory_order_relaxed);
+    /* release: pairs with weft__time_now_ns's acquire. */
+    while (cur < ns && !atomic_compare_exchange_weak_explicit(&t->vnow_ns, &cur, ns, memory_order_release,
+                                                              memory_order_relaxed))
+        ;
+}
+
+/* The start of the earliest occupied wheel slot, over every shard (wheel
+ * ms; UINT64_MAX: no timer). Read under each lock, so it is exact where
+ * due_ms may be early (a removal leaves due_ms as it was). A slot above
+ * level 0 may start before its first deadline: firing there only moves
+ * its timers down a level. */
+static uint64_t next_slot_ms(weft__driver_t *d)
+{
+    uint64_t next = UINT64_MAX;
+    for (unsigned i = 0; i < d->time.nshards; i++) {
+        weft__time_shard_t *sh = &d->time.shards[i];
+        pthread_mutex_lock(&sh->lock);
+        next = min_u64(next, weft__wheel_next(&sh->wheel));
+        pthread_mutex_unlock(&sh->lock);
+    }
+    return next;
+}
+
+/* Fires every shard at wheel ms `ms`; the clock reads at least that. All
+ * the wakes go to the `woken` queue, in the order the wheel fires them. */
+static unsigned fire_all_at(weft__driver_t *d, uint64_t ms)
+{
+    unsigned woke = 0;
+    for (unsigned i = 0; i < d->time.nshards; i++)
+        woke += fire_shard(d, &d->time.shards[i], ms, WEFT__WAKE_SHARED, LOCK_WAIT);
+    return woke;
+}
+
+static uint64_t wheel_ms_to_ns(const weft__time_driver_t *t, uint64_t ms)
+{
+    return ms > (UINT64_MAX - t->origin_ns) / 1000000u ? UINT64_MAX : t->origin_ns + ms * 1000000u;
+}
+
+unsigned weft__time_advance_to_next(weft__driver_t *d)
+{
+    weft__time_driver_t *t = &d->time;
+    for (;;) {
+        uint64_t ms = next_slot_ms(d);
+        if (ms == UINT64_MAX || atomic_load_explicit(&d->stopped, memory_order_relaxed))
+            return 0;
+        clock_raise(t, wheel_ms_to_ns(t, ms));
+        unsigned woke = fire_all_at(d, ms);
+        if (woke > 0)
+            return woke;
+        /* Only cascaded, or fired timers with no waker stored: nothing
+         * can run, so go on to the next deadline. */
+    }
+}
+
+void weft__time_advance(weft__driver_t *d, uint64_t ns)
+{
+    weft__time_driver_t *t = &d->time;
+    /* The whole step first (an advance is never lost to a racing one),
+     * then the timers it passed, slot by slot, earliest first. */
+    uint64_t cur = atomic_load_explicit(&t->vnow_ns, memory_order_relaxed), target;
+    do
+        target = add_sat(cur, ns);
+    while (!atomic_compare_exchange_weak_explicit(&t->vnow_ns, &cur, target, memory_order_release,
+                                                  memory_order_relaxed));
+    uint64_t target_ms = (target - t->origin_ns) / 1000000u;
+    for (;;) {
+        uint64_t ms = next_slot_ms(d);
+        if (ms > target_ms || atomic_load_explicit(&d->stopped, memory_order_relaxed))
+            return;
+        fire_all_at(d, ms);
+    }
 }

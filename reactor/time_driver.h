@@ -13,6 +13,15 @@
  * queueing for that lock (a futex convoy: both CPUs idle while 100,000
  * timers were late). A current-thread runtime has one shard, and the libuv
  * thread fires every timer on time.
+ *
+ * A virtual clock (testing: WEFT_CLOCK_PAUSED, or WEFT_CLOCK_MANUAL, the
+ * one a multi-thread runtime may have) replaces CLOCK_MONOTONIC for this
+ * driver's timers and for weft_now_ns on the runtime's threads. It stands
+ * still; neither the workers nor the libuv thread fire (nothing falls due
+ * while the clock stands), the worker parked in the driver sleeps until
+ * kicked, and a timer fires only when weft__time_advance
+ * (weft_time_advance) or weft__time_advance_to_next (a current-thread
+ * runtime found itself idle) moves the clock past its deadline.
  */
 #ifndef WEFT_TIME_DRIVER_H
 #define WEFT_TIME_DRIVER_H
@@ -46,7 +55,7 @@ extern _Atomic uint64_t weft__backstop_ms;
 #define WEFT__PARK_RETRY_NS 200000u
 
 /* ---- The driver's side (driver.c, uv_thread.c) ----------------------------- */
-int weft__time_init(weft__driver_t *d, unsigned nshards);
+int weft__time_init(weft__driver_t *d, unsigned nshards, bool paused);
 void weft__time_free(weft__driver_t *d);
 /* Workers: see weft__driver_fire_timers. */
 unsigned weft__time_fire_due(weft__driver_t *d, unsigned self, weft__fire_mode_t mode);
@@ -72,8 +81,15 @@ void weft__time_park_end(weft__driver_t *d);
  * holds; look again shortly rather than spin on a CPU that thread may
  * need). Only the worker parked in the driver calls it. */
 uint64_t weft__time_park_timeout_ns(weft__driver_t *d, uint64_t ms);
+/* The virtual clock: see weft__driver_advance_to_next and
+ * weft__driver_advance (driver.h). */
+unsigned weft__time_advance_to_next(weft__driver_t *d);
+void weft__time_advance(weft__driver_t *d, uint64_t ns);
 
 /* ---- The resources' side (reactor/time) ------------------------------------ */
+/* The time on d's clock (weft_now_ns's clock): CLOCK_MONOTONIC, or the
+ * virtual clock of a paused driver. */
+uint64_t weft__time_now_ns(const weft__driver_t *d);
 /* The time driver of the runtime current on this thread; aborts naming
  * `what` when there is none (no runtime, or enable_time off). */
 weft__driver_t *weft__time_current(const char *what);

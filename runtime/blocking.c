@@ -163,8 +163,10 @@ static bool has_queued(weft__pool_t *p)
 static void cancel_queued(weft__pool_t *p, int err)
 {
     weft_task_t *t;
-    while ((t = take_job(p)) != NULL)
+    while ((t = take_job(p)) != NULL) {
         weft__task_drop_queued_with_error(t, err);
+        weft__clock_let_go(p->sched); /* after the join handle's wake */
+    }
 }
 
 /* ---- Threads ------------------------------------------------------------------ */
@@ -422,6 +424,9 @@ static void *pool_main(void *arg)
         } else {
             weft__tls.budget = -1;
             weft__task_run(job);
+            /* After the run, which woke the join handle: a paused clock
+             * (clock.c) sees the awaiting task queued before the hold goes. */
+            weft__clock_let_go(s);
         }
         atomic_fetch_add_explicit(&p->state, P_SEARCH_ONE, memory_order_seq_cst);
     }
@@ -621,6 +626,7 @@ int weft_spawn_blocking_at(weft_handle_t *h, weft_blocking_fn_t fn, void *arg, w
     int rc = weft__task_spawn_new(s, &bf.base, jh, opts ? opts->name : NULL, site, &t);
     if (t == NULL)
         return rc; /* WEFT_ENOMEM, or 0: cancelled, shutdown began */
+    weft__clock_hold(s); /* a paused clock does not jump over the job (clock.c) */
     push_job(p, t);
     uint64_t st;
     rc = ensure_spare(p, false, &st);

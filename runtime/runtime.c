@@ -76,6 +76,22 @@ static bool builder_read(const weft_builder_t *b, weft_builder_t *full)
     return true;
 }
 
+/* The testing options (docs/testing.md). Auto-advance (WEFT_CLOCK_PAUSED)
+ * and a seeded order are current-thread only: there the thread in block_on
+ * is the only one that polls tasks, so it alone can tell that every task
+ * is idle and choose the next task; a multi-thread runtime's workers
+ * decide both independently. A clock that only weft_time_advance moves
+ * (WEFT_CLOCK_MANUAL) needs no such view and works in both flavours. A
+ * virtual clock needs the timers it drives. */
+static bool testing_options_valid(const weft_builder_t *b)
+{
+    if ((unsigned)b->clock > WEFT_CLOCK_MANUAL || (unsigned)b->task_order > WEFT_ORDER_RANDOM)
+        return false;
+    if (b->flavor != WEFT_RUNTIME_CURRENT_THREAD && (b->clock == WEFT_CLOCK_PAUSED || b->task_order != WEFT_ORDER_DEFAULT))
+        return false;
+    return b->clock == WEFT_CLOCK_REAL || b->enable_time;
+}
+
 static void rt_release(weft_runtime_t *rt)
 {
     /* acq_rel: the last holder sees every other holder's use before freeing. */
@@ -114,7 +130,7 @@ int weft_runtime_new(const weft_builder_t *b, weft_runtime_t **out)
         return WEFT_EINVAL; /* not filled by weft_builder_init */
     b = &full;
     if ((b->flavor != WEFT_RUNTIME_MULTI_THREAD && b->flavor != WEFT_RUNTIME_CURRENT_THREAD) ||
-        b->workers > 1024)
+        b->workers > 1024 || !testing_options_valid(b))
         return WEFT_EINVAL;
     unsigned n = 1;
     if (b->flavor == WEFT_RUNTIME_MULTI_THREAD) {
@@ -148,6 +164,7 @@ int weft_runtime_new(const weft_builder_t *b, weft_runtime_t **out)
     snprintf(s->name, sizeof s->name, "%s", b->thread_name ? b->thread_name : "weft-wrk");
     atomic_init(&s->shutdown, false);
     atomic_init(&s->driver_busy, false);
+    atomic_init(&s->clock_holds, 0);
     for (unsigned i = 0; i < n; i++) {
         weft__worker_t *w = &s->workers[i];
         weft__queue_init(&w->queue);
@@ -158,7 +175,9 @@ int weft_runtime_new(const weft_builder_t *b, weft_runtime_t **out)
         w->tick = s->gqi;
     }
     WEFT_LIVE_INC(WEFT_LIVE_RUNTIME);
-    int rc = weft__pool_new(s, &s->pool);
+    int rc = weft__seeded_init(s, b); /* a bad WEFT_SEED is WEFT_EINVAL */
+    if (rc == 0)
+        rc = weft__pool_new(s, &s->pool);
     if (rc != 0) {
         rt_release(rt);
         return rc;
@@ -170,6 +189,7 @@ int weft_runtime_new(const weft_builder_t *b, weft_runtime_t **out)
             .workers_drive = s->flavor == WEFT_RUNTIME_MULTI_THREAD,
             .nshards = s->nworkers < UINT16_MAX ? s->nworkers : UINT16_MAX,
             .name = s->name,
+            .paused = b->clock != WEFT_CLOCK_REAL,
         };
         rc = weft__driver_start(&dc, &s->driver);
         if (rc != 0) {
@@ -322,7 +342,7 @@ int weft_runtime_block_on(weft_runtime_t *rt, weft_future_t *fut, void *out)
         if (ct) {
             unsigned ran = weft__ct_run_some(s, s->gqi);
             if (ran == 0 && !atomic_load_explicit(&r->woken, memory_order_acquire))
-                weft__park(r->target);
+                weft__ct_idle(s, &r->woken); /* parks; a paused clock may jump instead (clock.c) */
         } else if (!atomic_load_explicit(&r->woken, memory_order_acquire)) {
             weft__park(r->target);
         }

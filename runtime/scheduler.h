@@ -161,6 +161,15 @@ typedef struct weft__sched {
     unsigned loops_running;
     /* Blocking detector (watchdog.c): NULL when off. */
     struct weft__watchdog *watchdog;
+    /* Testing (docs/testing.md; current-thread runtimes only). cfg.clock
+     * WEFT_CLOCK_PAUSED: what the clock must not jump over, counted
+     * (clock.c): blocking jobs spawned and not yet finished or dropped. */
+    _Atomic long clock_holds;
+    /* A seeded task order (seeded.c): the seed, and the PRNG's state,
+     * which only the thread in block_on touches. */
+    bool seeded;
+    uint64_t seed;
+    uint64_t order_rng;
 } weft__sched_t;
 
 int weft__idle_init(weft__idle_t *idle, unsigned nworkers);
@@ -231,6 +240,29 @@ bool weft__worker_run_core(weft__worker_t *w);
 void weft__worker_run_task(weft__worker_t *w, weft_task_t *t);
 /* Runs up to max queued tasks on the current-thread driver; returns count. */
 unsigned weft__ct_run_some(weft__sched_t *s, unsigned max);
+/* Takes a batch of remote work (the `woken` queue first, then the inject
+ * queue) into w's local queue, and returns one of its tasks, or NULL. */
+weft_task_t *weft__worker_pop_remote(weft__sched_t *s, weft__worker_t *w);
+
+/* ---- Testing: the virtual clock (clock.c) and the seeded order (seeded.c) ----
+ * docs/testing.md. Both are current-thread only: the one thread in
+ * block_on is then the only one that polls tasks, so "idle" and "the next
+ * task" are its own decisions. */
+/* A blocking job is in flight from hold to let_go: a paused clock does not
+ * jump meanwhile. No-ops on other clocks. Context: any thread. */
+void weft__clock_hold(weft__sched_t *s);
+void weft__clock_let_go(weft__sched_t *s);
+/* The current-thread block_on thread found nothing to run and its root
+ * (whose waker sets *root_woken) not woken: parks, or (WEFT_CLOCK_PAUSED) moves the clock to the next
+ * timer when nothing else can happen first, and returns. */
+void weft__ct_idle(weft__sched_t *s, const _Atomic bool *root_woken);
+/* Reads the builder's task order: sets s->seeded and the seed (printing
+ * it when asked). Returns 0, or WEFT_EINVAL (a WEFT_SEED that is not a
+ * number). */
+int weft__seeded_init(weft__sched_t *s, const weft_builder_t *b);
+/* weft__ct_run_some for a seeded runtime: each task is picked by the PRNG
+ * among all the runnable ones (up to a local queue's worth). */
+unsigned weft__seeded_run_some(weft__sched_t *s, unsigned max);
 
 /* ---- Blocking pool (blocking.c) -------------------------------------------- */
 typedef struct weft__pool weft__pool_t;

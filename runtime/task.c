@@ -169,6 +169,14 @@ void weft__foreign_wakes_quiesce(void)
     pthread_mutex_unlock(&quiesce_lock);
 }
 
+bool weft__foreign_wakes_busy(void)
+{
+    /* seq_cst: a 0 read from foreign_end's release decrement makes the
+     * push before it visible to the caller's next look at the queues. */
+    return atomic_load_explicit(&foreign_wakes[0], memory_order_seq_cst) != 0 ||
+           atomic_load_explicit(&foreign_wakes[1], memory_order_seq_cst) != 0;
+}
+
 /* ---- Completion ---------------------------------------------------------- */
 
 /* Whether the completing task is on the owned list. */

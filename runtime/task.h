@@ -143,6 +143,10 @@ void weft__task_abort(weft_task_t *t);
 unsigned weft__foreign_hold(void);
 void weft__foreign_let_go(unsigned token);
 void weft__foreign_wakes_quiesce(void);
+/* True while some foreign wake (or wake batch) is under way, in any
+ * runtime: its task may not be queued yet. A paused clock waits for it
+ * before it jumps (clock.c). */
+bool weft__foreign_wakes_busy(void);
 const char *weft__task_name(weft_task_t *t);
 const char *weft__task_site(weft_task_t *t);
 uint64_t weft__task_id(weft_task_t *t);

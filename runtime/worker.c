@@ -77,6 +77,11 @@ static weft_task_t *pop_inject_batch(weft__sched_t *s, weft__worker_t *w)
     return t;
 }
 
+weft_task_t *weft__worker_pop_remote(weft__sched_t *s, weft__worker_t *w)
+{
+    return pop_inject_batch(s, w);
+}
+
 static weft_task_t *next_task(weft__sched_t *s, weft__worker_t *w)
 {
     /* A countdown, not tick % gqi: a division per scheduled task showed up
@@ -301,6 +306,8 @@ int weft_block_in_place(weft_blocking_fn_t fn, void *arg, void **result)
 
 unsigned weft__ct_run_some(weft__sched_t *s, unsigned max)
 {
+    if (s->seeded)
+        return weft__seeded_run_some(s, max); /* a test's shuffled order (seeded.c) */
     weft__worker_t *w = &s->workers[0];
     unsigned n = 0;
     while (n < max) {

@@ -27,6 +27,37 @@ typedef enum weft_flavor_e {
 
 struct weft_blocking_report_s;
 
+/* The clock a runtime's timers run on (weft_builder_t.clock). The two
+ * virtual clocks are for tests: they start at the real time the runtime is
+ * created and stand still until moved, so a test of a 30-second timeout
+ * runs in milliseconds and gives the same result every time. They need
+ * enable_time (weft_runtime_new gives WEFT_EINVAL otherwise). See
+ * docs/testing.md. */
+typedef enum weft_clock_e {
+    WEFT_CLOCK_REAL = 0, /* CLOCK_MONOTONIC (the default) */
+    /* Virtual: moves by weft_time_advance, and by itself to the next
+     * timer's deadline whenever the runtime has nothing else to do (no task
+     * runnable, no blocking job in flight, no socket event waiting).
+     * Current-thread runtimes only. */
+    WEFT_CLOCK_PAUSED,
+    /* Virtual: moves only by weft_time_advance. Both flavours. */
+    WEFT_CLOCK_MANUAL
+} weft_clock_t;
+
+/* Which runnable task a current-thread runtime polls next
+ * (weft_builder_t.task_order). The seeded orders are for tests: they shake
+ * out ordering bugs in the user's code, and a seed replays one. */
+typedef enum weft_task_order_e {
+    WEFT_ORDER_DEFAULT = 0, /* the LIFO slot, then the queues in order (docs/scheduler.md) */
+    /* A pseudo-random pick among the runnable tasks, from `seed`: the same
+     * seed gives the same order for the same program and inputs. */
+    WEFT_ORDER_SEEDED,
+    /* As SEEDED, with the seed taken from the environment variable WEFT_SEED
+     * when it is set (decimal or 0x-hex), otherwise a fresh random one;
+     * weft_runtime_seed tells which, print_seed prints it. */
+    WEFT_ORDER_RANDOM
+} weft_task_order_t;
+
 /* The builder can grow without breaking programs built against an older
  * header: weft_builder_init records the size of the struct the caller was
  * compiled with (size_), and weft_runtime_new reads only that much of it,
@@ -70,6 +101,16 @@ typedef struct weft_builder_s {
      * on a runtime without them. With neither I/O nor time the runtime has
      * no driver thread at all, and signals give WEFT_ENOSYS too. */
     bool enable_io;
+    /* Testing (docs/testing.md): the clock of the runtime's timers (default
+     * WEFT_CLOCK_REAL; the virtual ones need enable_time, and
+     * WEFT_CLOCK_PAUSED a current-thread runtime), the task order (default
+     * WEFT_ORDER_DEFAULT; current-thread only), its seed
+     * (WEFT_ORDER_SEEDED), and print_seed: print the seed in use on stderr
+     * when the runtime is created. */
+    weft_clock_t clock;
+    weft_task_order_t task_order;
+    uint64_t seed;
+    bool print_seed;
 } weft_builder_t;
 
 /* What the blocking detector saw. The strings are valid during the
@@ -109,6 +150,13 @@ WEFT_API WEFT_NODISCARD int weft_runtime_new(const weft_builder_t *b, weft_runti
 WEFT_API WEFT_NODISCARD int weft_runtime_block_on(weft_runtime_t *rt, weft_future_t *fut, void *out);
 
 WEFT_API weft_handle_t *weft_runtime_handle(weft_runtime_t *rt);
+
+/* The seed of a runtime built with a seeded task order (WEFT_ORDER_SEEDED
+ * or WEFT_ORDER_RANDOM) into *seed: pass it as `seed` with
+ * WEFT_ORDER_SEEDED, or as WEFT_SEED with WEFT_ORDER_RANDOM, to replay the
+ * run. Returns 0, or WEFT_EINVAL for another task order (*seed untouched).
+ * Context: any thread. */
+WEFT_API WEFT_NODISCARD int weft_runtime_seed(const weft_runtime_t *rt, uint64_t *seed);
 
 /* Shuts the runtime down: stops accepting work, stops the workers, and drops
  * every task that has not finished (their futures' drop runs; their join

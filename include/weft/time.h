@@ -18,8 +18,22 @@
 extern "C" {
 #endif
 
-/* Monotonic time in nanoseconds (CLOCK_MONOTONIC). Context: any thread. */
+/* Monotonic time in nanoseconds (CLOCK_MONOTONIC); on a thread inside a
+ * runtime built with a virtual clock (WEFT_CLOCK_PAUSED or
+ * WEFT_CLOCK_MANUAL: its tasks, its block_on, its blocking jobs), that
+ * runtime's virtual time. Context: any thread. */
 WEFT_API uint64_t weft_now_ns(void);
+
+struct weft_handle_s;
+
+/* Moves the virtual clock of runtime h (NULL: the current runtime; aborts
+ * when there is none) forward by `ms` and fires every timer due by then,
+ * earliest deadline first: their tasks are queued (called from a task,
+ * they run once it yields or awaits). Returns 0, or WEFT_EINVAL when h's
+ * clock is real (WEFT_CLOCK_REAL, or no enable_time). Context: any thread;
+ * h must not be freed during the call. Takes each timing wheel's lock;
+ * never blocks otherwise. See docs/testing.md. */
+WEFT_API WEFT_NODISCARD int weft_time_advance(struct weft_handle_s *h, uint64_t ms);
 
 struct weft__driver;
 

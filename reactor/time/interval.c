@@ -8,7 +8,7 @@
 weft_interval_t weft_interval_ms(uint64_t period_ms, weft_missed_tick_t missed)
 {
     weft_interval_t iv;
-    iv.sleep_ = weft_sleep_until(weft__now_ns()); /* the first tick is now */
+    iv.sleep_ = weft_sleep_until(weft_now_ns()); /* the first tick is now */
     iv.period_ns_ = (period_ms ? period_ms : 1) * 1000000u;
     iv.missed_ = missed;
     return iv;
@@ -20,7 +20,7 @@ static weft_poll_t tick_poll(weft_future_t *f, weft_context_t *cx, void *out)
     if (weft_future_poll(&iv->sleep_.future, cx, NULL) == WEFT_PENDING)
         return WEFT_PENDING;
     uint64_t scheduled = iv->sleep_.deadline_ns;
-    uint64_t now = weft__now_ns();
+    uint64_t now = weft_now_ns();
     uint64_t next = scheduled + iv->period_ns_;
     if (next <= now) { /* we are late by at least one period */
         switch (iv->missed_) {

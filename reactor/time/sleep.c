@@ -32,7 +32,7 @@ weft_sleep_t weft_sleep_until(uint64_t deadline_ns)
 
 weft_sleep_t weft_sleep_ms(uint64_t ms)
 {
-    uint64_t now = weft__now_ns();
+    uint64_t now = weft_now_ns(); /* the current runtime's clock: it may be virtual */
     uint64_t add = ms > (UINT64_MAX - now) / 1000000u ? UINT64_MAX - now : ms * 1000000u;
     return weft_sleep_until(now + add);
 }
@@ -113,6 +113,6 @@ bool weft_sleep_is_elapsed(const weft_sleep_t *s)
 {
     WEFT__REQUIRE("weft_sleep_is_elapsed", s);
     return atomic_load_explicit(WEFT__SLEEP_FIRED_WORD((weft_sleep_t *)s), memory_order_acquire) != 0 ||
-           weft__now_ns() >= s->deadline_ns;
+           (s->driver_ != NULL ? weft__time_now_ns(s->driver_) : weft_now_ns()) >= s->deadline_ns;
 }
 
