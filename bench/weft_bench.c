@@ -797,6 +797,116 @@ static double run_mpsc_throughput(void)
     return ns;
 }
 
+/* ---- broadcast_fanout -----------------------------------------------------------
+ * One sender task sends BC_SENDS u64 into a broadcast channel of capacity
+ * BC_CAP; BC_RECEIVERS receiver tasks read until it closes. Every
+ * BC_YIELD_EVERY sends the sender yields, and keeps yielding while it is
+ * BC_WINDOW or more messages ahead of the slowest receiver (each receiver
+ * publishes its progress), so it never laps a receiver: every message is
+ * delivered to every receiver and none is skipped as lagged (a lag would
+ * make the work smaller; it is counted and reported). Figure: wall time
+ * per message delivered (received by one receiver); the same workload is
+ * in bench/peers/tokio. */
+#define BC_RECEIVERS 16
+#define BC_SENDS 50000
+#define BC_CAP 1024
+#define BC_YIELD_EVERY 64
+#define BC_WINDOW 512
+
+static weft_broadcast_tx_t bc_tx;
+static _Atomic uint64_t bc_received, bc_missed;
+/* Messages each receiver has accounted for, one cache line each. */
+static struct {
+    _Alignas(64) _Atomic uint64_t n;
+} bc_progress[BC_RECEIVERS];
+
+static uint64_t bc_slowest(void)
+{
+    uint64_t m = UINT64_MAX;
+    for (int k = 0; k < BC_RECEIVERS; k++) {
+        uint64_t n = atomic_load_explicit(&bc_progress[k].n, memory_order_relaxed); /* a hint only */
+        m = n < m ? n : m;
+    }
+    return m;
+}
+
+typedef struct {
+    WEFT_FRAME;
+    weft_broadcast_tx_t tx;
+    uint64_t i;
+    weft_yield_t y;
+} bc_sender_t;
+WEFT_ASYNC(bc_sender_t, bc_sender, weft_unit_t)
+{
+    WEFT_BEGIN();
+    for (self->i = 0; self->i < BC_SENDS; self->i++) {
+        if (self->i % BC_YIELD_EVERY == 0 && self->i > 0) {
+            do
+                WEFT_AWAIT(&self->y, weft_yield_now(), NULL);
+            while (self->i - bc_slowest() >= BC_WINDOW);
+        }
+        if (weft_broadcast_send(&self->tx, &self->i) != BC_RECEIVERS)
+            check(-1, "broadcast send");
+    }
+    weft_broadcast_tx_drop(&self->tx);
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+typedef struct {
+    WEFT_FRAME;
+    weft_broadcast_rx_t rx;
+    int id, rc;
+    uint64_t v, n, missed;
+    weft_broadcast_recv_t r;
+} bc_receiver_t;
+WEFT_ASYNC(bc_receiver_t, bc_receiver, weft_unit_t)
+{
+    WEFT_BEGIN();
+    for (;;) {
+        WEFT_AWAIT(&self->r, weft_broadcast_recv(&self->rx, &self->v), &self->rc);
+        if (self->rc == WEFT_ELAGGED)
+            self->missed += weft_broadcast_rx_missed(&self->rx);
+        else if (self->rc != 0)
+            break;
+        else
+            self->n++;
+        atomic_store_explicit(&bc_progress[self->id].n, self->n + self->missed, memory_order_relaxed);
+    }
+    if (self->n + self->missed != BC_SENDS)
+        check(-1, "broadcast receiver count");
+    atomic_fetch_add(&bc_received, self->n);
+    atomic_fetch_add(&bc_missed, self->missed);
+    weft_broadcast_rx_drop(&self->rx);
+    lock_task_done();
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+static double run_broadcast_fanout(void)
+{
+    check(weft_broadcast_new(BC_CAP, sizeof(uint64_t), NULL, &bc_tx, NULL), "broadcast");
+    atomic_store(&bc_received, 0);
+    atomic_store(&bc_missed, 0);
+    atomic_store(&remaining, BC_RECEIVERS);
+    latch_reset();
+    double t0 = now_ns();
+    for (int k = 0; k < BC_RECEIVERS; k++) {
+        atomic_store(&bc_progress[k].n, 0);
+        bc_receiver_t r = { WEFT_FRAME_INIT(bc_receiver), .id = k };
+        check(weft_broadcast_subscribe(&bc_tx, &r.rx), "subscribe");
+        check(weft_handle_spawn(g_handle, &r, NULL), "spawn");
+    }
+    bc_sender_t s = { WEFT_FRAME_INIT(bc_sender), .tx = bc_tx };
+    check(weft_handle_spawn(g_handle, &s, NULL), "spawn");
+    latch_wait();
+    double ns = (now_ns() - t0) / (double)atomic_load(&bc_received);
+    if (atomic_load(&bc_missed) != 0)
+        fprintf(stderr, "weft-bench: broadcast_fanout: %llu deliveries lost to lag\n",
+                (unsigned long long)atomic_load(&bc_missed));
+    return ns;
+}
+
 typedef struct {
     const char *name;
     const char *unit;
@@ -816,6 +926,7 @@ static const workload_t workloads[] = {
     { "semaphore_contended", "ns/acquire", run_semaphore_contended },
     { "rwlock_read_heavy", "ns/op", run_rwlock_read_heavy },
     { "mpsc_throughput", "ns/msg", run_mpsc_throughput },
+    { "broadcast_fanout", "ns/delivery", run_broadcast_fanout },
 };
 
 static int cmp_double(const void *a, const void *b)

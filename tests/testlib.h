@@ -36,6 +36,7 @@
         ck_assert_int_eq(weft__live_count(WEFT_LIVE_RUNTIME), 0);                                     \
         ck_assert_int_eq(weft__live_count(WEFT_LIVE_CANCEL_TOKEN), 0);                                \
         ck_assert_int_eq(weft__live_count(WEFT_LIVE_MPSC), 0);                                        \
+        ck_assert_int_eq(weft__live_count(WEFT_LIVE_BROADCAST), 0);                                   \
     } while (0)
 
 /* ---- Failures off the test thread ---------------------------------------------

@@ -67,16 +67,17 @@ typedef struct weft_broadcast_recv_s {
     weft_waker_t waker_;
     weft_broadcast_rx_t *rx_;
     void *dst_;
-    bool linked_;
+    unsigned linked_; /* 1 while in a waiter list (an _Atomic unsigned inside) */
     bool done_;
 } weft_broadcast_recv_t;
 
 /* Creates a channel holding the last cap messages (1..WEFT_BROADCAST_MAX_CAP;
  * it may round cap up to a power of two) of value_size bytes each
  * (1..WEFT_BROADCAST_MAX_VALUE). ops (may be NULL) says how values that own
- * something are copied and released (weft/common.h). *rx (may be NULL: no
- * first receiver) becomes a receiver that sees every message sent from now
- * on. Returns 0, WEFT_EINVAL (a size out of range) or WEFT_ENOMEM; on error
+ * something are copied and released (weft/common.h); its functions run
+ * while the channel holds a slot, so they must not call into this
+ * channel. *rx (may be NULL: no first receiver) becomes a receiver that
+ * sees every message sent from now on. Returns 0, WEFT_EINVAL (a size out of range) or WEFT_ENOMEM; on error
  * *tx and *rx are untouched. Ownership: on success the caller owns the
  * sender and the receiver and drops each once. Context: any thread. */
 WEFT_API WEFT_NODISCARD int weft_broadcast_new(size_t cap, size_t value_size, const weft_value_ops_t *ops,

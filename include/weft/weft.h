@@ -18,6 +18,7 @@
 #include "barrier.h"
 #include "oncecell.h"
 #include "mpsc.h"
+#include "broadcast.h"
 #include "time.h"
 #include "net.h"
 #include "signal.h"

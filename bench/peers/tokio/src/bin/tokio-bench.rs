@@ -74,6 +74,7 @@ const WORKLOADS: &[Workload] = &[
     Workload { figures: &[("mutex_contended", "ns/lock", 1)], run: mutex_contended },
     Workload { figures: &[("semaphore_contended", "ns/acquire", 1)], run: semaphore_contended },
     Workload { figures: &[("mpsc_throughput", "ns/msg", 1)], run: mpsc_throughput },
+    Workload { figures: &[("broadcast_fanout", "ns/delivery", 1)], run: broadcast_fanout },
     Workload { figures: &[("rwlock_read_heavy", "ns/op", 1)], run: rwlock_read_heavy },
 ];
 
@@ -638,6 +639,76 @@ fn mpsc_throughput(opts: &Opts) -> Vec<Sample> {
         let el = start.elapsed();
         assert_eq!(total, MPSC_PRODUCERS * MPSC_PER);
         vec![ns_per(el, MPSC_PRODUCERS * MPSC_PER)]
+    })
+}
+
+// broadcast_fanout: one sender task sends BC_SENDS u64 into a broadcast
+// channel of capacity BC_CAP; BC_RECEIVERS receiver tasks read until it
+// closes. Every BC_YIELD_EVERY sends the sender yields, and keeps yielding
+// while it is BC_WINDOW or more messages ahead of the slowest receiver
+// (each receiver publishes its progress), so no receiver lags. Figure:
+// wall time per message delivered (received by one receiver), as in
+// weft-bench.
+const BC_RECEIVERS: usize = 16;
+const BC_SENDS: u64 = 50_000;
+const BC_CAP: usize = 1024;
+const BC_YIELD_EVERY: u64 = 64;
+const BC_WINDOW: u64 = 512;
+
+#[repr(align(64))]
+struct Padded(AtomicU64);
+
+fn broadcast_fanout(opts: &Opts) -> Vec<Sample> {
+    use tokio::sync::broadcast::error::RecvError;
+    repeat(opts, |rt| {
+        let received = Arc::new(AtomicU64::new(0));
+        let missed = Arc::new(AtomicU64::new(0));
+        let progress: Arc<Vec<Padded>> = Arc::new((0..BC_RECEIVERS).map(|_| Padded(AtomicU64::new(0))).collect());
+        let left = Arc::new(AtomicUsize::new(BC_RECEIVERS));
+        let (done_tx, done_rx) = mpsc::sync_channel(1);
+        let start = Instant::now();
+        let (tx, _) = tokio::sync::broadcast::channel::<u64>(BC_CAP);
+        for id in 0..BC_RECEIVERS {
+            let mut rx = tx.subscribe();
+            let (received, missed, progress, left, done_tx) =
+                (received.clone(), missed.clone(), progress.clone(), left.clone(), done_tx.clone());
+            rt.spawn(async move {
+                let (mut n, mut lost) = (0u64, 0u64);
+                loop {
+                    match rx.recv().await {
+                        Ok(_v) => n += 1,
+                        Err(RecvError::Lagged(k)) => lost += k,
+                        Err(RecvError::Closed) => break,
+                    }
+                    progress[id].0.store(n + lost, Ordering::Relaxed);
+                }
+                assert_eq!(n + lost, BC_SENDS);
+                received.fetch_add(n, Ordering::Relaxed);
+                missed.fetch_add(lost, Ordering::Relaxed);
+                count_down(&left, &done_tx);
+            });
+        }
+        rt.spawn(async move {
+            let slowest = || progress.iter().map(|p| p.0.load(Ordering::Relaxed)).min().unwrap();
+            for i in 0..BC_SENDS {
+                if i % BC_YIELD_EVERY == 0 && i > 0 {
+                    loop {
+                        tokio::task::yield_now().await;
+                        if i - slowest() < BC_WINDOW {
+                            break;
+                        }
+                    }
+                }
+                assert_eq!(tx.send(i).unwrap(), BC_RECEIVERS);
+            }
+        });
+        done_rx.recv().unwrap();
+        let el = start.elapsed();
+        let lost = missed.load(Ordering::Relaxed);
+        if lost != 0 {
+            eprintln!("tokio-bench: broadcast_fanout: {} deliveries lost to lag", lost);
+        }
+        vec![ns_per(el, received.load(Ordering::Relaxed) as usize)]
     })
 }
 
