@@ -28,7 +28,7 @@
 #include <weft/weft.h>
 
 #define MAX_LINE 512  /* bytes of a line with its "\n"; a longer line drops its client */
-#define QUEUE_LEN 128 /* messages waiting for one client's socket: a paste of 100 lines fits */
+#define QUEUE_LEN 128 /* messages waiting for one client's socket; more: the client is dropped */
 #define HISTORY 256   /* the broadcast ring: how far a forwarder may fall behind */
 #define FULL "server full\n"
 #define BYE "*** server shutting down\n"
