@@ -29,6 +29,12 @@
  *       stamp newer: overwritten. Under the tail lock the oldest message
  *         held is pos - cap: missed = pos - cap - n exactly, n = pos - cap,
  *         WEFT_ELAGGED.
+ *       slot being written (odd sequence through a short spin): the
+ *         future waits for that write: under the tail lock it joins the
+ *         waiters, sets `late` and looks at the sequence again; the writer,
+ *         when done, looks at `late` and takes the waiters once more. A
+ *         seq_cst store and load on each side (sequence, `late`) make sure
+ *         one of the two sees the other. try_recv says WEFT_EAGAIN.
  *   - reading a slot: plain values (no ops) are read as a sequence lock:
  *     sequence (even), stamp and value, sequence again; a change means a
  *     sender was writing: retry. Receivers write nothing shared, so any
@@ -53,13 +59,15 @@
  * Progress: send never waits for a receiver to read; it waits only for a
  * slot's current writer (a send a lap earlier, possibly running ops->drop)
  * or, for owned values, for receivers copying that one slot. Receivers
- * spin only while a sender writes their slot. Context: any thread; recv
- * futures are polled by tasks of any runtime or block_on roots.
+ * spin about a microsecond at most (a slot being written), then wait as
+ * waiters. Context: any thread; recv futures are polled by tasks of any
+ * runtime or block_on roots.
  *
  * Weaknesses: senders serialize on the tail lock; a sender preempted while
- * writing a slot stalls the receivers of that slot (they spin, then yield);
- * ops->clone and ops->drop run with a slot held, so they must not call
- * into the same channel.
+ * writing a slot delays the receivers of that slot (they wait for it, and
+ * try_recv reports nothing yet) and the next sender a lap later (it spins
+ * for the slot under the tail lock); ops->clone and ops->drop run with a
+ * slot held, so they must not call into the same channel.
  */
 #include <string.h>
 
@@ -95,6 +103,11 @@ struct weft_broadcast_s {
     size_t rx_count;      /* receivers */
     bool closed;          /* every sender dropped */
     weft__dlist_t waiters; /* recv futures waiting for pos to move */
+    /* A receiver found its slot being written and waits for that write
+     * (rx_take): the writer takes the waiters once more when it is done
+     * (weft_broadcast_send). Set under the lock, cleared by whoever takes
+     * every waiter (wakeup_take_locked). */
+    _Atomic unsigned late;
     _Alignas(WEFT_CACHELINE) unsigned char ring[];
 };
 
@@ -166,7 +179,7 @@ static void slot_write_begin(weft_broadcast_t *c, slot_t *s)
         unsigned q = atomic_load_explicit(&s->seq, memory_order_relaxed);
         /* seq_cst: the writers' half of the Dekker exchange with
          * read_owned (it must see our odd sequence, or we its count);
-         * also acquire, pairing with slot_write_end's release: the last
+         * also acquire, pairing with slot_write's release of the sequence: the last
          * writer's value is complete before we touch it. */
         if ((q & 1) == 0 && atomic_compare_exchange_weak_explicit(&s->seq, &q, q + 1, memory_order_seq_cst,
                                                                   memory_order_relaxed))
@@ -197,21 +210,37 @@ static void slot_write(weft_broadcast_t *c, slot_t *s, uint64_t pos, const void 
         copy_in_atomic(v, value, c->value_size);
     }
     WEFT_CHAOS();
-    /* release: publishes the value and stamp; pairs with the acquire
-     * sequence loads of read_plain, read_owned and slot_write_begin. */
-    atomic_store_explicit(&s->seq, atomic_load_explicit(&s->seq, memory_order_relaxed) + 1, memory_order_release);
+    /* seq_cst: publishes the value and stamp (a release: pairs with the
+     * acquire sequence loads of read_plain, read_owned and
+     * slot_write_begin), and is the writer's half of the Dekker exchange
+     * with rx_take over `late`: either the sender's load of `late` after
+     * this sees a late waiter, or that waiter's re-check sees the slot
+     * written. */
+    atomic_store_explicit(&s->seq, atomic_load_explicit(&s->seq, memory_order_relaxed) + 1, memory_order_seq_cst);
 }
 
-/* Reads slot s for position pos: copies the value to dst and returns true
- * when the slot holds pos; else returns false with the stamp it held. */
-static bool read_plain(weft_broadcast_t *c, slot_t *s, uint64_t pos, void *dst, uint64_t *stamp)
+/* What reading a slot found. */
+typedef enum {
+    READ_HIT,  /* the slot held the position asked for: copied out */
+    READ_MISS, /* it held another position (*stamp) */
+    READ_BUSY, /* a sender is writing it: wait for its wake (rx_take) */
+} read_t;
+
+/* Pauses a reader makes while a sender writes its slot, about a
+ * microsecond: a running writer finishes well within it; a preempted one
+ * is waited for as a waiter, not by spinning. */
+#define READ_SPINS 64
+
+static read_t read_plain(weft_broadcast_t *c, slot_t *s, uint64_t pos, void *dst, uint64_t *stamp)
 {
     for (unsigned spins = 0;; spins++) {
-        /* acquire: pairs with slot_write_end's release: the stamp and value
-         * of that write are visible. */
+        /* acquire: pairs with slot_write's release of the sequence: the
+         * stamp and value of that write are visible. */
         unsigned q = atomic_load_explicit(&s->seq, memory_order_acquire);
         if (q & 1) {
-            cpu_relax(spins);
+            if (spins == READ_SPINS)
+                return READ_BUSY;
+            cpu_relax(0);
             continue;
         }
         /* acquire: orders the loads below after this one (and pairs with
@@ -219,20 +248,20 @@ static bool read_plain(weft_broadcast_t *c, slot_t *s, uint64_t pos, void *dst, 
         uint64_t st = atomic_load_explicit(&s->stamp, memory_order_acquire);
         if (st != pos) {
             /* Unvalidated, and need not be: any stamp read is a position
-             * some send claimed, which is all the caller concludes from. */
+             * some send claimed, which is all rx_take concludes from. */
             *stamp = st;
-            return false;
+            return READ_MISS;
         }
         copy_out_atomic(dst, slot_value(s), c->value_size);
         WEFT_CHAOS();
         /* relaxed: ordered after the acquire loads above. Unchanged: no
          * sender wrote meanwhile, so the copy is whole. */
         if (atomic_load_explicit(&s->seq, memory_order_relaxed) == q)
-            return true;
+            return READ_HIT;
     }
 }
 
-static bool read_owned(weft_broadcast_t *c, slot_t *s, uint64_t pos, void *dst, uint64_t *stamp)
+static read_t read_owned(weft_broadcast_t *c, slot_t *s, uint64_t pos, void *dst, uint64_t *stamp)
 {
     for (unsigned spins = 0;; spins++) {
         /* seq_cst on the count and the sequence: the readers' half of the
@@ -241,7 +270,9 @@ static bool read_owned(weft_broadcast_t *c, slot_t *s, uint64_t pos, void *dst, 
         if (atomic_load_explicit(&s->seq, memory_order_seq_cst) & 1) {
             /* release: nothing read; pairs with slot_write_begin's load. */
             atomic_fetch_sub_explicit(&s->readers, 1, memory_order_release);
-            cpu_relax(spins);
+            if (spins == READ_SPINS)
+                return READ_BUSY;
+            cpu_relax(0);
             continue;
         }
         uint64_t st = atomic_load_explicit(&s->stamp, memory_order_relaxed); /* held: no writer */
@@ -256,7 +287,7 @@ static bool read_owned(weft_broadcast_t *c, slot_t *s, uint64_t pos, void *dst, 
          * drop and overwrite (its seq_cst load of the count). */
         atomic_fetch_sub_explicit(&s->readers, 1, memory_order_release);
         *stamp = st;
-        return hit;
+        return hit ? READ_HIT : READ_MISS;
     }
 }
 
@@ -286,6 +317,9 @@ static void take_batch_locked(weft__dlist_t *from, weft__wake_list_t *wl)
 
 static void wakeup_take_locked(weft_broadcast_t *c, wakeup_t *wk)
 {
+    /* relaxed: under the lock, in the same critical section that takes
+     * every waiter linked so far, late ones included. */
+    atomic_store_explicit(&c->late, 0, memory_order_relaxed);
     weft__wake_list_init(&wk->wl);
     weft__dlist_init(&wk->rest);
     take_batch_locked(&c->waiters, &wk->wl);
@@ -354,6 +388,7 @@ int weft_broadcast_new(size_t cap, size_t value_size, const weft_value_ops_t *op
     c->rx_count = rx != NULL ? 1 : 0;
     c->closed = false;
     weft__dlist_init(&c->waiters);
+    atomic_init(&c->late, 0);
     for (size_t i = 0; i < cap; i++) {
         slot_t *s = slot_at(c, i);
         atomic_init(&s->seq, 0);
@@ -413,6 +448,13 @@ int weft_broadcast_send(weft_broadcast_tx_t *tx, const void *value)
     WEFT_CHAOS();
     slot_write(c, s, pos, value);
     wakeup_finish(c, &wk);
+    /* seq_cst: the other half of the exchange in slot_write. */
+    if (atomic_load_explicit(&c->late, memory_order_seq_cst)) {
+        weft__waitlock_lock(&c->lock);
+        wakeup_take_locked(c, &wk);
+        weft__waitlock_unlock(&c->lock);
+        wakeup_finish(c, &wk);
+    }
     return n > INT32_MAX ? INT32_MAX : (int)n;
 }
 
@@ -518,15 +560,38 @@ static void waiter_unlink_locked(weft_broadcast_recv_t *r, weft_waker_t *old)
     atomic_store_explicit(LINKED(r), 0, memory_order_relaxed);
 }
 
+#define RX_RETRY 1 /* rx_take: read the slot again */
+
+/* Under the lock: the slot s a receiver wants is being written. A recv
+ * future r waits for that write: it joins the waiters and sets `late`, so
+ * that the writer takes the waiters again once it is done (the seq_cst
+ * pair with slot_write and weft_broadcast_send); if the write finished
+ * meanwhile, it leaves again and reads. try_recv (r NULL) says "nothing
+ * yet". */
+static int wait_for_writer_locked(weft_broadcast_t *c, slot_t *s, weft_broadcast_recv_t *r, const weft_waker_t *w,
+                                  weft_waker_t *old)
+{
+    if (r == NULL)
+        return WEFT_EAGAIN;
+    waiter_register_locked(c, r, w, old); /* r was not linked: old stays empty */
+    atomic_store_explicit(&c->late, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&s->seq, memory_order_seq_cst) & 1)
+        return WEFT_EAGAIN;
+    waiter_unlink_locked(r, old);
+    return RX_RETRY;
+}
+
 /* One receive for rx: 0 (copied to dst), WEFT_ELAGGED, WEFT_EPIPE or
- * WEFT_EAGAIN (nothing yet; with r and w given, r now waits). */
+ * WEFT_EAGAIN (nothing yet; with r and w given, r now waits). r is not
+ * linked on entry. */
 static int rx_take(weft_broadcast_t *c, weft_broadcast_rx_t *rx, void *dst, weft_broadcast_recv_t *r,
                    const weft_waker_t *w)
 {
     for (;;) {
-        uint64_t next = rx->next_, stamp;
+        uint64_t next = rx->next_, stamp = 0;
         slot_t *s = slot_at(c, next);
-        if (c->owned ? read_owned(c, s, next, dst, &stamp) : read_plain(c, s, next, dst, &stamp)) {
+        read_t got = c->owned ? read_owned(c, s, next, dst, &stamp) : read_plain(c, s, next, dst, &stamp);
+        if (got == READ_HIT) {
             rx->next_ = next + 1;
             return 0;
         }
@@ -534,10 +599,12 @@ static int rx_take(weft_broadcast_t *c, weft_broadcast_rx_t *rx, void *dst, weft
         weft_waker_t old = no_waker;
         int rc;
         weft__waitlock_lock(&c->lock);
-        if (stamp + c->cap == next) {
+        if (got == READ_BUSY) {
+            rc = wait_for_writer_locked(c, s, r, w, &old);
+        } else if (stamp + c->cap == next) {
             /* Not written yet, or not when we looked. */
             if (c->pos > next) {
-                rc = 1; /* its writer has the slot now: read again */
+                rc = RX_RETRY; /* its writer has the slot now */
             } else if (c->closed) {
                 rc = WEFT_EPIPE;
             } else {
@@ -555,7 +622,7 @@ static int rx_take(weft_broadcast_t *c, weft_broadcast_rx_t *rx, void *dst, weft
         }
         weft__waitlock_unlock(&c->lock);
         weft_waker_drop(&old);
-        if (rc != 1)
+        if (rc != RX_RETRY)
             return rc;
     }
 }

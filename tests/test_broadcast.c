@@ -625,6 +625,52 @@ START_TEST(ops_drop_only_large)
 }
 END_TEST
 
+/* A receiver whose slot is being written waits for that write: drop runs
+ * while the sender holds the slot, so from inside it (for this test only:
+ * ops must not call into their channel) try_recv finds nothing yet and a
+ * recv future waits, to be woken when the send is done. */
+static weft_broadcast_rx_t *busy_rx;
+static weft_broadcast_recv_t busy_r;
+static int busy_got, busy_try_rc, busy_poll_rc;
+static weft_poll_t busy_poll;
+static void busy_drop(void *value)
+{
+    (void)value;
+    if (busy_rx == NULL)
+        return;
+    int v;
+    busy_try_rc = weft_broadcast_try_recv(busy_rx, &v);
+    busy_r = weft_broadcast_recv(busy_rx, &busy_got);
+    busy_poll = weft_future_poll(WEFT_FUTURE(&busy_r), &tcx, &busy_poll_rc);
+}
+static const weft_value_ops_t busy_ops = { NULL, busy_drop };
+
+START_TEST(reader_waits_for_slot_being_written)
+{
+    weft_broadcast_tx_t tx;
+    weft_broadcast_rx_t rx;
+    ck_assert_int_eq(weft_broadcast_new(1, sizeof(int), &busy_ops, &tx, &rx), 0);
+    int v = 1, got = 0, rc = -1;
+    ck_assert_int_eq(weft_broadcast_send(&tx, &v), 1);
+    ck_assert_int_eq(weft_broadcast_try_recv(&rx, &got), 0);
+    busy_rx = &rx; /* the next send overwrites slot 0, which rx reads next */
+    v = 2;
+    ck_assert_int_eq(weft_broadcast_send(&tx, &v), 1);
+    busy_rx = NULL;
+    ck_assert_int_eq(busy_try_rc, WEFT_EAGAIN);
+    ck_assert_int_eq(busy_poll, WEFT_PENDING);
+    ck_assert_int_eq(ctr.wakes, 1); /* the send, once written, woke it */
+    ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&busy_r), &tcx, &rc), WEFT_READY);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(busy_got, 2);
+    weft_future_drop(WEFT_FUTURE(&busy_r));
+    weft_broadcast_tx_drop(&tx);
+    weft_broadcast_rx_drop(&rx);
+    ck_assert_int_eq(ctr.clones, ctr.drops);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
 /* ---- The cooperative budget ------------------------------------------------------ */
 
 typedef struct {
@@ -696,6 +742,36 @@ START_TEST(tasks_on_each_shape)
         ASSERT_NO_TEST_FAIL();
         ck_assert_uint_gt(received, 0);
     }
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+/* The sender is a task of one runtime (current-thread, driven by
+ * block_on); the receivers are tasks of another (2 workers): every wake
+ * crosses runtimes. */
+START_TEST(across_runtimes)
+{
+    weft_runtime_t *rx_rt = test_rt(WEFT_RUNTIME_MULTI_THREAD, 2);
+    weft_runtime_t *tx_rt = test_rt(WEFT_RUNTIME_CURRENT_THREAD, 1);
+    sender_t s = { WEFT_FRAME_INIT(sender), .count = TOTAL };
+    weft_broadcast_rx_t first;
+    ck_assert_int_eq(weft_broadcast_new(16, sizeof(msg_t), NULL, &s.tx, &first), 0);
+    weft_join_handle_t h[RECEIVERS];
+    for (int k = 0; k < RECEIVERS; k++) {
+        receiver_t r = { WEFT_FRAME_INIT(receiver), .expect = TOTAL };
+        weft_broadcast_rx_clone(&first, &r.rx);
+        ck_assert_int_eq(weft_spawn_at(weft_runtime_handle(rx_rt), WEFT_FUTURE(&r), &h[k], NULL, WEFT_SITE), 0);
+    }
+    weft_broadcast_rx_drop(&first);
+    int out = -1;
+    ck_assert_int_eq(weft_runtime_block_on(tx_rt, WEFT_FUTURE(&s), &out), 0);
+    for (int k = 0; k < RECEIVERS; k++) {
+        uint64_t n = 0;
+        ck_assert_int_eq(join_out(rx_rt, &h[k], &n), 0);
+    }
+    weft_runtime_free(tx_rt);
+    weft_runtime_free(rx_rt);
+    ASSERT_NO_TEST_FAIL();
     ASSERT_NO_LIVE();
 }
 END_TEST
@@ -867,8 +943,10 @@ int main(void)
     tcase_add_test(tc, many_waiters_woken_in_batches);
     tcase_add_test(tc, ops_clone_and_drop);
     tcase_add_test(tc, ops_drop_only_large);
+    tcase_add_test(tc, reader_waits_for_slot_being_written);
     tcase_add_test(tc, coop_budget_yields);
     tcase_add_test(tc, tasks_on_each_shape);
+    tcase_add_test(tc, across_runtimes);
     tcase_add_test(tc, plain_threads);
     if (can_fork())
         tcase_add_test(tc, misuse_aborts);

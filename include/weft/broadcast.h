@@ -112,9 +112,10 @@ WEFT_API size_t weft_broadcast_receiver_count(const weft_broadcast_tx_t *tx);
  * is dropped; one recv at a time per receiver. Aborts when rx was dropped.
  * Context: construct anywhere; poll from a task or a block_on root. */
 WEFT_API WEFT_NODISCARD weft_broadcast_recv_t weft_broadcast_recv(weft_broadcast_rx_t *rx, void *dst);
-/* Receives now or not at all: 0 (copied to dst), WEFT_EAGAIN (nothing new,
- * senders alive), WEFT_ELAGGED (as for recv) or WEFT_EPIPE (closed and
- * read to the end). Context: any thread. */
+/* Receives now or not at all: 0 (copied to dst), WEFT_EAGAIN (nothing new
+ * yet: none sent, or the next one is still being written by a send running
+ * on another thread; senders alive), WEFT_ELAGGED (as for recv) or
+ * WEFT_EPIPE (closed and read to the end). Context: any thread. */
 WEFT_API WEFT_NODISCARD int weft_broadcast_try_recv(weft_broadcast_rx_t *rx, void *dst);
 /* How many messages the last WEFT_ELAGGED result of this receiver
  * skipped; 0 if it never lagged. */
