@@ -38,6 +38,7 @@ enum weft__live_kind {
     WEFT_LIVE_FRAME, /* futures inside tasks that have not been dropped yet */
     WEFT_LIVE_CANCEL_TOKEN, /* sync/cancel.c: tokens not freed yet */
     WEFT_LIVE_MPSC,         /* sync/mpsc.c: channels not freed yet */
+    WEFT_LIVE_LOCAL_SET,    /* runtime/localset.c: local sets whose memory is not released yet */
     WEFT_LIVE_KINDS
 };
 

@@ -34,7 +34,13 @@ struct weft_task_s {
     /* Run-queue/inject link: written only by the holder of the notified
      * reference (see sched.c). */
     weft_task_t *next;
-    struct weft__sched *sched;
+    /* Who queues the task when it is woken: its runtime's scheduler, or,
+     * for a task with WEFT_T_LOCAL (state.h), its local set (localset.c),
+     * which routes its wakes to the set's queues (sched.c). */
+    union {
+        struct weft__sched *sched;
+        struct weft_local_set_s *local;
+    };
     /* Owned list (runtime/owned.c), under the shard's lock. */
     weft__dnode_t owned;
     /* Protocol: JOIN_WAKER set => only the task side may touch it; clear =>
@@ -79,6 +85,14 @@ static inline weft__task_layout_t weft__task_layout(const weft_future_vtable_t *
     l.name_off = l.site_off + sizeof(const char *);
     l.total = l.name_off + namelen;
     return l;
+}
+
+/* Whether t belongs to a local set (its `local` member is valid) rather
+ * than to a runtime. relaxed: LOCAL is set before the task is shared and
+ * never changes. */
+static inline bool weft__task_is_local(weft_task_t *t)
+{
+    return (atomic_load_explicit(&t->state, memory_order_relaxed) & WEFT_T_LOCAL) != 0;
 }
 
 static inline void *weft__task_output(weft_task_t *t)
@@ -138,6 +152,9 @@ void weft__task_abort(weft_task_t *t);
 unsigned weft__foreign_hold(void);
 void weft__foreign_let_go(unsigned token);
 void weft__foreign_wakes_quiesce(void);
+/* Fills jh as the join handle of t, which was created with its handle
+ * reference (join.c). */
+void weft__join_handle_init(weft_join_handle_t *jh, weft_task_t *t);
 const char *weft__task_name(weft_task_t *t);
 const char *weft__task_site(weft_task_t *t);
 
