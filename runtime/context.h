@@ -34,6 +34,9 @@ typedef struct weft__tls {
     /* task-local bindings of the scopes being polled here, innermost first
      * (task_local.c); empty at the start of every task's or root's poll */
     const struct weft_task_local_binding_s *locals;
+    /* the local set whose run future is being polled here, or NULL
+     * (scheduler's own, like sched and worker: localset.c) */
+    struct weft_local_set_s *local_set;
 } weft__tls_t;
 
 extern _Thread_local weft__tls_t weft__tls;

@@ -110,6 +110,14 @@ const weft_future_vtable_t weft__join_handle_vtable = {
     join_poll, join_drop, NULL, sizeof(weft_join_handle_t), sizeof(int), "weft_join_handle",
 };
 
+void weft__join_handle_init(weft_join_handle_t *jh, weft_task_t *t)
+{
+    jh->future.vtable = &weft__join_handle_vtable;
+    jh->task_ = t;
+    jh->dst_ = NULL;
+    WEFT_LIVE_INC(WEFT_LIVE_JOIN_HANDLE);
+}
+
 weft_future_t *weft_join(weft_join_handle_t *jh, void *dst)
 {
     WEFT__REQUIRE("weft_join", jh);

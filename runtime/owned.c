@@ -87,3 +87,16 @@ weft_task_t *weft__owned_pop(weft__owned_t *o)
     }
     return NULL;
 }
+
+bool weft__owned_is_empty(weft__owned_t *o)
+{
+    for (unsigned i = 0; i <= o->mask; i++) {
+        weft__owned_shard_t *sh = &o->shards[i];
+        weft__spin_lock(&sh->lock);
+        bool empty = weft__dlist_empty(&sh->tasks);
+        weft__spin_unlock(&sh->lock);
+        if (!empty)
+            return false;
+    }
+    return true;
+}

@@ -7,7 +7,8 @@
  * previous occupant to the back of the local queue; a yield goes to the
  * back of the local queue. Anywhere else: the inject queue (the `woken`
  * queue for the drivers' batches, weft__wake_batch), and one parked worker
- * is woken if none is searching.
+ * is woken if none is searching. A local set's task goes to its set
+ * (localset.c), wherever it is woken from.
  */
 #include "scheduler.h"
 
@@ -135,6 +136,10 @@ static void push_lifo(weft__sched_t *s, weft__worker_t *w, weft_task_t *t)
 
 void weft__sched_schedule(weft_task_t *t, bool is_yield)
 {
+    if (WEFT_UNLIKELY(weft__task_is_local(t))) {
+        weft__local_schedule(t); /* its set's queues, never a worker's (localset.c) */
+        return;
+    }
     weft__sched_t *s = t->sched;
     weft__worker_t *w = local_worker(s);
     if (w == NULL || WEFT_UNLIKELY(batch.force && !is_yield)) {
@@ -171,6 +176,15 @@ bool weft__sched_has_work(weft__sched_t *s)
     return false;
 }
 
+void weft__spawn_check_future(const char *what, weft_future_t *fut, const char *site)
+{
+    if (fut == NULL || fut->vtable == NULL || fut->vtable->poll == NULL)
+        weft_panic(site, "%s: not a future (NULL or no vtable)", what);
+    if (fut->vtable->size < sizeof(weft_future_t))
+        weft_panic(site, "%s: the future's vtable gives its size as %zu bytes, less than a weft_future_t", what,
+                   fut->vtable->size);
+}
+
 int weft__task_spawn_new(weft__sched_t *s, weft_future_t *fut, weft_join_handle_t *jh, const char *name,
                          const char *site, weft_task_t **out)
 {
@@ -178,12 +192,8 @@ int weft__task_spawn_new(weft__sched_t *s, weft_future_t *fut, weft_join_handle_
     weft_task_t *t = weft__task_new(s, fut, jh != NULL, name, site);
     if (t == NULL)
         return WEFT_ENOMEM;
-    if (jh != NULL) {
-        jh->future.vtable = &weft__join_handle_vtable;
-        jh->task_ = t;
-        jh->dst_ = NULL;
-        WEFT_LIVE_INC(WEFT_LIVE_JOIN_HANDLE);
-    }
+    if (jh != NULL)
+        weft__join_handle_init(jh, t);
     /* Shutdown began: drop the future now, the handle reports
      * WEFT_ECANCELED. (A spawn that races the flag lands in a queue that
      * shutdown drains, and the draining cancels it: task.h.) */
@@ -202,11 +212,7 @@ int weft_spawn_at(weft_handle_t *h, weft_future_t *fut, weft_join_handle_t *jh, 
     if (s == NULL)
         weft_panic(site, "weft_spawn called with no runtime current on this thread: call it from a task or "
                    "block_on, or use weft_handle_spawn with a runtime handle");
-    if (fut == NULL || fut->vtable == NULL || fut->vtable->poll == NULL)
-        weft_panic(site, "weft_spawn: not a future (NULL or no vtable)");
-    if (fut->vtable->size < sizeof(weft_future_t))
-        weft_panic(site, "weft_spawn: the future's vtable gives its size as %zu bytes, less than a weft_future_t",
-                   fut->vtable->size);
+    weft__spawn_check_future("weft_spawn", fut, site);
     weft_task_t *t;
     int rc = weft__task_spawn_new(s, fut, jh, opts ? opts->name : NULL, site, &t);
     if (t != NULL)

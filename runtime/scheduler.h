@@ -98,6 +98,8 @@ void weft__owned_remove(weft__owned_t *o, weft_task_t *t);
 void weft__owned_close(weft__owned_t *o);
 /* Pops any task (its list reference moves to the caller), or NULL. */
 weft_task_t *weft__owned_pop(weft__owned_t *o);
+/* Whether o lists no task (a local set with nothing left to run). */
+bool weft__owned_is_empty(weft__owned_t *o);
 
 /* ---- Idle workers (idle.c) ------------------------------------------------ */
 typedef struct weft__idle {
@@ -232,6 +234,9 @@ bool weft__sched_has_work(weft__sched_t *s);
  * cancelled at once: its handle reports WEFT_ECANCELED). */
 int weft__task_spawn_new(weft__sched_t *s, weft_future_t *fut, weft_join_handle_t *jh, const char *name,
                          const char *site, weft_task_t **out);
+/* Aborts (at site, naming the call `what`) unless fut is a future that
+ * can be copied into a task. */
+void weft__spawn_check_future(const char *what, weft_future_t *fut, const char *site);
 /* worker.c */
 /* Runs w's worker loop on the calling thread (a pool thread) until shutdown
  * (returns false) or until the loop was handed to another thread by
@@ -263,6 +268,20 @@ int weft__seeded_init(weft__sched_t *s, const weft_builder_t *b);
 /* weft__ct_run_some for a seeded runtime: each task is picked by the PRNG
  * among all the runnable ones (up to a local queue's worth). */
 unsigned weft__seeded_run_some(weft__sched_t *s, unsigned max);
+
+/* ---- Local sets (localset.c) ---------------------------------------------- */
+/* A local set's tasks run only on the set's owner thread, inside its run
+ * future's poll. They share everything above (allocation, state word, join
+ * handles, abort) except where they go: a task with WEFT_T_LOCAL names its
+ * set in t->local, and weft__sched_schedule hands it to the set. */
+/* Queues a woken local task in its set: its own queue when this thread is
+ * running the set, else the set's remote queue, then wakes the set's run
+ * future. The caller holds the task's queue reference. Context: any thread. */
+void weft__local_schedule(weft_task_t *t);
+/* The owned list of a local set (its waiting tasks), for task.c. */
+weft__owned_t *weft__local_owned(struct weft_local_set_s *set);
+/* Releases a task allocation's reference to its set (task.c, at the free). */
+void weft__local_release(struct weft_local_set_s *set);
 
 /* ---- Blocking pool (blocking.c) -------------------------------------------- */
 typedef struct weft__pool weft__pool_t;

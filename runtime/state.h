@@ -1,6 +1,6 @@
 /* runtime/state.h - the task's state word and its named transitions.
  *
- * The state word packs eight flags and a reference count:
+ * The state word packs nine flags and a reference count:
  *
  *   bit 0 RUNNING        a thread holds the right to poll or cancel the task
  *   bit 1 COMPLETE       the future is gone; the output (or CANCELLED) is final
@@ -10,7 +10,8 @@
  *   bit 5 JOIN_WAKER     the join waker slot is owned by the task side
  *   bit 6 NAMED          a name follows the output (never changes)
  *   bit 7 OWNED          on the owned list (set at the first WEFT_PENDING)
- *   bits 8.. references  owned list + queue entry + join handle + wakers
+ *   bit 8 LOCAL          a local set's task (localset.c; never changes)
+ *   bits 9.. references  owned list + queue entry + join handle + wakers
  *
  * Design (lock-free, after Tokio's runtime/task/state.rs): every change to
  * the word is one of the transitions below, each a single RMW or a load
@@ -59,7 +60,10 @@
 #define WEFT_T_JOIN_WAKER (1u << 5)
 #define WEFT_T_NAMED (1u << 6)
 #define WEFT_T_OWNED (1u << 7)
-#define WEFT_T_REF_SHIFT 8
+/* A local set's task: its `local` pointer is its set, not a runtime
+ * (task.h). Set before the task is shared, never changed. */
+#define WEFT_T_LOCAL (1u << 8)
+#define WEFT_T_REF_SHIFT 9
 #define WEFT_T_REF_ONE ((uint64_t)1 << WEFT_T_REF_SHIFT)
 #define WEFT_T_REFS(s) ((s) >> WEFT_T_REF_SHIFT)
 
@@ -109,17 +113,21 @@ typedef enum {
 
 /* ---- Snapshots --------------------------------------------------------------- */
 
+/* The flags that never matter to the two snapshots below: NAMED and LOCAL
+ * never change, OWNED is the caller's own. */
+#define WEFT__T_INERT ((uint64_t)(WEFT_T_NAMED | WEFT_T_OWNED | WEFT_T_LOCAL))
+
 /* True when the state shows exactly two references (the owned list's and
  * the caller's) and no join handle: then no waker exists (wakers are only
  * made by polling, which is ours to do, or cloned from a counted one) and
  * no handle can abort, so no other thread can touch the state word until
- * we make a waker. The owned list's holder, shutdown, runs only after the
- * workers stopped. A detached task that never waits (a spawn_many or
- * chained_spawn task) thus runs and completes without an atomic RMW on its
- * state word. */
+ * we make a waker. The owned list's holder, shutdown (or a local set's
+ * free), runs only after the pollers stopped. A detached task that never
+ * waits (a spawn_many or chained_spawn task) thus runs and completes
+ * without an atomic RMW on its state word. */
 static inline bool weft__state_is_exclusive(uint64_t s)
 {
-    return (s & ~(uint64_t)(WEFT_T_NAMED | WEFT_T_OWNED)) == (WEFT_T_NOTIFIED | 2 * WEFT_T_REF_ONE);
+    return (s & ~WEFT__T_INERT) == (WEFT_T_NOTIFIED | 2 * WEFT_T_REF_ONE);
 }
 
 /* As weft__state_is_exclusive, for a caller that holds RUNNING: the caller
@@ -127,7 +135,7 @@ static inline bool weft__state_is_exclusive(uint64_t s)
  * nobody else can read or write the word any more. */
 static inline bool weft__state_is_sole_runner(uint64_t s)
 {
-    return (s & ~(uint64_t)(WEFT_T_NOTIFIED | WEFT_T_NAMED | WEFT_T_OWNED)) == (WEFT_T_RUNNING | 2 * WEFT_T_REF_ONE);
+    return (s & ~(WEFT__T_INERT | WEFT_T_NOTIFIED)) == (WEFT_T_RUNNING | 2 * WEFT_T_REF_ONE);
 }
 
 /* Whether the task is on the owned list. Only the holder of RUNNING sets

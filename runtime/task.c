@@ -58,13 +58,25 @@ static uint64_t next_task_id(void)
 
 static void task_dealloc(weft_task_t *t)
 {
-    /* relaxed: NAMED never changes after weft__task_new. */
+    /* relaxed: NAMED and LOCAL never change after the spawn. */
     uint64_t s = atomic_load_explicit(&t->state, memory_order_relaxed);
     weft__task_layout_t l = weft__task_layout(t->vtable, 0);
     if (s & WEFT_T_NAMED)
         l.total += strlen((const char *)t + l.name_off) + 1;
+    /* A local task's allocation holds a reference to its set, so a wake
+     * racing the set's free can still queue it there (localset.c). */
+    struct weft_local_set_s *set = (s & WEFT_T_LOCAL) ? t->local : NULL;
     WEFT_LIVE_DEC(WEFT_LIVE_TASK);
     weft__free(t, l.total);
+    if (WEFT_UNLIKELY(set != NULL))
+        weft__local_release(set);
+}
+
+/* The list a task joins when it first waits, where shutdown (or its local
+ * set's free) finds it. */
+static inline weft__owned_t *owned_list(weft_task_t *t)
+{
+    return WEFT_UNLIKELY(weft__task_is_local(t)) ? weft__local_owned(t->local) : &t->sched->owned;
 }
 
 weft_task_t *weft__task_new(weft__sched_t *s, weft_future_t *fut, bool with_handle, const char *name,
@@ -135,6 +147,11 @@ static inline unsigned foreign_begin(weft_task_t *t)
     weft__worker_t *w = weft__tls.worker;
     if (w != NULL && w->sched == t->sched)
         return 0;
+    /* A local task (whose `local` never equals a worker's runtime above)
+     * touches no runtime when woken, and its set outlives it (the task
+     * holds a reference: localset.c). */
+    if (weft__task_is_local(t))
+        return 0;
     unsigned e = atomic_load_explicit(&foreign_epoch, memory_order_relaxed) & 1u;
     atomic_fetch_add_explicit(&foreign_wakes[e], 1, memory_order_seq_cst);
     return e + 1;
@@ -202,7 +219,7 @@ static void task_complete(weft_task_t *t, weft__outcome_t outcome, owned_t owned
     uint64_t s = atomic_load_explicit(&t->state, memory_order_acquire);
     /* OWNED is only ever set by the holder of RUNNING: stable here. */
     if (owned == OWNED_UNLINK && (s & WEFT_T_OWNED))
-        weft__owned_remove(&t->sched->owned, t);
+        weft__owned_remove(owned_list(t), t);
 
     bool out_dropped = outcome == WEFT__COMPLETE_CANCELLED || vt->drop_output == NULL;
     if (refs == 2 && weft__state_is_sole_runner(s)) {
@@ -288,7 +305,7 @@ void weft__task_run(weft_task_t *t)
         /* First WEFT_PENDING: from now on the task may sit where no queue
          * holds it, so shutdown must be able to find it. A closed list means
          * shutdown began: cancel now. */
-        if (!weft__owned_insert(&t->sched->owned, t)) {
+        if (!weft__owned_insert(owned_list(t), t)) {
             task_complete(t, WEFT__COMPLETE_CANCELLED, OWNED_NOT_LISTED, 2, 0);
             return;
         }

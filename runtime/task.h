@@ -38,7 +38,13 @@ struct weft_task_s {
     /* Run-queue/inject link: written only by the holder of the notified
      * reference (see sched.c). */
     weft_task_t *next;
-    struct weft__sched *sched;
+    /* Who queues the task when it is woken: its runtime's scheduler, or,
+     * for a task with WEFT_T_LOCAL (state.h), its local set (localset.c),
+     * which routes its wakes to the set's queues (sched.c). */
+    union {
+        struct weft__sched *sched;
+        struct weft_local_set_s *local;
+    };
     /* Owned list (runtime/owned.c), under the shard's lock. */
     weft__dnode_t owned;
     /* Protocol: JOIN_WAKER set => only the task side may touch it; clear =>
@@ -84,6 +90,14 @@ static inline weft__task_layout_t weft__task_layout(const weft_future_vtable_t *
     l.name_off = l.id_off + sizeof(uint64_t);
     l.total = l.name_off + namelen;
     return l;
+}
+
+/* Whether t belongs to a local set (its `local` member is valid) rather
+ * than to a runtime. relaxed: LOCAL is set before the task is shared and
+ * never changes. */
+static inline bool weft__task_is_local(weft_task_t *t)
+{
+    return (atomic_load_explicit(&t->state, memory_order_relaxed) & WEFT_T_LOCAL) != 0;
 }
 
 static inline void *weft__task_output(weft_task_t *t)
@@ -147,6 +161,9 @@ void weft__foreign_wakes_quiesce(void);
  * runtime: its task may not be queued yet. A paused clock waits for it
  * before it jumps (clock.c). */
 bool weft__foreign_wakes_busy(void);
+/* Fills jh as the join handle of t, which was created with its handle
+ * reference (join.c). */
+void weft__join_handle_init(weft_join_handle_t *jh, weft_task_t *t);
 const char *weft__task_name(weft_task_t *t);
 const char *weft__task_site(weft_task_t *t);
 uint64_t weft__task_id(weft_task_t *t);

@@ -9,6 +9,7 @@
 #include "join.h"
 #include "task_local.h"
 #include "runtime.h"
+#include "local.h"
 #include "oneshot.h"
 #include "notify.h"
 #include "cancel.h"
