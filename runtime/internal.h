@@ -38,6 +38,7 @@ enum weft__live_kind {
     WEFT_LIVE_FRAME, /* futures inside tasks that have not been dropped yet */
     WEFT_LIVE_CANCEL_TOKEN, /* sync/cancel.c: tokens not freed yet */
     WEFT_LIVE_MPSC,         /* sync/mpsc.c: channels not freed yet */
+    WEFT_LIVE_UNORDERED,    /* runtime/unordered.c: member nodes and hubs not freed yet */
     WEFT_LIVE_KINDS
 };
 

@@ -7,6 +7,8 @@
 #include "future.h"
 #include "async.h"
 #include "join.h"
+#include "select.h"
+#include "unordered.h"
 #include "runtime.h"
 #include "oneshot.h"
 #include "notify.h"
