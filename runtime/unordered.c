@@ -43,6 +43,12 @@
 #include "nonnull.h"
 #include "context.h"
 
+/* References to the hub the set takes at once: a node holds one while it
+ * lives, and most nodes are freed by the set's owner, which puts the
+ * reference back in its own credit; so the hub's counter is touched once
+ * per this many pushes instead of twice per member. */
+#define HUB_CREDIT_BATCH 1024
+
 /* Polls in one poll of next in which no member finished before it yields
  * to the scheduler, so a set that keeps waking its own members (or has
  * many new ones) cannot hold its worker; futures-rs yields after 32 too. */
@@ -52,21 +58,24 @@ typedef struct weft__unordered_hub {
     _Atomic(struct weft__unordered_node *) ready; /* the intake stack of woken nodes */
     /* The set's owner: woken by the push that makes `ready` non-empty. */
     weft_atomic_waker_t owner;
-    /* One for the set (until weft_unordered_destroy), one per live node. */
+    /* One for the set (until weft_unordered_destroy), one per live node
+     * (the set takes them in batches: hub_credit_). */
     _Atomic size_t refs;
 } hub_t;
 
+/* 64 bytes before the member on LP64: what a waker touches (next, refs,
+ * queued) shares the first cache line with what the owner reads first. */
 typedef struct weft__unordered_node {
     struct weft__unordered_node *next; /* link on the ready stack, then on the set's ready list */
     hub_t *hub;
-    _Atomic size_t refs;
-    _Atomic bool queued; /* on the ready stack or list, or finished */
+    _Atomic uint32_t refs; /* the set's (until finished) + one per waker clone */
+    _Atomic bool queued;   /* on the ready stack or list, or finished */
     /* The owner's fields (only the set's owner reads or writes them). */
+    bool done; /* finished (or the set destroyed): the member is dropped */
     struct weft__unordered_node *all_prev, *all_next; /* the set's unfinished members */
     uintptr_t tag;
-    uint32_t round;     /* the set's poll that last polled it */
-    bool done;          /* finished (or the set destroyed): the member is dropped */
-    size_t size;        /* of the allocation */
+    uint32_t round; /* the set's poll that last polled it */
+    uint32_t size;  /* of the allocation */
     _Alignas(max_align_t) unsigned char fut[]; /* the member, fut->vtable->size bytes */
 } node_t;
 
@@ -79,16 +88,21 @@ static weft_future_t *node_fut(node_t *n)
 
 /* ---- Lifetimes ------------------------------------------------------------- */
 
-static void hub_release(hub_t *h)
+static void hub_release_n(hub_t *h, size_t refs)
 {
     /* release: our uses of the hub happen before its free; the acquire
      * fence pairs with the other releasers' release decrements. */
-    if (atomic_fetch_sub_explicit(&h->refs, 1, memory_order_release) != 1)
+    if (atomic_fetch_sub_explicit(&h->refs, refs, memory_order_release) != refs)
         return;
     atomic_thread_fence(memory_order_acquire);
     weft_atomic_waker_drop(&h->owner);
     WEFT_LIVE_DEC(WEFT_LIVE_UNORDERED);
     weft__free(h, sizeof *h);
+}
+
+static void hub_release(hub_t *h)
+{
+    hub_release_n(h, 1);
 }
 
 static void node_release(node_t *n)
@@ -101,6 +115,24 @@ static void node_release(node_t *n)
     WEFT_LIVE_DEC(WEFT_LIVE_UNORDERED);
     weft__free(n, n->size);
     hub_release(h);
+}
+
+/* Frees n on the owner's thread when only the set's reference is left:
+ * its hub reference goes back to the set's credit. */
+static void node_free_owned(weft_unordered_t *s, node_t *n)
+{
+    WEFT_LIVE_DEC(WEFT_LIVE_UNORDERED);
+    weft__free(n, n->size);
+    s->hub_credit_++;
+}
+
+/* True when the set's reference is the only one: no waker of n exists, so
+ * no other thread can touch n until the owner makes one (by polling it). */
+static bool node_owned_alone(node_t *n)
+{
+    /* acquire: pairs with the release decrement of the last waker's drop
+     * (node_release), so everything its holder did to n happened before. */
+    return atomic_load_explicit(&n->refs, memory_order_acquire) == 1;
 }
 
 /* ---- The members' waker ----------------------------------------------------- */
@@ -146,7 +178,9 @@ static const weft_waker_vtable_t node_waker_vtable = { node_clone, node_wake, no
 static weft_waker_t node_clone(const void *d)
 {
     /* relaxed: the caller already holds a reference (as Arc::clone). */
-    atomic_fetch_add_explicit(&((node_t *)(uintptr_t)d)->refs, 1, memory_order_relaxed);
+    if (WEFT_UNLIKELY(atomic_fetch_add_explicit(&((node_t *)(uintptr_t)d)->refs, 1, memory_order_relaxed) >=
+                      UINT32_MAX - 1))
+        weft_panic(WEFT_SITE, "weft_unordered: a member's waker was cloned 2^32 times (leaked wakers?)");
     return (weft_waker_t){ &node_waker_vtable, d };
 }
 
@@ -210,6 +244,8 @@ static bool take_woken(weft_unordered_t *s)
     node_t *first = ready_stack_take(&s->hub_->ready, memory_order_acquire, &last);
     if (first == NULL)
         return false;
+    /* The member itself (past the first cache line) is read next. */
+    __builtin_prefetch(first->fut);
     ready_append(s, first, last);
     return true;
 }
@@ -224,6 +260,12 @@ static void member_finish(weft_unordered_t *s, node_t *n)
     s->len_--;
     n->done = true;
     weft_future_drop(node_fut(n));
+    /* No waker left and not queued: nothing else can reach n, free it here
+     * (the usual end: the wake that finished it was a wake by value). */
+    if (node_owned_alone(n) && !atomic_load_explicit(&n->queued, memory_order_relaxed)) {
+        node_free_owned(s, n);
+        return;
+    }
     /* acq_rel: pairs with node_enqueue's exchange; true from now on, so
      * later wakes do nothing. */
     if (!atomic_exchange_explicit(&n->queued, true, memory_order_acq_rel))
@@ -243,8 +285,8 @@ int weft_unordered_push(weft_unordered_t *set, weft_future_t *fut, uintptr_t tag
     WEFT__REQUIRE("weft_unordered_push", set);
     WEFT__REQUIRE("weft_unordered_push", fut);
     size_t fsize = fut->vtable->size;
-    if (fsize < sizeof(weft_future_t))
-        weft_panic(WEFT_SITE, "weft_unordered_push: %s declares size %zu, smaller than a future",
+    if (fsize < sizeof(weft_future_t) || fsize > UINT32_MAX - sizeof(node_t))
+        weft_panic(WEFT_SITE, "weft_unordered_push: %s declares size %zu, not the size of a future",
                    fut->vtable->name != NULL ? fut->vtable->name : "the future", fsize);
     if (set->hub_ == NULL) {
         hub_t *h = weft__alloc(sizeof *h);
@@ -252,9 +294,10 @@ int weft_unordered_push(weft_unordered_t *set, weft_future_t *fut, uintptr_t tag
             return WEFT_ENOMEM;
         atomic_init(&h->ready, NULL);
         weft_atomic_waker_init(&h->owner);
-        atomic_init(&h->refs, 1);
+        atomic_init(&h->refs, 1 + HUB_CREDIT_BATCH);
         WEFT_LIVE_INC(WEFT_LIVE_UNORDERED);
         set->hub_ = h;
+        set->hub_credit_ = HUB_CREDIT_BATCH;
     }
     size_t size = sizeof(node_t) + fsize;
     node_t *n = weft__alloc(size);
@@ -262,15 +305,19 @@ int weft_unordered_push(weft_unordered_t *set, weft_future_t *fut, uintptr_t tag
         return WEFT_ENOMEM;
     WEFT_LIVE_INC(WEFT_LIVE_UNORDERED);
     n->hub = set->hub_;
-    /* relaxed: the hub is the set's own until the node is published. */
-    atomic_fetch_add_explicit(&set->hub_->refs, 1, memory_order_relaxed);
+    if (set->hub_credit_ == 0) {
+        /* relaxed: the set holds a reference already (as Arc::clone). */
+        atomic_fetch_add_explicit(&set->hub_->refs, HUB_CREDIT_BATCH, memory_order_relaxed);
+        set->hub_credit_ = HUB_CREDIT_BATCH;
+    }
+    set->hub_credit_--;
     atomic_init(&n->refs, 1);      /* the set's */
     atomic_init(&n->queued, true); /* on the ready list below, for its first poll */
     all_insert(set, n);
     n->tag = tag;
     n->round = set->round_ - 1; /* not polled in the current round */
     n->done = false;
-    n->size = size;
+    n->size = (uint32_t)size;
     memcpy(n->fut, fut, fsize);
     ready_append(set, n, n);
     set->len_++;
@@ -316,16 +363,22 @@ void weft_unordered_destroy(weft_unordered_t *set)
         n = next;
     }
     set->hub_ = NULL;
-    hub_release(h);
+    hub_release_n(h, 1 + set->hub_credit_);
+    set->hub_credit_ = 0;
 }
 
 /* Polls n (taken from the ready list) with out as its destination. */
 static weft_poll_t unordered_poll_one(weft_unordered_t *set, node_t *n, uint32_t round, void *out)
 {
     n->round = round;
-    /* acq_rel: pairs with node_enqueue (see the file comment). Cleared
-     * before the poll so that a wake during it queues the node again. */
-    atomic_exchange_explicit(&n->queued, false, memory_order_acq_rel);
+    /* Cleared before the poll so that a wake during it queues the node
+     * again. With no waker in existence (the first poll, or after a wake by
+     * value) nobody can race the store; otherwise acq_rel pairs with
+     * node_enqueue (see the file comment). */
+    if (node_owned_alone(n))
+        atomic_store_explicit(&n->queued, false, memory_order_relaxed);
+    else
+        atomic_exchange_explicit(&n->queued, false, memory_order_acq_rel);
     weft_waker_t w = { &node_waker_vtable, n }; /* borrowed: the set's reference keeps n alive */
     weft_context_t mcx = { &w };
     set->polling_ = true;

@@ -53,6 +53,7 @@ typedef struct weft_unordered_s {
     struct weft__unordered_node *ready_head_; /* members taken from the hub, to poll */
     struct weft__unordered_node *ready_tail_;
     size_t len_;
+    size_t hub_credit_; /* references to the hub the set holds for nodes it will free itself */
     uint32_t round_; /* counts the set's polls: no member is polled twice in one */
     bool polling_;   /* inside a member's poll (destroy then is misuse) */
 } weft_unordered_t;
