@@ -90,11 +90,11 @@ static weft_future_t *node_fut(node_t *n)
 
 static void hub_release_n(hub_t *h, size_t refs)
 {
-    /* release: our uses of the hub happen before its free; the acquire
-     * fence pairs with the other releasers' release decrements. */
-    if (atomic_fetch_sub_explicit(&h->refs, refs, memory_order_release) != refs)
+    /* acq_rel: release orders our uses of the hub before its free; acquire
+     * (for the last one) pairs with the other holders' decrements. On the
+     * variable rather than a fence: TSan does not model fences. */
+    if (atomic_fetch_sub_explicit(&h->refs, refs, memory_order_acq_rel) != refs)
         return;
-    atomic_thread_fence(memory_order_acquire);
     weft_atomic_waker_drop(&h->owner);
     WEFT_LIVE_DEC(WEFT_LIVE_UNORDERED);
     weft__free(h, sizeof *h);
@@ -107,10 +107,10 @@ static void hub_release(hub_t *h)
 
 static void node_release(node_t *n)
 {
-    /* As hub_release: pairs with the other holders' release decrements. */
-    if (atomic_fetch_sub_explicit(&n->refs, 1, memory_order_release) != 1)
+    /* acq_rel, as in hub_release_n: pairs with the other holders'
+     * decrements (and node_owned_alone's acquire load). */
+    if (atomic_fetch_sub_explicit(&n->refs, 1, memory_order_acq_rel) != 1)
         return;
-    atomic_thread_fence(memory_order_acquire);
     hub_t *h = n->hub;
     WEFT_LIVE_DEC(WEFT_LIVE_UNORDERED);
     weft__free(n, n->size);
@@ -152,7 +152,11 @@ static void node_enqueue(node_t *n)
      * wake to the owner's take (acquire, in take_woken). */
     if (!ready_stack_push(&h->ready, n, n, false, memory_order_release, &was_empty)) {
         /* The set was destroyed after this wake set `queued` (destroy saw
-         * it set and handed the set's reference to the queue): release it. */
+         * it set and handed the set's reference to the queue): release it.
+         * acquire: pairs with the release of the close in
+         * weft_unordered_destroy, so the set's last touches of n (its
+         * member's drop) happen before a free here. */
+        (void)atomic_load_explicit(&h->ready, memory_order_acquire);
         node_release(n);
         return;
     }
@@ -356,8 +360,9 @@ void weft_unordered_destroy(weft_unordered_t *set)
     node_t *last, *n;
     for (n = ready_pop(set); n != NULL; n = ready_pop(set))
         node_release(n);
-    /* acquire: pairs with node_enqueue's release CAS. */
-    for (n = ready_stack_close(&h->ready, memory_order_acquire, &last); n != NULL;) {
+    /* acq_rel: acquire pairs with node_enqueue's release CAS; release
+     * pairs with the acquire load of a push that fails on the closed stack. */
+    for (n = ready_stack_close(&h->ready, memory_order_acq_rel, &last); n != NULL;) {
         node_t *next = n->next;
         node_release(n);
         n = next;
