@@ -830,7 +830,8 @@ static weft_poll_t fu_member_poll(weft_future_t *f, weft_context_t *cx, void *ou
         return WEFT_PENDING;
     }
     check(rc, "futures_unordered recv");
-    *(uint32_t *)out = m->val;
+    if (out != NULL)
+        *(uint32_t *)out = m->val;
     return WEFT_READY;
 }
 static void fu_member_drop(weft_future_t *f)

@@ -22,7 +22,11 @@
  * the poll with a yield). A finished member's node keeps `queued` true for
  * ever, so late wakes do nothing; if it was queued when it finished, the
  * set's reference passes to the queue, and whoever takes the node from the
- * queue releases it.
+ * queue releases it. Most members end with no waker left (the resource
+ * woke them by value, or dropped its waker with the member): the owner
+ * sees the set's reference alone and frees the node without an atomic
+ * write, and the node's hub reference goes back to the set's credit
+ * (hub_credit_), so the hub's counter is not touched per member either.
  *
  * Progress: wakes are lock-free (one CAS loop on the stack's top); the
  * owner's calls never wait for a waker. Memory ordering: the stack's push
@@ -30,7 +34,10 @@
  * waker wrote before waking is visible to the member's next poll; the
  * `queued` exchanges are acq_rel on both sides, so that a wake which found
  * the flag still set (and pushed nothing) is ordered before the poller's
- * clearing of it, and the member's poll sees what the waker published.
+ * clearing of it, and the member's poll sees what the waker published
+ * (the poller clears it with a plain store only when no waker exists to
+ * race it). Reference counts are acq_rel on the variable, not fences,
+ * which TSan does not model.
  *
  * Weaknesses: one allocation per push (no node reuse: a node's last
  * reference may be dropped on any thread); the set's owner must not call

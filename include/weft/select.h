@@ -101,7 +101,7 @@ WEFT_API WEFT_NODISCARD weft_select_t weft_select(const weft_select_arm_t *arms,
 WEFT_API WEFT_NODISCARD weft_select_t weft_select_biased(const weft_select_arm_t *arms, size_t n);
 
 /* Races n arms (any n) that stay in the caller's array, which must outlive
- * the select: it writes NULL into arms[i].fut once it has dropped that arm.
+ * the select: once it is decided (or dropped), every arms[i].fut is NULL.
  * For a set of children whose size is known only at run time. */
 WEFT_API WEFT_NODISCARD weft_select_t weft_select_array(weft_select_arm_t *arms, size_t n);
 WEFT_API WEFT_NODISCARD weft_select_t weft_select_array_biased(weft_select_arm_t *arms, size_t n);
@@ -129,9 +129,9 @@ static inline weft_select_arm_t weft__arm(weft_future_t *fut, void *out, weft_ar
     weft__arm((cond) ? (WEFT__AWAIT_CHECK(fut, out), WEFT_FUTURE(fut)) : NULL, (out), WEFT_ARM_BORROWED)
 
 /* In an async body: construct the select of the given arms (1 to
- * WEFT_SELECT_MAX) into the frame slot `slot` and await it; `which` (an
- * int *) receives the winner's index, in the order the arms are written,
- * or WEFT_SELECT_ELSE. C only for now (C++ callers use weft_select). */
+ * WEFT_SELECT_MAX, each evaluated once) into the frame slot `slot` and
+ * await it; `which` (an int *) receives the winner's index, in the order
+ * the arms are written, or WEFT_SELECT_ELSE. */
 #define WEFT_SELECT(slot, which, ...) WEFT_AWAIT(slot, WEFT__SELECT_OF(weft_select, __VA_ARGS__), which)
 #define WEFT_SELECT_BIASED(slot, which, ...) \
     WEFT_AWAIT(slot, WEFT__SELECT_OF(weft_select_biased, __VA_ARGS__), which)
