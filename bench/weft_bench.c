@@ -849,6 +849,64 @@ WEFT_ASYNC(bc_sender_t, bc_sender, weft_unit_t)
             check(-1, "broadcast send");
     }
     weft_broadcast_tx_drop(&self->tx);
+/* ---- futures_unordered ------------------------------------------------------
+ * FU_MEMBERS oneshot receivers in one FuturesUnordered, each woken once by
+ * a sender task: a member counts its first poll (after its receiver has
+ * registered), the sender waits, yielding, until every member has been
+ * polled once and then sends member i the value i, in push order; the
+ * draining task takes every output. Timed from the first channel created
+ * to the last output taken; ns per completion. The same in
+ * bench/peers/tokio. */
+#define FU_MEMBERS 100000
+#define FU_BATCH 1000 /* pushes or sends between two yields: keeps each poll short */
+
+static weft_oneshot_tx_t *fu_tx;
+static _Atomic long fu_first_polls;
+static _Atomic uint64_t fu_sum;
+
+typedef struct {
+    weft_future_t future;
+    weft_oneshot_rx_t rx;
+    uint32_t val;
+    bool counted;
+} fu_member_t;
+static weft_poll_t fu_member_poll(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    fu_member_t *m = (fu_member_t *)(void *)f;
+    int rc = 0;
+    if (weft_future_poll(weft_oneshot_recv(&m->rx, &m->val), cx, &rc) == WEFT_PENDING) {
+        if (!m->counted) {
+            m->counted = true;
+            atomic_fetch_add_explicit(&fu_first_polls, 1, memory_order_release);
+        }
+        return WEFT_PENDING;
+    }
+    check(rc, "futures_unordered recv");
+    if (out != NULL)
+        *(uint32_t *)out = m->val;
+    return WEFT_READY;
+}
+static void fu_member_drop(weft_future_t *f)
+{
+    weft_oneshot_rx_drop(&((fu_member_t *)(void *)f)->rx);
+}
+static const weft_future_vtable_t fu_member_vtable = { fu_member_poll, fu_member_drop, NULL, sizeof(fu_member_t),
+                                                       sizeof(uint32_t), "fu_member" };
+
+typedef struct {
+    WEFT_FRAME;
+    uint32_t i;
+} fu_sender_t;
+WEFT_ASYNC(fu_sender_t, fu_sender, weft_unit_t)
+{
+    WEFT_BEGIN();
+    while (atomic_load_explicit(&fu_first_polls, memory_order_acquire) != FU_MEMBERS)
+        WEFT_YIELD();
+    for (self->i = 0; self->i < FU_MEMBERS; self->i++) {
+        check(weft_oneshot_send(&fu_tx[self->i], &self->i), "futures_unordered send");
+        if (self->i % FU_BATCH == FU_BATCH - 1)
+            WEFT_YIELD();
+    }
     WEFT_RETURN(WEFT_UNIT);
     WEFT_END();
 }
@@ -879,6 +937,36 @@ WEFT_ASYNC(bc_receiver_t, bc_receiver, weft_unit_t)
     atomic_fetch_add(&bc_missed, self->missed);
     weft_broadcast_rx_drop(&self->rx);
     lock_task_done();
+    weft_unordered_t set;
+    uint64_t sum;
+    uint32_t i, val;
+    bool got;
+    weft_unordered_next_t next;
+} fu_drain_t;
+WEFT_ASYNC(fu_drain_t, fu_drain, weft_unit_t)
+{
+    WEFT_BEGIN();
+    weft_unordered_init(&self->set);
+    for (self->i = 0; self->i < FU_MEMBERS; self->i++) {
+        fu_member_t m = { { &fu_member_vtable }, { { NULL }, NULL, NULL }, 0, false };
+        check(weft_oneshot_new(sizeof(uint32_t), NULL, &fu_tx[self->i], &m.rx), "oneshot");
+        check(weft_unordered_push(&self->set, WEFT_FUTURE(&m), self->i), "futures_unordered push");
+        if (self->i % FU_BATCH == FU_BATCH - 1)
+            WEFT_YIELD();
+    }
+    {
+        fu_sender_t snd = { WEFT_FRAME_INIT(fu_sender) };
+        check(weft_spawn(&snd, NULL), "spawn");
+    }
+    for (;;) {
+        WEFT_AWAIT(&self->next, weft_unordered_next(&self->set, NULL, &self->val), &self->got);
+        if (!self->got)
+            break;
+        self->sum += self->val;
+    }
+    weft_unordered_destroy(&self->set);
+    atomic_store(&fu_sum, self->sum);
+    latch_signal();
     WEFT_RETURN(WEFT_UNIT);
     WEFT_END();
 }
@@ -904,6 +992,21 @@ static double run_broadcast_fanout(void)
     if (atomic_load(&bc_missed) != 0)
         fprintf(stderr, "weft-bench: broadcast_fanout: %llu deliveries lost to lag\n",
                 (unsigned long long)atomic_load(&bc_missed));
+static double run_futures_unordered(void)
+{
+    if (fu_tx == NULL && (fu_tx = calloc(FU_MEMBERS, sizeof *fu_tx)) == NULL)
+        check(WEFT_ENOMEM, "futures_unordered");
+    atomic_store(&fu_first_polls, 0);
+    latch_reset();
+    double t0 = now_ns();
+    fu_drain_t d = { WEFT_FRAME_INIT(fu_drain) };
+    check(weft_handle_spawn(g_handle, &d, NULL), "spawn");
+    latch_wait();
+    double ns = (now_ns() - t0) / FU_MEMBERS;
+    if (atomic_load(&fu_sum) != (uint64_t)FU_MEMBERS * (FU_MEMBERS - 1) / 2) {
+        fprintf(stderr, "weft-bench: futures_unordered sum %llu\n", (unsigned long long)atomic_load(&fu_sum));
+        exit(1);
+    }
     return ns;
 }
 
@@ -927,6 +1030,7 @@ static const workload_t workloads[] = {
     { "rwlock_read_heavy", "ns/op", run_rwlock_read_heavy },
     { "mpsc_throughput", "ns/msg", run_mpsc_throughput },
     { "broadcast_fanout", "ns/delivery", run_broadcast_fanout },
+    { "futures_unordered", "ns/completion", run_futures_unordered },
 };
 
 static int cmp_double(const void *a, const void *b)

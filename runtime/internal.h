@@ -41,6 +41,7 @@ enum weft__live_kind {
     WEFT_LIVE_BROADCAST,    /* sync/broadcast.c: channels not freed yet */
     WEFT_LIVE_WATCH,        /* sync/watch.c: channels not freed yet */
     WEFT_LIVE_LOCAL_SET,    /* runtime/localset.c: local sets whose memory is not released yet */
+    WEFT_LIVE_UNORDERED,    /* runtime/unordered.c: member nodes and hubs not freed yet */
     WEFT_LIVE_KINDS
 };
 

@@ -39,6 +39,7 @@
         ck_assert_int_eq(weft__live_count(WEFT_LIVE_BROADCAST), 0);                                   \
         ck_assert_int_eq(weft__live_count(WEFT_LIVE_WATCH), 0);                                       \
         ck_assert_int_eq(weft__live_count(WEFT_LIVE_LOCAL_SET), 0);                                   \
+        ck_assert_int_eq(weft__live_count(WEFT_LIVE_UNORDERED), 0);                                   \
     } while (0)
 
 /* ---- Failures off the test thread ---------------------------------------------

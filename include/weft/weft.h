@@ -8,6 +8,8 @@
 #include "async.h"
 #include "join.h"
 #include "task_local.h"
+#include "select.h"
+#include "unordered.h"
 #include "runtime.h"
 #include "local.h"
 #include "oneshot.h"

@@ -16,6 +16,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::{Builder, Runtime};
@@ -75,6 +76,7 @@ const WORKLOADS: &[Workload] = &[
     Workload { figures: &[("semaphore_contended", "ns/acquire", 1)], run: semaphore_contended },
     Workload { figures: &[("mpsc_throughput", "ns/msg", 1)], run: mpsc_throughput },
     Workload { figures: &[("broadcast_fanout", "ns/delivery", 1)], run: broadcast_fanout },
+    Workload { figures: &[("futures_unordered", "ns/completion", 1)], run: futures_unordered },
     Workload { figures: &[("rwlock_read_heavy", "ns/op", 1)], run: rwlock_read_heavy },
 ];
 
@@ -733,5 +735,76 @@ fn rwlock_read_heavy(opts: &Opts) -> Vec<Sample> {
         let writes = LOCK_TASKS * ((LOCK_OPS + RW_WRITE_EVERY - 1) / RW_WRITE_EVERY);
         assert_eq!(*rt.block_on(l.read()), writes as u64);
         vec![ns_per(el, LOCK_TASKS * LOCK_OPS)]
+    })
+}
+
+// futures_unordered: FU_MEMBERS oneshot receivers in one FuturesUnordered,
+// each woken once by a sender task: a member counts its first poll (after
+// its receiver has registered), the sender waits, yielding, until every
+// member has been polled once and then sends member i the value i, in push
+// order; the draining task takes every output. Timed from the first channel
+// created to the last output taken; ns per completion. The same in weft-bench.
+const FU_MEMBERS: usize = 100_000;
+const FU_BATCH: usize = 1_000; // pushes or sends between two yields
+static FU_FIRST_POLLS: AtomicUsize = AtomicUsize::new(0);
+
+struct FuMember {
+    rx: oneshot::Receiver<u32>,
+    counted: bool,
+}
+
+impl std::future::Future for FuMember {
+    type Output = u32;
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<u32> {
+        match std::pin::Pin::new(&mut self.rx).poll(cx) {
+            std::task::Poll::Ready(v) => std::task::Poll::Ready(v.expect("futures_unordered recv")),
+            std::task::Poll::Pending => {
+                if !self.counted {
+                    self.counted = true;
+                    FU_FIRST_POLLS.fetch_add(1, Ordering::Release);
+                }
+                std::task::Poll::Pending
+            }
+        }
+    }
+}
+
+fn futures_unordered(opts: &Opts) -> Vec<Sample> {
+    repeat(opts, |rt| {
+        FU_FIRST_POLLS.store(0, Ordering::Relaxed);
+        let (done_tx, done_rx) = mpsc::sync_channel(1);
+        let start = Instant::now();
+        rt.spawn(async move {
+            let mut set = FuturesUnordered::new();
+            let mut txs = Vec::with_capacity(FU_MEMBERS);
+            for i in 0..FU_MEMBERS {
+                let (tx, rx) = oneshot::channel::<u32>();
+                txs.push(tx);
+                set.push(FuMember { rx, counted: false });
+                if i % FU_BATCH == FU_BATCH - 1 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            tokio::spawn(async move {
+                while FU_FIRST_POLLS.load(Ordering::Acquire) != FU_MEMBERS {
+                    tokio::task::yield_now().await;
+                }
+                for (i, tx) in txs.into_iter().enumerate() {
+                    tx.send(i as u32).expect("futures_unordered send");
+                    if i % FU_BATCH == FU_BATCH - 1 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            });
+            let mut sum = 0u64;
+            while let Some(v) = set.next().await {
+                sum += v as u64;
+            }
+            done_tx.send(sum).unwrap();
+        });
+        let sum = done_rx.recv().unwrap();
+        let el = start.elapsed();
+        assert_eq!(sum, (FU_MEMBERS as u64) * (FU_MEMBERS as u64 - 1) / 2);
+        vec![ns_per(el, FU_MEMBERS)]
     })
 }
