@@ -849,6 +849,64 @@ WEFT_ASYNC(bc_sender_t, bc_sender, weft_unit_t)
             check(-1, "broadcast send");
     }
     weft_broadcast_tx_drop(&self->tx);
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+typedef struct {
+    WEFT_FRAME;
+    weft_broadcast_rx_t rx;
+    int id, rc;
+    uint64_t v, n, missed;
+    weft_broadcast_recv_t r;
+} bc_receiver_t;
+WEFT_ASYNC(bc_receiver_t, bc_receiver, weft_unit_t)
+{
+    WEFT_BEGIN();
+    for (;;) {
+        WEFT_AWAIT(&self->r, weft_broadcast_recv(&self->rx, &self->v), &self->rc);
+        if (self->rc == WEFT_ELAGGED)
+            self->missed += weft_broadcast_rx_missed(&self->rx);
+        else if (self->rc != 0)
+            break;
+        else
+            self->n++;
+        atomic_store_explicit(&bc_progress[self->id].n, self->n + self->missed, memory_order_relaxed);
+    }
+    if (self->n + self->missed != BC_SENDS)
+        check(-1, "broadcast receiver count");
+    atomic_fetch_add(&bc_received, self->n);
+    atomic_fetch_add(&bc_missed, self->missed);
+    weft_broadcast_rx_drop(&self->rx);
+    lock_task_done();
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+static double run_broadcast_fanout(void)
+{
+    check(weft_broadcast_new(BC_CAP, sizeof(uint64_t), NULL, &bc_tx, NULL), "broadcast");
+    atomic_store(&bc_received, 0);
+    atomic_store(&bc_missed, 0);
+    atomic_store(&remaining, BC_RECEIVERS);
+    latch_reset();
+    double t0 = now_ns();
+    for (int k = 0; k < BC_RECEIVERS; k++) {
+        atomic_store(&bc_progress[k].n, 0);
+        bc_receiver_t r = { WEFT_FRAME_INIT(bc_receiver), .id = k };
+        check(weft_broadcast_subscribe(&bc_tx, &r.rx), "subscribe");
+        check(weft_handle_spawn(g_handle, &r, NULL), "spawn");
+    }
+    bc_sender_t s = { WEFT_FRAME_INIT(bc_sender), .tx = bc_tx };
+    check(weft_handle_spawn(g_handle, &s, NULL), "spawn");
+    latch_wait();
+    double ns = (now_ns() - t0) / (double)atomic_load(&bc_received);
+    if (atomic_load(&bc_missed) != 0)
+        fprintf(stderr, "weft-bench: broadcast_fanout: %llu deliveries lost to lag\n",
+                (unsigned long long)atomic_load(&bc_missed));
+    return ns;
+}
+
 /* ---- futures_unordered ------------------------------------------------------
  * FU_MEMBERS oneshot receivers in one FuturesUnordered, each woken once by
  * a sender task: a member counts its first poll (after its receiver has
@@ -913,30 +971,6 @@ WEFT_ASYNC(fu_sender_t, fu_sender, weft_unit_t)
 
 typedef struct {
     WEFT_FRAME;
-    weft_broadcast_rx_t rx;
-    int id, rc;
-    uint64_t v, n, missed;
-    weft_broadcast_recv_t r;
-} bc_receiver_t;
-WEFT_ASYNC(bc_receiver_t, bc_receiver, weft_unit_t)
-{
-    WEFT_BEGIN();
-    for (;;) {
-        WEFT_AWAIT(&self->r, weft_broadcast_recv(&self->rx, &self->v), &self->rc);
-        if (self->rc == WEFT_ELAGGED)
-            self->missed += weft_broadcast_rx_missed(&self->rx);
-        else if (self->rc != 0)
-            break;
-        else
-            self->n++;
-        atomic_store_explicit(&bc_progress[self->id].n, self->n + self->missed, memory_order_relaxed);
-    }
-    if (self->n + self->missed != BC_SENDS)
-        check(-1, "broadcast receiver count");
-    atomic_fetch_add(&bc_received, self->n);
-    atomic_fetch_add(&bc_missed, self->missed);
-    weft_broadcast_rx_drop(&self->rx);
-    lock_task_done();
     weft_unordered_t set;
     uint64_t sum;
     uint32_t i, val;
@@ -971,27 +1005,6 @@ WEFT_ASYNC(fu_drain_t, fu_drain, weft_unit_t)
     WEFT_END();
 }
 
-static double run_broadcast_fanout(void)
-{
-    check(weft_broadcast_new(BC_CAP, sizeof(uint64_t), NULL, &bc_tx, NULL), "broadcast");
-    atomic_store(&bc_received, 0);
-    atomic_store(&bc_missed, 0);
-    atomic_store(&remaining, BC_RECEIVERS);
-    latch_reset();
-    double t0 = now_ns();
-    for (int k = 0; k < BC_RECEIVERS; k++) {
-        atomic_store(&bc_progress[k].n, 0);
-        bc_receiver_t r = { WEFT_FRAME_INIT(bc_receiver), .id = k };
-        check(weft_broadcast_subscribe(&bc_tx, &r.rx), "subscribe");
-        check(weft_handle_spawn(g_handle, &r, NULL), "spawn");
-    }
-    bc_sender_t s = { WEFT_FRAME_INIT(bc_sender), .tx = bc_tx };
-    check(weft_handle_spawn(g_handle, &s, NULL), "spawn");
-    latch_wait();
-    double ns = (now_ns() - t0) / (double)atomic_load(&bc_received);
-    if (atomic_load(&bc_missed) != 0)
-        fprintf(stderr, "weft-bench: broadcast_fanout: %llu deliveries lost to lag\n",
-                (unsigned long long)atomic_load(&bc_missed));
 static double run_futures_unordered(void)
 {
     if (fu_tx == NULL && (fu_tx = calloc(FU_MEMBERS, sizeof *fu_tx)) == NULL)
