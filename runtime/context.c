@@ -49,6 +49,11 @@ const char *weft_task_current_site(void)
     return weft__tls.task ? weft__task_site(weft__tls.task) : NULL;
 }
 
+weft_task_id_t weft_task_current_id(void)
+{
+    return weft__tls.task ? weft__task_id(weft__tls.task) : 0;
+}
+
 bool weft_coop_proceed(weft_context_t *cx)
 {
     WEFT__REQUIRE("weft_coop_proceed", cx);

@@ -31,6 +31,9 @@ typedef struct weft__tls {
     bool yielded;                /* the running task woke itself (see task.c) */
     int budget;                  /* coop budget left; -1 = unconstrained */
     struct weft__pool *pool;     /* set on a blocking-pool thread (blocking.c) */
+    /* task-local bindings of the scopes being polled here, innermost first
+     * (task_local.c); empty at the start of every task's or root's poll */
+    const struct weft_task_local_binding_s *locals;
 } weft__tls_t;
 
 extern _Thread_local weft__tls_t weft__tls;

@@ -133,6 +133,13 @@ bool weft_join_handle_is_finished(const weft_join_handle_t *jh)
     return (atomic_load_explicit(&jh->task_->state, memory_order_acquire) & WEFT_T_COMPLETE) != 0;
 }
 
+weft_task_id_t weft_join_handle_id(const weft_join_handle_t *jh)
+{
+    WEFT__REQUIRE("weft_join_handle_id", jh);
+    /* The handle holds a reference: the task (and its id) stay allocated. */
+    return jh->task_ != NULL ? weft__task_id(jh->task_) : 0;
+}
+
 void weft_join_handle_drop(weft_join_handle_t *jh)
 {
     WEFT__REQUIRE("weft_join_handle_drop", jh);

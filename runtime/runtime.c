@@ -297,10 +297,12 @@ int weft_runtime_block_on(weft_runtime_t *rt, weft_future_t *fut, void *out)
      * thread context of its own: put it back afterwards. */
     weft__sched_t *outer = weft__tls.sched;
     weft_task_t *outer_task = weft__tls.task;
+    const struct weft_task_local_binding_s *outer_locals = weft__tls.locals;
     int outer_budget = weft__tls.budget;
     bool outer_yielded = weft__tls.yielded;
     weft__tls_set_runtime(s);
     weft__tls.task = NULL; /* the root future is not inside the outer task */
+    weft__tls.locals = NULL; /* nor inside its task-local scopes */
     weft__tls.in_block_on = true;
     if (ct)
         weft__tls_set_worker(&s->workers[0]);
@@ -327,6 +329,7 @@ int weft_runtime_block_on(weft_runtime_t *rt, weft_future_t *fut, void *out)
     }
     weft__tls_set_runtime(outer);
     weft__tls.task = outer_task;
+    weft__tls.locals = outer_locals;
     weft__tls.budget = outer_budget;
     weft__tls.yielded = outer_yielded;
     weft__tls_set_worker(NULL);

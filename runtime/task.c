@@ -33,6 +33,29 @@ const char *weft__task_site(weft_task_t *t)
     return *(const char **)(void *)((char *)t + weft__task_layout(t->vtable, 0).site_off);
 }
 
+uint64_t weft__task_id(weft_task_t *t)
+{
+    return *(const uint64_t *)(const void *)((char *)t + weft__task_layout(t->vtable, 0).id_off);
+}
+
+/* Task ids: unique in the process for its whole life (so unique for each
+ * runtime's), never 0. Each thread takes them from a block of ID_BLOCK
+ * reserved with one atomic add on the shared counter, so spawning from
+ * many workers does not bounce one cache line. 2^64 ids do not run out. */
+#define ID_BLOCK 1024
+static _Atomic uint64_t id_next_block = 1;
+static _Thread_local uint64_t id_next, id_end;
+
+static uint64_t next_task_id(void)
+{
+    if (id_next == id_end) {
+        /* relaxed: only uniqueness matters, which the atomic add gives. */
+        id_next = atomic_fetch_add_explicit(&id_next_block, ID_BLOCK, memory_order_relaxed);
+        id_end = id_next + ID_BLOCK;
+    }
+    return id_next++;
+}
+
 static void task_dealloc(weft_task_t *t)
 {
     /* relaxed: NAMED never changes after weft__task_new. */
@@ -63,6 +86,7 @@ weft_task_t *weft__task_new(weft__sched_t *s, weft_future_t *fut, bool with_hand
     t->vtable = vt;
     memcpy(t + 1, fut, vt->size);
     *(const char **)(void *)((char *)t + l.site_off) = site;
+    *(uint64_t *)(void *)((char *)t + l.id_off) = next_task_id();
     if (name)
         memcpy((char *)t + l.name_off, name, namelen);
     WEFT_LIVE_INC(WEFT_LIVE_TASK);
@@ -226,12 +250,17 @@ void weft__task_run(weft_task_t *t)
     weft__worker_t *w = weft__tls.worker;
     weft__tls.task = t;
     weft__tls.yielded = false;
+    /* A task starts from no task-local binding: none of the code polling
+     * it can leak one into it (task_local.c). */
+    const struct weft_task_local_binding_s *outer_locals = weft__tls.locals;
+    weft__tls.locals = NULL;
     if (w != NULL)
         weft__watch_begin(w, t); /* the blocking detector's view (watchdog.c) */
     weft_poll_t p = t->vtable->poll(weft__task_future(t), &cx, t->vtable->out_size ? weft__task_output(t) : NULL);
     if (w != NULL && WEFT_LIKELY(weft__tls.worker == w))
         weft__watch_end(w); /* before anything below may free the task */
     weft__tls.task = NULL;
+    weft__tls.locals = outer_locals;
     if (p == WEFT_READY) {
         task_complete(t, WEFT__COMPLETE_OUTPUT, OWNED_UNLINK, 2, 0);
         return;

@@ -2,7 +2,11 @@
  *
  * Layout of the allocation:
  *
- *   [ header, 64 bytes ][ future, vtable->size ][ output ][ site ptr ][ name ]
+ *   [ header, 64 bytes ][ future, vtable->size ][ output ][ site ptr ][ id ][ name ]
+ *
+ * The id (weft_task_id_t) sits beside the site, outside the header: the
+ * header stays one cache line, and the smallest tasks stay in their
+ * allocator size class (64 + 16 + 8 + 8 = 96 bytes).
  *
  * The state word (flags and reference count) and its transitions are in
  * state.h; task.c acts on them (running, completion, wakers, abort,
@@ -56,7 +60,7 @@ static inline weft_future_t *weft__task_future(weft_task_t *t)
 
 /* Offsets of what follows the future (see the layout above). */
 typedef struct {
-    size_t out_off, site_off, name_off, total;
+    size_t out_off, site_off, id_off, name_off, total;
 } weft__task_layout_t;
 
 /* The output's alignment: the largest power of two (at most 16) dividing its
@@ -76,7 +80,8 @@ static inline weft__task_layout_t weft__task_layout(const weft_future_vtable_t *
     size_t fut_end = sizeof(struct weft_task_s) + vt->size;
     l.out_off = WEFT_ALIGN_UP(fut_end, weft__task_out_align(vt->out_size));
     l.site_off = WEFT_ALIGN_UP(l.out_off + vt->out_size, sizeof(void *));
-    l.name_off = l.site_off + sizeof(const char *);
+    l.id_off = l.site_off + sizeof(const char *);
+    l.name_off = l.id_off + sizeof(uint64_t);
     l.total = l.name_off + namelen;
     return l;
 }
@@ -140,6 +145,7 @@ void weft__foreign_let_go(unsigned token);
 void weft__foreign_wakes_quiesce(void);
 const char *weft__task_name(weft_task_t *t);
 const char *weft__task_site(weft_task_t *t);
+uint64_t weft__task_id(weft_task_t *t);
 
 extern const weft_future_vtable_t weft__join_handle_vtable;
 

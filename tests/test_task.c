@@ -423,6 +423,96 @@ START_TEST(one_byte_output_survives_spawn)
 }
 END_TEST
 
+/* ---- Task ids --------------------------------------------------------------
+ * Every task's id is non-zero and unique; inside the task weft_task_current_id
+ * equals its handle's; outside any task, and for an empty handle, it is 0.
+ * Spawners on several threads at once (the workers and this thread) draw
+ * from per-thread blocks of ids: still no duplicate. */
+#define ID_SPAWNERS 4
+#define ID_PER 300
+
+typedef struct {
+    WEFT_FRAME;
+    weft_task_id_t *seen;
+} id_probe_t;
+WEFT_ASYNC(id_probe_t, id_probe, weft_unit_t)
+{
+    WEFT_BEGIN();
+    *self->seen = weft_task_current_id();
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+typedef struct {
+    WEFT_FRAME;
+    weft_task_id_t *ids, *seen;
+    weft_join_handle_t h[ID_PER];
+    int i, rc;
+} id_spawner_t;
+WEFT_ASYNC(id_spawner_t, id_spawner, weft_unit_t)
+{
+    WEFT_BEGIN();
+    for (self->i = 0; self->i < ID_PER; self->i++) {
+        id_probe_t p = { WEFT_FRAME_INIT(id_probe) };
+        p.seen = &self->seen[self->i];
+        WEFT_TEST_CHECK_INT_EQ(weft_spawn(&p, &self->h[self->i]), 0);
+        self->ids[self->i] = weft_join_handle_id(&self->h[self->i]);
+    }
+    for (self->i = 0; self->i < ID_PER; self->i++)
+        WEFT_AWAIT_REF(weft_join(&self->h[self->i], NULL), &self->rc);
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+static int cmp_id(const void *a, const void *b)
+{
+    weft_task_id_t x = *(const weft_task_id_t *)a, y = *(const weft_task_id_t *)b;
+    return (x > y) - (x < y);
+}
+
+START_TEST(task_ids_unique)
+{
+    weft_runtime_t *rt = shape_rt(_i);
+    static weft_task_id_t ids[ID_SPAWNERS + 1][ID_PER], seen[ID_SPAWNERS + 1][ID_PER];
+    static id_spawner_t sp[ID_SPAWNERS];
+    weft_join_handle_t hs[ID_SPAWNERS];
+    memset(seen, 0, sizeof seen);
+    for (int k = 0; k < ID_SPAWNERS; k++) {
+        sp[k] = (id_spawner_t){ WEFT_FRAME_INIT(id_spawner) };
+        sp[k].ids = ids[k];
+        sp[k].seen = seen[k];
+        ck_assert_int_eq(weft_spawn_at(weft_runtime_handle(rt), WEFT_FUTURE(&sp[k]), &hs[k], NULL, WEFT_SITE), 0);
+    }
+    /* And from this (non-worker) thread, while the spawners run. */
+    for (int i = 0; i < ID_PER; i++) {
+        id_probe_t p = { WEFT_FRAME_INIT(id_probe) };
+        p.seen = &seen[ID_SPAWNERS][i];
+        weft_join_handle_t h;
+        ck_assert_int_eq(weft_spawn_at(weft_runtime_handle(rt), WEFT_FUTURE(&p), &h, NULL, WEFT_SITE), 0);
+        ids[ID_SPAWNERS][i] = weft_join_handle_id(&h);
+        ck_assert_int_eq(join_out(rt, &h, NULL), 0);
+        ck_assert_uint_eq(weft_join_handle_id(&h), 0); /* consumed */
+    }
+    for (int k = 0; k < ID_SPAWNERS; k++)
+        ck_assert_int_eq(join_out(rt, &hs[k], NULL), 0);
+    ASSERT_NO_TEST_FAIL();
+    for (int k = 0; k <= ID_SPAWNERS; k++)
+        for (int i = 0; i < ID_PER; i++) {
+            ck_assert_uint_ne(ids[k][i], 0);
+            ck_assert_uint_eq(seen[k][i], ids[k][i]); /* the task saw its own id */
+        }
+    weft_task_id_t *flat = (weft_task_id_t *)(void *)ids; /* the whole array, as one */
+    qsort(flat, (ID_SPAWNERS + 1) * ID_PER, sizeof *flat, cmp_id);
+    for (int i = 1; i < (ID_SPAWNERS + 1) * ID_PER; i++)
+        ck_assert_uint_ne(flat[i - 1], flat[i]);
+    ck_assert_uint_eq(weft_task_current_id(), 0);
+    weft_join_handle_t empty = { 0 };
+    ck_assert_uint_eq(weft_join_handle_id(&empty), 0);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("task");
@@ -439,6 +529,7 @@ int main(void)
     tcase_add_test(tc, spawn_enomem_leaves_future_with_caller);
     tcase_add_loop_test(tc, mutual_join_does_not_leak, 0, N_SHAPES);
     tcase_add_loop_test(tc, one_byte_output_survives_spawn, 0, N_SHAPES);
+    tcase_add_loop_test(tc, task_ids_unique, 0, N_SHAPES);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -131,6 +131,10 @@ WEFT_API weft_handle_t *weft_handle_current(void);
 /* A join handle is a future (output int: 0 when the task's output was
  * written to the destination given to weft_join, WEFT_ECANCELED when the task
  * was aborted or dropped by shutdown). Dropping it detaches the task. */
+/* A task's id: unique among every task of the process for its whole life
+ * (so also for each runtime's life), never 0, never reused. */
+typedef uint64_t weft_task_id_t;
+
 typedef struct weft_join_handle_s {
     weft_future_t future;
     weft_task_t *task_; /* NULL: empty or already consumed */
@@ -172,6 +176,8 @@ WEFT_API weft_future_t *weft_join(weft_join_handle_t *jh, void *dst);
  * Context: any thread, also the task itself. */
 WEFT_API void weft_join_handle_abort(const weft_join_handle_t *jh);
 WEFT_API bool weft_join_handle_is_finished(const weft_join_handle_t *jh);
+/* The id of the handle's task; 0 for an empty (or consumed) handle. */
+WEFT_API weft_task_id_t weft_join_handle_id(const weft_join_handle_t *jh);
 /* Detaches (same as weft_future_drop on the handle). */
 WEFT_API void weft_join_handle_drop(weft_join_handle_t *jh);
 
@@ -242,6 +248,9 @@ WEFT_API void weft_blocking_stats(weft_handle_t *h, weft_blocking_stats_t *out);
  * not inside a task). */
 WEFT_API const char *weft_task_current_name(void);
 WEFT_API const char *weft_task_current_site(void);
+/* The id of the task running on this thread, 0 when not inside a task
+ * (a block_on root is not a task). See weft_task_id_t. */
+WEFT_API weft_task_id_t weft_task_current_id(void);
 
 /* Cooperative budget: every weft resource (join handle, channels, ...)
  * spends one unit per poll that makes progress; a task has 128 per

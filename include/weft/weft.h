@@ -9,6 +9,7 @@
 #include "join.h"
 #include "select.h"
 #include "unordered.h"
+#include "task_local.h"
 #include "runtime.h"
 #include "oneshot.h"
 #include "notify.h"
