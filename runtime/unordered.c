@@ -42,6 +42,7 @@
 #include "list.h"
 #include "nonnull.h"
 #include "context.h"
+#include "unordered_internal.h"
 
 /* Polls in one poll of next in which no member finished before it yields
  * to the scheduler, so a set that keeps waking its own members (or has
@@ -392,4 +393,24 @@ weft_unordered_next_t weft_unordered_next(weft_unordered_t *set, uintptr_t *tag,
 {
     WEFT__REQUIRE("weft_unordered_next", set);
     return (weft_unordered_next_t){ { &next_vtable }, set, tag, out };
+}
+
+/* ---- For weft_joinset_t (runtime/joinset.c; runtime/unordered_internal.h) -- */
+
+weft_future_t *weft__unordered_newest(weft_unordered_t *set)
+{
+    /* all_insert puts a pushed node at the head of the list. */
+    return set->all_ != NULL ? node_fut(set->all_) : NULL;
+}
+
+void weft__unordered_remove_newest(weft_unordered_t *set)
+{
+    if (set->all_ != NULL)
+        member_finish(set, set->all_);
+}
+
+void weft__unordered_for_each(weft_unordered_t *set, void (*fn)(weft_future_t *member, void *arg), void *arg)
+{
+    for (node_t *n = set->all_; n != NULL; n = n->all_next)
+        fn(node_fut(n), arg);
 }

@@ -11,6 +11,7 @@
 #include "unordered.h"
 #include "task_local.h"
 #include "runtime.h"
+#include "joinset.h"
 #include "oneshot.h"
 #include "notify.h"
 #include "cancel.h"
