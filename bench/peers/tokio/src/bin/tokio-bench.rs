@@ -75,6 +75,7 @@ const WORKLOADS: &[Workload] = &[
     Workload { figures: &[("semaphore_contended", "ns/acquire", 1)], run: semaphore_contended },
     Workload { figures: &[("mpsc_throughput", "ns/msg", 1)], run: mpsc_throughput },
     Workload { figures: &[("rwlock_read_heavy", "ns/op", 1)], run: rwlock_read_heavy },
+    Workload { figures: &[("joinset", "ns/task", 1)], run: joinset },
 ];
 
 fn usage() -> ! {
@@ -662,5 +663,33 @@ fn rwlock_read_heavy(opts: &Opts) -> Vec<Sample> {
         let writes = LOCK_TASKS * ((LOCK_OPS + RW_WRITE_EVERY - 1) / RW_WRITE_EVERY);
         assert_eq!(*rt.block_on(l.read()), writes as u64);
         vec![ns_per(el, LOCK_TASKS * LOCK_OPS)]
+    })
+}
+
+// joinset: one task spawns JOINSET_TASKS tasks (each returns its index)
+// into a JoinSet and joins them all as they finish; ns per task.
+const JOINSET_TASKS: usize = 10_000;
+
+fn joinset(opts: &Opts) -> Vec<Sample> {
+    repeat(opts, |rt| {
+        let start = Instant::now();
+        let sum = rt.block_on(async {
+            tokio::spawn(async {
+                let mut set = tokio::task::JoinSet::new();
+                for i in 0..JOINSET_TASKS {
+                    set.spawn(async move { i });
+                }
+                let mut sum = 0usize;
+                while let Some(r) = set.join_next().await {
+                    sum += r.unwrap();
+                }
+                sum
+            })
+            .await
+            .unwrap()
+        });
+        let el = start.elapsed();
+        assert_eq!(sum, JOINSET_TASKS * (JOINSET_TASKS - 1) / 2);
+        vec![ns_per(el, JOINSET_TASKS)]
     })
 }
