@@ -1023,6 +1023,71 @@ static double run_futures_unordered(void)
     return ns;
 }
 
+/* ---- joinset -------------------------------------------------------------------
+ * One task spawns JOINSET_TASKS tasks (each returns its index) into a
+ * weft_joinset_t and joins them all as they finish; ns per task, spawn to
+ * join (the same in bench/peers/tokio with tokio::task::JoinSet). */
+#define JOINSET_TASKS 10000
+
+static _Atomic uint64_t joinset_sum;
+
+typedef struct {
+    WEFT_FRAME;
+    int v;
+} js_leaf_t;
+WEFT_ASYNC(js_leaf_t, js_leaf, int)
+{
+    WEFT_BEGIN();
+    WEFT_RETURN(self->v);
+    WEFT_END();
+}
+
+typedef struct {
+    WEFT_FRAME;
+    weft_joinset_t set;
+    int i, rc, out;
+    uint64_t sum;
+    weft_joinset_join_next_t next;
+} js_driver_t;
+WEFT_ASYNC(js_driver_t, js_driver, weft_unit_t)
+{
+    WEFT_BEGIN();
+    weft_joinset_init(&self->set);
+    for (self->i = 0; self->i < JOINSET_TASKS; self->i++) {
+        js_leaf_t t = { WEFT_FRAME_INIT(js_leaf) };
+        t.v = self->i;
+        check(weft_joinset_spawn(&self->set, &t, NULL), "joinset spawn");
+    }
+    for (;;) {
+        WEFT_AWAIT(&self->next, weft_joinset_join_next(&self->set, &self->out, NULL), &self->rc);
+        if (self->rc == WEFT_ENOENT)
+            break;
+        check(self->rc, "join_next");
+        self->sum += (uint64_t)self->out;
+    }
+    weft_joinset_destroy(&self->set);
+    atomic_store(&joinset_sum, self->sum);
+    lock_task_done();
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+static double run_joinset(void)
+{
+    atomic_store(&remaining, 1);
+    latch_reset();
+    double t0 = now_ns();
+    js_driver_t d = { WEFT_FRAME_INIT(js_driver) };
+    check(weft_handle_spawn(g_handle, &d, NULL), "spawn");
+    latch_wait();
+    double ns = (now_ns() - t0) / JOINSET_TASKS;
+    if (atomic_load(&joinset_sum) != (uint64_t)JOINSET_TASKS * (JOINSET_TASKS - 1) / 2) {
+        fprintf(stderr, "weft-bench: joinset summed %llu\n", (unsigned long long)atomic_load(&joinset_sum));
+        exit(1);
+    }
+    return ns;
+}
+
 typedef struct {
     const char *name;
     const char *unit;
@@ -1044,6 +1109,7 @@ static const workload_t workloads[] = {
     { "mpsc_throughput", "ns/msg", run_mpsc_throughput },
     { "broadcast_fanout", "ns/delivery", run_broadcast_fanout },
     { "futures_unordered", "ns/completion", run_futures_unordered },
+    { "joinset", "ns/task", run_joinset },
 };
 
 static int cmp_double(const void *a, const void *b)

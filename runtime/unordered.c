@@ -49,6 +49,7 @@
 #include "list.h"
 #include "nonnull.h"
 #include "context.h"
+#include "unordered_internal.h"
 
 /* References to the hub the set takes at once: a node holds one while it
  * lives, and most nodes are freed by the set's owner, which puts the
@@ -457,4 +458,24 @@ weft_unordered_next_t weft_unordered_next(weft_unordered_t *set, uintptr_t *tag,
 {
     WEFT__REQUIRE("weft_unordered_next", set);
     return (weft_unordered_next_t){ { &next_vtable }, set, tag, out };
+}
+
+/* ---- For weft_joinset_t (runtime/joinset.c; runtime/unordered_internal.h) -- */
+
+weft_future_t *weft__unordered_newest(weft_unordered_t *set)
+{
+    /* all_insert puts a pushed node at the head of the list. */
+    return set->all_ != NULL ? node_fut(set->all_) : NULL;
+}
+
+void weft__unordered_remove_newest(weft_unordered_t *set)
+{
+    if (set->all_ != NULL)
+        member_finish(set, set->all_);
+}
+
+void weft__unordered_for_each(weft_unordered_t *set, void (*fn)(weft_future_t *member, void *arg), void *arg)
+{
+    for (node_t *n = set->all_; n != NULL; n = n->all_next)
+        fn(node_fut(n), arg);
 }

@@ -11,6 +11,7 @@
 #include "select.h"
 #include "unordered.h"
 #include "runtime.h"
+#include "joinset.h"
 #include "local.h"
 #include "oneshot.h"
 #include "notify.h"

@@ -78,6 +78,7 @@ const WORKLOADS: &[Workload] = &[
     Workload { figures: &[("broadcast_fanout", "ns/delivery", 1)], run: broadcast_fanout },
     Workload { figures: &[("futures_unordered", "ns/completion", 1)], run: futures_unordered },
     Workload { figures: &[("rwlock_read_heavy", "ns/op", 1)], run: rwlock_read_heavy },
+    Workload { figures: &[("joinset", "ns/task", 1)], run: joinset },
 ];
 
 fn usage() -> ! {
@@ -806,5 +807,33 @@ fn futures_unordered(opts: &Opts) -> Vec<Sample> {
         let el = start.elapsed();
         assert_eq!(sum, (FU_MEMBERS as u64) * (FU_MEMBERS as u64 - 1) / 2);
         vec![ns_per(el, FU_MEMBERS)]
+    })
+}
+
+// joinset: one task spawns JOINSET_TASKS tasks (each returns its index)
+// into a JoinSet and joins them all as they finish; ns per task.
+const JOINSET_TASKS: usize = 10_000;
+
+fn joinset(opts: &Opts) -> Vec<Sample> {
+    repeat(opts, |rt| {
+        let start = Instant::now();
+        let sum = rt.block_on(async {
+            tokio::spawn(async {
+                let mut set = tokio::task::JoinSet::new();
+                for i in 0..JOINSET_TASKS {
+                    set.spawn(async move { i });
+                }
+                let mut sum = 0usize;
+                while let Some(r) = set.join_next().await {
+                    sum += r.unwrap();
+                }
+                sum
+            })
+            .await
+            .unwrap()
+        });
+        let el = start.elapsed();
+        assert_eq!(sum, JOINSET_TASKS * (JOINSET_TASKS - 1) / 2);
+        vec![ns_per(el, JOINSET_TASKS)]
     })
 }
