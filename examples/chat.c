@@ -12,9 +12,12 @@
  *   - A semaphore of --max-clients permits caps the connections: a client
  *     past the cap is sent "server full" and closed.
  *   - A line longer than MAX_LINE drops its client.
- *   - SIGINT or SIGTERM cancels the root cancellation token: the server
- *     stops accepting, every client is sent a goodbye line and closed, and
- *     the process exits 0 once every connection task has ended.
+ *   - Each client's task races its three halves (reader, forwarder,
+ *     writer) and the root cancellation token in one select: the first to
+ *     end ends the client.
+ *   - SIGINT or SIGTERM ends the accept loop, which cancels the root token:
+ *     every client is sent a goodbye line and closed, and the process exits
+ *     0 once every connection task has ended.
  *
  * Port 0 picks a free port; the first line on stdout names it. docs/chat.md
  * walks through this file; bench/peers/tokio/src/bin/tokio-chat.rs is the
@@ -46,41 +49,6 @@ static struct {
     unsigned next_id;         /* only the accept loop touches it */
 } srv;
 
-/* ---- until_cancelled: a race between a future and a token ---------------------- */
-/* Runs inner (a future in the caller's frame, owned from now on; its output
- * goes to inner_out) unless tok is cancelled first. Output int: 0 when
- * inner finished, WEFT_ECANCELED when the token won (inner is dropped). */
-typedef struct {
-    weft_future_t future;
-    weft_future_t *inner;
-    void *inner_out;
-    weft_cancelled_t stop;
-} until_t;
-static weft_poll_t until_poll(weft_future_t *f, weft_context_t *cx, void *out)
-{
-    until_t *u = (until_t *)(void *)f;
-    if (weft_future_poll(WEFT_FUTURE(&u->stop), cx, NULL) == WEFT_READY)
-        *(int *)out = WEFT_ECANCELED;
-    else if (weft_future_poll(u->inner, cx, u->inner_out) == WEFT_READY)
-        *(int *)out = 0;
-    else
-        return WEFT_PENDING;
-    return WEFT_READY;
-}
-static void until_drop(weft_future_t *f)
-{
-    until_t *u = (until_t *)(void *)f;
-    weft_future_drop(u->inner);
-    weft_future_drop(WEFT_FUTURE(&u->stop));
-}
-static const weft_future_vtable_t until_vt = {
-    until_poll, until_drop, NULL, sizeof(until_t), sizeof(int), "until_cancelled",
-};
-static until_t until_cancelled(weft_future_t *inner, void *inner_out, weft_cancel_token_t *tok)
-{
-    return (until_t){ { &until_vt }, inner, inner_out, weft_cancel_token_cancelled(tok) };
-}
-
 /* ---- a line splitter (a stream I/O layer's line reader would replace it) ------- */
 typedef struct {
     char buf[MAX_LINE];
@@ -106,7 +74,7 @@ static char *next_line(lines_t *in)
     return line;
 }
 
-/* ---- one client: a reader, a forwarder and a writer, run together ------------- */
+/* ---- one client: a reader, a forwarder and a writer, raced in one task --------- */
 typedef struct session_s session_t;
 
 /* Reads the client's lines and broadcasts them. */
@@ -115,9 +83,7 @@ typedef struct {
     session_t *c;
     lines_t in;
     ssize_t n;
-    int rc;
     weft_tcp_io_t op;
-    until_t until;
 } reader_t;
 
 /* Moves the broadcast messages meant for the client into its queue. */
@@ -125,9 +91,8 @@ typedef struct {
     WEFT_FRAME;
     session_t *c;
     msg_t m;
-    int got, rc;
+    int got;
     weft_broadcast_recv_t recv;
-    until_t until;
 } forwarder_t;
 
 /* Writes the queued messages to the client's socket. */
@@ -135,37 +100,38 @@ typedef struct {
     WEFT_FRAME;
     session_t *c;
     msg_t m;
-    int got, rc;
+    int got;
     ssize_t n;
     weft_mpsc_recv_t recv;
     weft_tcp_io_t op;
-    until_t until;
-    weft_timeout_t bye;
 } writer_t;
 
 struct session_s {
     WEFT_FRAME;
     unsigned id;
     weft_tcp_stream_t s;
-    weft_cancel_token_t *tok; /* a child of srv.root, cancelled when any half ends */
     weft_broadcast_rx_t rx;
-    weft_mpsc_tx_t qtx;       /* the outbound queue */
+    weft_mpsc_tx_t qtx; /* the outbound queue */
     weft_mpsc_rx_t qrx;
     reader_t reader;
     forwarder_t forwarder;
     writer_t writer;
-    weft_future_t *halves[3];
-    weft_join_all_t join;
+    weft_cancelled_t stop;
+    weft_select_t sel;
+    int which;
+    ssize_t n;
+    weft_tcp_io_t op;
+    weft_timeout_t bye;
 };
 
 WEFT_ASYNC(reader_t, reader_fn, weft_unit_t)
 {
     WEFT_BEGIN();
     while (self->in.len < MAX_LINE) { /* a full buffer holding no "\n": a line too long */
-        self->op = weft_tcp_read(&self->c->s, self->in.buf + self->in.len, MAX_LINE - self->in.len);
-        WEFT_AWAIT(&self->until, until_cancelled(WEFT_FUTURE(&self->op), &self->n, self->c->tok), &self->rc);
-        if (self->rc != 0 || self->n <= 0)
-            break; /* cancelled, or the client left (0), or a socket error */
+        WEFT_AWAIT(&self->op, weft_tcp_read(&self->c->s, self->in.buf + self->in.len, MAX_LINE - self->in.len),
+                   &self->n);
+        if (self->n <= 0)
+            break; /* the client left (0), or a socket error */
         self->in.len += (size_t)self->n;
         for (char *line; (line = next_line(&self->in)) != NULL;) {
             msg_t m = { .from = self->c->id };
@@ -173,7 +139,6 @@ WEFT_ASYNC(reader_t, reader_fn, weft_unit_t)
             (void)!weft_broadcast_send(&srv.tx, &m); /* the count of receivers is not needed */
         }
     }
-    weft_cancel_token_cancel(self->c->tok); /* this client is done: stop its other halves */
     WEFT_RETURN(WEFT_UNIT);
     WEFT_END();
 }
@@ -182,9 +147,8 @@ WEFT_ASYNC(forwarder_t, forwarder_fn, weft_unit_t)
 {
     WEFT_BEGIN();
     for (;;) {
-        self->recv = weft_broadcast_recv(&self->c->rx, &self->m);
-        WEFT_AWAIT(&self->until, until_cancelled(WEFT_FUTURE(&self->recv), &self->got, self->c->tok), &self->rc);
-        if (self->rc != 0 || self->got == WEFT_EPIPE)
+        WEFT_AWAIT(&self->recv, weft_broadcast_recv(&self->c->rx, &self->m), &self->got);
+        if (self->got == WEFT_EPIPE)
             break;
         if (self->got == WEFT_ELAGGED)
             self->m.len = snprintf(self->m.text, sizeof self->m.text, "*** missed %llu messages\n",
@@ -197,7 +161,6 @@ WEFT_ASYNC(forwarder_t, forwarder_fn, weft_unit_t)
                 break; /* still full, the socket takes nothing: a slow client is dropped */
         }
     }
-    weft_cancel_token_cancel(self->c->tok);
     WEFT_RETURN(WEFT_UNIT);
     WEFT_END();
 }
@@ -206,19 +169,12 @@ WEFT_ASYNC(writer_t, writer_fn, weft_unit_t)
 {
     WEFT_BEGIN();
     for (;;) {
-        self->recv = weft_mpsc_recv(&self->c->qrx, &self->m);
-        WEFT_AWAIT(&self->until, until_cancelled(WEFT_FUTURE(&self->recv), &self->got, self->c->tok), &self->rc);
-        if (self->rc != 0 || self->got != 0)
+        WEFT_AWAIT(&self->recv, weft_mpsc_recv(&self->c->qrx, &self->m), &self->got);
+        if (self->got != 0)
             break;
-        self->op = weft_tcp_write_all(&self->c->s, self->m.text, (size_t)self->m.len);
-        WEFT_AWAIT(&self->until, until_cancelled(WEFT_FUTURE(&self->op), &self->n, self->c->tok), &self->rc);
-        if (self->rc != 0 || self->n < 0)
+        WEFT_AWAIT(&self->op, weft_tcp_write_all(&self->c->s, self->m.text, (size_t)self->m.len), &self->n);
+        if (self->n < 0)
             break;
-    }
-    weft_cancel_token_cancel(self->c->tok);
-    if (weft_cancel_token_is_cancelled(srv.root)) { /* shutting down: say goodbye, within a second */
-        self->op = weft_tcp_write_all(&self->c->s, BYE, strlen(BYE));
-        WEFT_AWAIT(&self->bye, weft_timeout_ms(WEFT_FUTURE(&self->op), &self->n, 1000), &self->rc);
     }
     WEFT_RETURN(WEFT_UNIT);
     WEFT_END();
@@ -231,26 +187,25 @@ static void session_cleanup(session_t *c)
     weft_broadcast_rx_drop(&c->rx);
     weft_mpsc_tx_drop(&c->qtx);
     weft_mpsc_rx_drop(&c->qrx);
-    if (c->tok != NULL)
-        weft_cancel_token_release(c->tok);
     weft_semaphore_release(&srv.slots, 1);
 }
 
 WEFT_ASYNC_WITH_DROP(session_t, session_fn, weft_unit_t, session_cleanup)
 {
     WEFT_BEGIN();
-    /* The halves point into this frame, so they are made here, after spawn
-     * moved it into its task. The join polls them in this order, so after a
-     * forwarder's yield the writer runs first, with a fresh cooperative
-     * budget, and drains the queue if the socket takes data. The join ends
-     * when all three have ended. */
-    self->reader = (reader_t){ WEFT_FRAME_INIT(reader_fn), .c = self };
-    self->writer = (writer_t){ WEFT_FRAME_INIT(writer_fn), .c = self };
-    self->forwarder = (forwarder_t){ WEFT_FRAME_INIT(forwarder_fn), .c = self };
-    self->halves[0] = WEFT_FUTURE(&self->reader);
-    self->halves[1] = WEFT_FUTURE(&self->writer);
-    self->halves[2] = WEFT_FUTURE(&self->forwarder);
-    WEFT_AWAIT(&self->join, weft_join_all(self->halves, NULL, 3), NULL);
+    /* The first of the three halves to end, or the shutdown token, ends the
+     * client; the select drops the others. Biased: it polls in this order,
+     * so after a forwarder's yield the writer runs first and drains the
+     * queue if the socket takes data. */
+    WEFT_SELECT_BIASED(&self->sel, &self->which,
+                       WEFT_ARM(&self->reader, ((reader_t){ WEFT_FRAME_INIT(reader_fn), .c = self }), NULL),
+                       WEFT_ARM(&self->writer, ((writer_t){ WEFT_FRAME_INIT(writer_fn), .c = self }), NULL),
+                       WEFT_ARM(&self->forwarder, ((forwarder_t){ WEFT_FRAME_INIT(forwarder_fn), .c = self }), NULL),
+                       WEFT_ARM(&self->stop, weft_cancel_token_cancelled(srv.root), NULL));
+    if (self->which == 3) { /* shutting down: say goodbye, within a second */
+        self->op = weft_tcp_write_all(&self->s, BYE, strlen(BYE));
+        WEFT_AWAIT(&self->bye, weft_timeout_ms(WEFT_FUTURE(&self->op), &self->n, 1000), NULL);
+    }
     WEFT_RETURN(WEFT_UNIT);
     WEFT_END();
 }
@@ -263,49 +218,34 @@ static void start_session(weft_tcp_stream_t s)
     session_t c = { WEFT_FRAME_INIT(session_fn), .id = ++srv.next_id, .s = s };
     msg_t hello = { 0 };
     hello.len = snprintf(hello.text, sizeof hello.text, "welcome guest%u\n", c.id);
-    if (weft_cancel_token_child(srv.root, &c.tok) != 0 || weft_broadcast_subscribe(&srv.tx, &c.rx) != 0 ||
+    if (weft_broadcast_subscribe(&srv.tx, &c.rx) != 0 ||
         weft_mpsc_bounded(QUEUE_LEN, sizeof(msg_t), NULL, &c.qtx, &c.qrx) != 0 ||
         weft_mpsc_try_send(&c.qtx, &hello) != 0 || weft_spawn(&c, NULL) != 0)
         session_cleanup(&c); /* out of memory: this client is closed */
 }
 
-/* ---- shutdown, and the accept loop ------------------------------------------------ */
-typedef struct {
-    WEFT_FRAME;
-    int signo, rc;
-    weft_signal_t sig;
-} stopper_t;
-WEFT_ASYNC(stopper_t, stopper_fn, weft_unit_t)
-{
-    WEFT_BEGIN();
-    WEFT_AWAIT(&self->sig, weft_signal_recv(self->signo), &self->rc);
-    if (self->rc == 0)
-        weft_cancel_token_cancel(srv.root); /* cancels every session's token too */
-    WEFT_RETURN(WEFT_UNIT);
-    WEFT_END();
-}
-
+/* ---- the accept loop, and shutdown ------------------------------------------------ */
 typedef struct {
     WEFT_FRAME;
     uint16_t port;
     size_t max_clients;
-    int rc, got;
+    int rc, which;
     weft_tcp_listener_t l;
     weft_tcp_stream_t s;
+    weft_signal_t sigint, sigterm; /* kept across the loop's selects: no signal is missed */
     weft_tcp_accept_t acc;
+    weft_select_t sel;
     weft_tcp_io_t op;
-    until_t until;
     weft_semaphore_acquire_t all;
 } main_t;
-WEFT_ASYNC(main_t, main_fn, int)
+static void main_cleanup(main_t *self)
+{
+    weft_future_drop(WEFT_FUTURE(&self->sigint));
+    weft_future_drop(WEFT_FUTURE(&self->sigterm));
+}
+WEFT_ASYNC_WITH_DROP(main_t, main_fn, int, main_cleanup)
 {
     WEFT_BEGIN();
-    {
-        stopper_t a = { WEFT_FRAME_INIT(stopper_fn), .signo = SIGINT };
-        stopper_t b = { WEFT_FRAME_INIT(stopper_fn), .signo = SIGTERM };
-        if (weft_spawn(&a, NULL) != 0 || weft_spawn(&b, NULL) != 0)
-            WEFT_RETURN(1);
-    }
     self->rc = weft_tcp_listen_ip("127.0.0.1", self->port, 128, &self->l);
     if (self->rc != 0) {
         fprintf(stderr, "chat: listen: %s\n", weft_strerror(self->rc));
@@ -314,11 +254,11 @@ WEFT_ASYNC(main_t, main_fn, int)
     printf("listening on 127.0.0.1:%u\n", weft_tcp_listener_port(&self->l));
     fflush(stdout);
     for (;;) {
-        self->acc = weft_tcp_accept(&self->l, &self->s, NULL);
-        WEFT_AWAIT(&self->until, until_cancelled(WEFT_FUTURE(&self->acc), &self->got, srv.root), &self->rc);
-        if (self->rc != 0)
+        WEFT_SELECT(&self->sel, &self->which, WEFT_ARM(&self->acc, weft_tcp_accept(&self->l, &self->s, NULL), &self->rc),
+                    WEFT_ARM_REF(&self->sigint, NULL), WEFT_ARM_REF(&self->sigterm, NULL));
+        if (self->which != 0)
             break; /* SIGINT or SIGTERM */
-        if (self->got != 0)
+        if (self->rc != 0)
             continue; /* a connection that failed before it was accepted */
         if (weft_semaphore_try_acquire(&srv.slots) == 0) {
             start_session(self->s);
@@ -328,6 +268,7 @@ WEFT_ASYNC(main_t, main_fn, int)
         WEFT_AWAIT(&self->op, weft_tcp_write(&self->s, FULL, strlen(FULL)), NULL);
         weft_tcp_close(&self->s);
     }
+    weft_cancel_token_cancel(srv.root); /* every session says goodbye and ends */
     weft_tcp_listener_close(&self->l);
     /* Each session holds a permit until it has ended: taking them all waits
      * for the last one (a NULL output gives them back at once). */
@@ -338,7 +279,8 @@ WEFT_ASYNC(main_t, main_fn, int)
 
 int main(int argc, char **argv)
 {
-    main_t m = { WEFT_FRAME_INIT(main_fn), .port = 7000, .max_clients = 100 };
+    main_t m = { WEFT_FRAME_INIT(main_fn), .port = 7000, .max_clients = 100, .sigint = weft_signal_recv(SIGINT),
+                 .sigterm = weft_signal_recv(SIGTERM) };
     for (int i = 1; i < argc; i += 2) {
         long v = i + 1 < argc ? atol(argv[i + 1]) : -1;
         if (strcmp(argv[i], "--port") == 0 && v >= 0 && v <= 65535)
@@ -357,7 +299,7 @@ int main(int argc, char **argv)
     int rc = 1;
     if (weft_runtime_block_on(rt, WEFT_FUTURE(&m), &rc) != 0)
         rc = 1;
-    weft_runtime_free(rt); /* drops the stopper whose signal never came */
+    weft_runtime_free(rt);
     weft_semaphore_destroy(&srv.slots);
     weft_broadcast_tx_drop(&srv.tx);
     weft_cancel_token_release(srv.root);
