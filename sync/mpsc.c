@@ -1354,6 +1354,23 @@ void weft_mpsc_rx_drop(weft_mpsc_rx_t *rx)
     chan_release(c);
 }
 
+#ifdef WEFT_TEST_HOOKS
+/* Tests: moves a new, empty bounded channel's positions to the start of
+ * lap `lap` (modulo the laps there are: (uint64_t)-1 is the last one), to
+ * run it across the point where positions wrap. */
+void weft__mpsc_test_start_lap(weft_mpsc_rx_t *rx, uint64_t lap);
+void weft__mpsc_test_start_lap(weft_mpsc_rx_t *rx, uint64_t lap)
+{
+    weft_mpsc_t *c = rx->chan_;
+    uint64_t p = (lap * (c->idx_mask + 1)) & POS_MASK;
+    atomic_store(&c->tail, t_with_pos(0, p));
+    c->head = p;
+    c->head_slot = 0;
+    for (size_t i = 0; i < c->cap; i++)
+        atomic_store(slot_seq(slot_at(c, i)), SEQ_FREE(p | i));
+}
+#endif
+
 /* ---- Plain threads -------------------------------------------------------------------
  * As weft_mutex_blocking_lock (sync/mutex.c): the waker unparks a parker on
  * this stack. It counts its handles (clones not yet woken or dropped), and
