@@ -8,7 +8,8 @@
  * common path:
  *   - `tail`, the word every claim CASes: CLOSED | WAITERS | RX_WAITING |
  *     credits | position (an unbounded channel uses RX_WAITING only);
- *   - `tx_gone`, `rx_closed`, and the receiver's waker under `rx_lock`;
+ *   - `tx_gone`, `rx_closed` (unbounded), and the receiver's waker under
+ *     `rx_lock`;
  *   - `tx_waiting` (mirrors WAITERS, read by every receive) and the FIFO
  *     list of send futures waiting for room, under `wlock`;
  *   - the receiver's own `head`, or an unbounded channel's block list
@@ -49,10 +50,12 @@
  *     received, and every later claim CASes tail, sees the flag, clears it
  *     and wakes the receiver after publishing. A position claimed but not
  *     yet published will not wake it: it spins briefly, yields the CPU once,
- *     then yields the task. Unbounded: it looks at the queue under the
- *     lock after the flag; a push looks at the flag after its unlock.
- *     tx_gone and rx_closed: stored seq_cst before loading the flag, which
- *     the receiver loads after its fetch_or (a store-then-load pair).
+ *     then yields the task. Unbounded: it looks at the queue (and
+ *     rx_closed) under the lock after the flag; a push or a close looks
+ *     at the flag after its unlock. Bounded close: CLOSED is itself a
+ *     read-modify-write of tail. tx_gone: stored seq_cst before the flag
+ *     is loaded, and loaded by the receiver after its fetch_or (a
+ *     store-then-load pair).
  *   - a sender queues by storing tx_waiting, then looking for room;
  *     whoever makes room stores it (the receiver's FREE: the one locked
  *     instruction of a receive), then loads tx_waiting (a pair, seq_cst).
@@ -109,9 +112,9 @@ typedef struct block {
 #define T_POS_SHIFT (T_CREDIT_SHIFT + T_CREDIT_BITS)
 #define POS_MASK (((uint64_t)1 << (64 - T_POS_SHIFT)) - 1)
 _Static_assert(WEFT_MPSC_MAX_CAP < ((size_t)1 << T_CREDIT_BITS), "credits fit their field");
-/* Index bits of the largest cap, and at least 2^12 laps for the position
- * of a given tail word to come round again. */
-_Static_assert(WEFT_MPSC_MAX_CAP == (size_t)1 << 24 && 64 - T_POS_SHIFT - 25 >= 11, "laps");
+/* The largest cap takes 24 index bits of a position, which leaves at least
+ * 2^12 laps before positions repeat. */
+_Static_assert(WEFT_MPSC_MAX_CAP == (size_t)1 << 24 && 64 - T_POS_SHIFT - 24 >= 12, "laps");
 
 /* Spins of a receive that found the head position claimed but not yet
  * published (a sender between its CAS and its store: a copy's worth)
@@ -155,7 +158,7 @@ struct weft_mpsc_s {
     /* The receiver's parking and the closed states: written once, or when
      * the receiver parks. */
     _Alignas(WEFT_CACHELINE) _Atomic bool tx_gone; /* every sender and permit dropped */
-    _Atomic bool rx_closed; /* close / rx_drop (unbounded: changed under `lock`) */
+    _Atomic bool rx_closed; /* unbounded: close / rx_drop (changed under `lock`) */
     unsigned rx_lock;       /* over rx_waker */
     weft_waker_t rx_waker;
 
@@ -1167,8 +1170,12 @@ bool weft_mpsc_tx_is_closed(const weft_mpsc_tx_t *tx)
     weft_mpsc_t *c = tx->chan_;
     if (c == NULL)
         return true;
-    /* acquire: pairs with weft_mpsc_close's seq_cst store (what the closer
-     * did before is visible to whoever sees the close). */
+    /* acquire: pairs with the close's seq_cst read-modify-write or store
+     * (what the closer did before is visible to whoever sees the close).
+     * Bounded: the bit the claims obey, so a true here and a send's
+     * WEFT_EPIPE agree. */
+    if (c->bounded)
+        return (atomic_load_explicit(&c->tail, memory_order_acquire) & T_CLOSED) != 0;
     return atomic_load_explicit(&c->rx_closed, memory_order_acquire);
 }
 
@@ -1328,14 +1335,11 @@ void weft_mpsc_close(weft_mpsc_rx_t *rx)
     WEFT__REQUIRE("weft_mpsc_close", rx);
     weft_mpsc_t *c = rx_chan(rx, "weft_mpsc_close");
     if (c->bounded) {
-        ring_close(c);
-        /* seq_cst: for weft_mpsc_tx_is_closed; the ring's CLOSED is what
-         * sends obey. */
-        atomic_store_explicit(&c->rx_closed, true, memory_order_seq_cst);
+        ring_close(c); /* CLOSED in tail: what claims, the receiver and tx_is_closed read */
     } else {
         weft__waitlock_lock(&c->lock);
-        /* seq_cst: changed under the lock for queue_push; the atomic is
-         * for weft_mpsc_tx_is_closed. */
+        /* seq_cst: changed under the lock for queue_push and rx_wait; the
+         * atomic is for weft_mpsc_tx_is_closed. */
         atomic_store_explicit(&c->rx_closed, true, memory_order_seq_cst);
         weft__waitlock_unlock(&c->lock);
     }
