@@ -53,23 +53,22 @@ static int recv_parked(weft_mpsc_rx_t *rx, void *dst, weft__parker_t *parker, lo
     return poll_parked(WEFT_FUTURE(&r), parker, ms);
 }
 
-/* ---- The receiver parking while senders publish ---------------------------------- */
-
-#define PP_PRODUCERS 2
-#define PP_PER 1500
-
+/* ---- Producers on plain threads ---------------------------------------------------
+ * Producer 0 sends with try_send (spinning on a full channel), producer 1
+ * with blocking_send (waiting in the senders' queue); each sends its id in
+ * the high half and its count in the low half, `limit` values or (limit
+ * < 0) until the channel is closed. */
 typedef struct {
     weft_mpsc_tx_t tx;
     uint64_t id;
-    int sent;
-} pp_arg_t;
+    long limit;
+    long sent; /* sends that returned 0: a prefix of this producer's values */
+} thread_producer_t;
 
-/* Producer 0 sends with try_send (spinning on a full channel), producer 1
- * with blocking_send (waiting in the senders' queue). */
-static void *pp_producer(void *arg)
+static void *thread_producer(void *arg)
 {
-    pp_arg_t *a = arg;
-    for (uint64_t i = 0; i < PP_PER; i++) {
+    thread_producer_t *a = arg;
+    for (uint64_t i = 0; a->limit < 0 || (long)i < a->limit; i++) {
         uint64_t v = a->id << 32 | i;
         int rc;
         if (a->id == 1) {
@@ -78,6 +77,8 @@ static void *pp_producer(void *arg)
             while ((rc = weft_mpsc_try_send(&a->tx, &v)) == WEFT_EAGAIN)
                 sched_yield();
         }
+        if (rc == WEFT_EPIPE && a->limit < 0)
+            break;
         if (!WEFT_TEST_CHECK_INT_EQ(rc, 0))
             break;
         a->sent++;
@@ -85,6 +86,21 @@ static void *pp_producer(void *arg)
     weft_mpsc_tx_drop(&a->tx);
     return NULL;
 }
+
+/* Starts n producers, each with a clone of tx (the caller keeps tx). */
+static void start_producers(weft_mpsc_tx_t *tx, thread_producer_t *a, pthread_t *t, int n, long limit)
+{
+    for (int p = 0; p < n; p++) {
+        a[p] = (thread_producer_t){ .id = (uint64_t)p, .limit = limit };
+        weft_mpsc_tx_clone(tx, &a[p].tx);
+        ck_assert_int_eq(pthread_create(&t[p], NULL, thread_producer, &a[p]), 0);
+    }
+}
+
+/* ---- The receiver parking while senders publish ---------------------------------- */
+
+#define PP_PRODUCERS 2
+#define PP_PER 1500
 
 START_TEST(park_vs_publish)
 {
@@ -98,13 +114,9 @@ START_TEST(park_vs_publish)
         weft_mpsc_rx_t rx;
         ck_assert_int_eq(bounded ? weft_mpsc_bounded(1 + (size_t)it % 4, sizeof(uint64_t), NULL, &tx, &rx)
                                  : weft_mpsc_unbounded(sizeof(uint64_t), NULL, &tx, &rx), 0);
-        pp_arg_t a[PP_PRODUCERS];
+        thread_producer_t a[PP_PRODUCERS];
         pthread_t t[PP_PRODUCERS];
-        for (int p = 0; p < PP_PRODUCERS; p++) {
-            a[p] = (pp_arg_t){ .id = (uint64_t)p };
-            weft_mpsc_tx_clone(&tx, &a[p].tx);
-            ck_assert_int_eq(pthread_create(&t[p], NULL, pp_producer, &a[p]), 0);
-        }
+        start_producers(&tx, a, t, PP_PRODUCERS, PP_PER);
         weft_mpsc_tx_drop(&tx);
         weft__parker_t parker;
         weft__parker_init(&parker);
@@ -141,36 +153,6 @@ static void cp_drop_value(void *v)
     cp_drops++;
 }
 
-typedef struct {
-    weft_mpsc_tx_t tx;
-    uint64_t id;
-    long sent; /* sends that returned 0: a prefix of this producer's values */
-} cp_arg_t;
-
-/* Sends until the channel is closed: producer 0 with try_send, producer 1
- * with blocking_send (it may be queued for room when the close comes). */
-static void *cp_producer(void *arg)
-{
-    cp_arg_t *a = arg;
-    for (uint64_t i = 0;; i++) {
-        uint64_t v = a->id << 32 | i;
-        int rc;
-        if (a->id == 1) {
-            rc = weft_mpsc_blocking_send(&a->tx, &v);
-        } else {
-            while ((rc = weft_mpsc_try_send(&a->tx, &v)) == WEFT_EAGAIN)
-                sched_yield();
-        }
-        if (rc == WEFT_EPIPE)
-            break;
-        if (!WEFT_TEST_CHECK_INT_EQ(rc, 0))
-            break;
-        a->sent++;
-    }
-    weft_mpsc_tx_drop(&a->tx);
-    return NULL;
-}
-
 START_TEST(close_vs_publish)
 {
     int iters = chaos_iters(200) / 4 + 1;
@@ -184,13 +166,9 @@ START_TEST(close_vs_publish)
         weft_mpsc_rx_t rx;
         ck_assert_int_eq(bounded ? weft_mpsc_bounded(1 + (size_t)it % 3, sizeof(uint64_t), cp_drop_value, &tx, &rx)
                                  : weft_mpsc_unbounded(sizeof(uint64_t), cp_drop_value, &tx, &rx), 0);
-        cp_arg_t a[2];
+        thread_producer_t a[2]; /* until closed; producer 1 may be queued for room when it comes */
         pthread_t t[2];
-        for (int p = 0; p < 2; p++) {
-            a[p] = (cp_arg_t){ .id = (uint64_t)p };
-            weft_mpsc_tx_clone(&tx, &a[p].tx);
-            ck_assert_int_eq(pthread_create(&t[p], NULL, cp_producer, &a[p]), 0);
-        }
+        start_producers(&tx, a, t, 2, -1);
         weft_mpsc_tx_drop(&tx);
         weft__parker_t parker;
         weft__parker_init(&parker);
@@ -233,21 +211,15 @@ END_TEST
 #define CR_CAP 3
 #define CR_OPS 600
 
-typedef struct {
-    weft_mpsc_tx_t tx;
-    uint64_t id;
-    long sent;
-} cr_arg_t;
-
 /* Each operation in turn: a reserve then a permit send or a permit drop,
  * a send future dropped if it has to wait (or sent), a blocking send, a
  * try_send. */
 static void *cr_producer(void *arg)
 {
-    cr_arg_t *a = arg;
+    thread_producer_t *a = arg;
     weft__parker_t parker;
     weft__parker_init(&parker);
-    for (uint64_t i = 0; i < CR_OPS; i++) {
+    for (uint64_t i = 0; (long)i < a->limit; i++) {
         uint64_t v = a->id << 32 | a->sent;
         int rc = 0;
         switch (i % 5) {
@@ -318,10 +290,10 @@ START_TEST(credits_keep_room_exact)
         weft_mpsc_tx_t tx;
         weft_mpsc_rx_t rx;
         ck_assert_int_eq(weft_mpsc_bounded(CR_CAP, sizeof(uint64_t), NULL, &tx, &rx), 0);
-        cr_arg_t a[3];
+        thread_producer_t a[3];
         pthread_t t[3];
         for (int p = 0; p < 3; p++) {
-            a[p] = (cr_arg_t){ .id = (uint64_t)p };
+            a[p] = (thread_producer_t){ .id = (uint64_t)p, .limit = CR_OPS };
             weft_mpsc_tx_clone(&tx, &a[p].tx);
             ck_assert_int_eq(pthread_create(&t[p], NULL, cr_run, &a[p]), 0);
         }
