@@ -86,6 +86,7 @@
 
 #include "../runtime/context.h"
 #include "../runtime/nonnull.h"
+#include "construct.h"
 #include "waiters.h"
 #include "weft/mpsc.h"
 
@@ -875,24 +876,8 @@ static void sender_retain(weft_mpsc_t *c)
     atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
 }
 
-/* ---- Writing a future ------------------------------------------------------
- * A constructor returns its future by value and the awaiting code copies
- * it into its frame at once, which the compiler does with 16-byte loads.
- * Written field by field with 8-byte stores, each such load waits until
- * those stores retire (a failed store-to-load forward): about 19 of the
- * 56 ns a message cost on one worker, send and receive together. So on
- * LP64 with GNU C the constructors write their future in 16-byte pieces
- * laid out to match (checked below); elsewhere, with an initializer. */
-#if UINTPTR_MAX == UINT64_MAX && defined(__GNUC__)
-#define PAIR_STORES 1
-typedef uint64_t pair_t __attribute__((vector_size(16)));
-
-static inline void put_pair(unsigned char *at, uint64_t a, uint64_t b)
-{
-    pair_t v = { a, b };
-    memcpy(at, &v, sizeof v);
-}
-
+/* ---- Writing a future (sync/construct.h) ------------------------------------ */
+#ifdef WEFT__PAIR_STORES
 _Static_assert(offsetof(weft_mpsc_send_t, chan_) == 8 && offsetof(weft_mpsc_send_t, value_) == 16 &&
                    offsetof(weft_mpsc_send_t, permit_) == 24 && offsetof(weft_mpsc_send_t, node_) == 32 &&
                    offsetof(weft_mpsc_send_t, waker_) == 48 && offsetof(weft_mpsc_send_t, grant_) == 64 &&
@@ -1054,14 +1039,14 @@ static weft_mpsc_send_t send_new(weft_mpsc_t *c, const weft_future_vtable_t *vt,
 {
     /* node_ is initialized when the send queues (a future moves until it
      * is first polled); the other fields start at 0 / NULL. */
-#ifdef PAIR_STORES
+#ifdef WEFT__PAIR_STORES
     _Static_assert(GRANT_NONE == 0 && SEND_IDLE == 0, "a fresh send is zero past permit_");
     weft_mpsc_send_t s;
     unsigned char *p = (unsigned char *)&s;
-    put_pair(p, (uintptr_t)vt, (uintptr_t)c);
-    put_pair(p + 16, (uintptr_t)value, (uintptr_t)permit);
-    put_pair(p + 32, 0, 0); /* node_ */
-    put_pair(p + 48, 0, 0); /* waker_ */
+    weft__put_pair(p, (uintptr_t)vt, (uintptr_t)c);
+    weft__put_pair(p + 16, (uintptr_t)value, (uintptr_t)permit);
+    weft__put_pair(p + 32, 0, 0); /* node_ */
+    weft__put_pair(p + 48, 0, 0); /* waker_ */
     memset(p + 64, 0, 8);   /* grant_, phase_ */
     return s;
 #else
@@ -1263,11 +1248,11 @@ static const weft_future_vtable_t recv_many_vtable = {
 
 static weft_mpsc_recv_t recv_new(weft_mpsc_t *c, const weft_future_vtable_t *vt, void *dst, size_t max)
 {
-#ifdef PAIR_STORES
+#ifdef WEFT__PAIR_STORES
     weft_mpsc_recv_t r;
     unsigned char *p = (unsigned char *)&r;
-    put_pair(p, (uintptr_t)vt, (uintptr_t)c);
-    put_pair(p + 16, (uintptr_t)dst, max);
+    weft__put_pair(p, (uintptr_t)vt, (uintptr_t)c);
+    weft__put_pair(p + 16, (uintptr_t)dst, max);
     memset(p + 32, 0, 8); /* registered_, done_ */
     return r;
 #else
