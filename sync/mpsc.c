@@ -368,7 +368,7 @@ typedef enum { CLAIM_OK, CLAIM_FULL, CLAIM_WAITERS, CLAIM_CLOSED } claim_t;
 /* Takes room: a position (*pos) or a credit. `serving`: for the queue's
  * head (WAITERS does not stop it). *wake_rx: the claim cleared
  * RX_WAITING, so the caller wakes the receiver once it has published. */
-static claim_t ring_claim(weft_mpsc_t *c, want_t want, bool serving, uint64_t *pos, bool *wake_rx)
+static inline claim_t ring_claim(weft_mpsc_t *c, want_t want, bool serving, uint64_t *pos, bool *wake_rx)
 {
     /* seq_cst: when serving, the load half of a queueing sender's pair
      * (send_queue stored tx_waiting first); see room_made. A plain load
@@ -432,7 +432,7 @@ static bool credit_to_slot(weft_mpsc_t *c, uint64_t *pos, bool *wake_rx)
 
 /* Copies value into pos's slot, publishes it, and wakes the receiver when
  * the claim found it parked. */
-static void ring_put(weft_mpsc_t *c, uint64_t pos, const void *value, bool wake_rx)
+static inline void ring_put(weft_mpsc_t *c, uint64_t pos, const void *value, bool wake_rx)
 {
     unsigned char *slot = slot_at(c, pos_slot(c, pos));
     copy_value(slot + SLOT_HEADER, value, c->value_size);
@@ -505,7 +505,7 @@ static void serve_and_unlock(weft_mpsc_t *c)
 
 /* After the caller's seq_cst store that made room (a slot FREE, a credit
  * given back): serves the queue if anyone waits. */
-static void room_made(weft_mpsc_t *c)
+static inline void room_made(weft_mpsc_t *c)
 {
     /* seq_cst: the load half of the room maker's pair; pairs with
      * send_queue's seq_cst store of tx_waiting followed by serve_locked's
@@ -664,7 +664,7 @@ static int queue_push(weft_mpsc_t *c, const void *value)
 
 /* ---- Taking values out (the receiver) ------------------------------------------ */
 
-static size_t ring_take(weft_mpsc_t *c, unsigned char *buf, size_t max)
+static inline size_t ring_take(weft_mpsc_t *c, unsigned char *buf, size_t max)
 {
     size_t n = 0;
     while (n < max) {
@@ -707,7 +707,7 @@ static size_t queue_take(weft_mpsc_t *c, unsigned char *buf, size_t max)
 }
 
 /* Copies up to max values into buf; returns how many. */
-static size_t rx_take(weft_mpsc_t *c, unsigned char *buf, size_t max)
+static inline size_t rx_take(weft_mpsc_t *c, unsigned char *buf, size_t max)
 {
     return c->bounded ? ring_take(c, buf, max) : queue_take(c, buf, max);
 }
@@ -920,7 +920,7 @@ static int finish_with_credit(weft_mpsc_send_t *s)
     return 0;
 }
 
-static int finish_with(weft_mpsc_send_t *s, room_t room, uint64_t pos, bool wake_rx)
+static inline int finish_with(weft_mpsc_send_t *s, room_t room, uint64_t pos, bool wake_rx)
 {
     switch (room) {
     case ROOM_SLOT:
@@ -935,7 +935,7 @@ static int finish_with(weft_mpsc_send_t *s, room_t room, uint64_t pos, bool wake
     return WEFT_EPIPE;
 }
 
-static weft_poll_t send_bounded(weft_mpsc_send_t *s, const weft_waker_t *waker, int *rc)
+static inline weft_poll_t send_bounded(weft_mpsc_send_t *s, const weft_waker_t *waker, int *rc)
 {
     weft_mpsc_t *c = s->chan_;
     want_t want = s->permit_ != NULL ? WANT_CREDIT : WANT_SLOT;
@@ -1173,9 +1173,35 @@ static weft_mpsc_t *rx_chan(const weft_mpsc_rx_t *rx, const char *what)
     return rx->chan_;
 }
 
+/* A receive found nothing: parks, or (READY) takes what came meanwhile or
+ * learns the channel is finished (*n 0). */
+static weft_poll_t recv_wait(weft_mpsc_recv_t *r, weft_context_t *cx, size_t *n)
+{
+    weft_mpsc_t *c = r->chan_;
+    rx_wait_t wait = rx_wait(c, cx->waker, &r->registered_);
+    if (wait == WAIT_PARKED)
+        return WEFT_PENDING;
+    /* Something came, the channel closed, or a sender that claimed the
+     * head position before our flag is still copying its value in: it
+     * will not wake us, so wait for it, spinning briefly, then giving up
+     * the CPU once (it may be a preempted thread), then yielding the
+     * task. */
+    for (unsigned spins = 0; wait == WAIT_RETRY && (*n = rx_take(c, r->dst_, r->max_)) == 0 && !rx_finished(c);
+         spins++) {
+        if (spins == RX_INFLIGHT_SPINS) {
+            sched_yield();
+        } else if (spins > RX_INFLIGHT_SPINS) {
+            weft_waker_wake_by_ref(cx->waker);
+            return WEFT_PENDING;
+        }
+        spin_pause();
+    }
+    return WEFT_READY;
+}
+
 /* Polls one receive of up to r->max_ values. READY with *n the count (0:
  * closed and drained). */
-static weft_poll_t recv_step(weft_mpsc_recv_t *r, weft_context_t *cx, size_t *n)
+static inline weft_poll_t recv_step(weft_mpsc_recv_t *r, weft_context_t *cx, size_t *n)
 {
     weft_mpsc_t *c = r->chan_;
     if (r->done_)
@@ -1183,30 +1209,12 @@ static weft_poll_t recv_step(weft_mpsc_recv_t *r, weft_context_t *cx, size_t *n)
     if (!weft_coop_proceed(cx))
         return WEFT_PENDING;
     *n = rx_take(c, r->dst_, r->max_);
-    if (*n == 0) {
-        rx_wait_t wait = rx_wait(c, cx->waker, &r->registered_);
-        if (wait == WAIT_PARKED) {
-            weft__coop_refund();
-            return WEFT_PENDING;
-        }
-        /* Something came, the channel closed, or a sender that claimed
-         * the head position before our flag is still copying its value in:
-         * it will not wake us, so wait for it, spinning briefly, then
-         * giving up the CPU once (it may be a preempted thread), then
-         * yielding the task. */
-        for (unsigned spins = 0; wait == WAIT_RETRY && (*n = rx_take(c, r->dst_, r->max_)) == 0 && !rx_finished(c);
-             spins++) {
-            if (spins == RX_INFLIGHT_SPINS) {
-                sched_yield();
-            } else if (spins > RX_INFLIGHT_SPINS) {
-                weft_waker_wake_by_ref(cx->waker);
-                weft__coop_refund();
-                return WEFT_PENDING;
-            }
-            spin_pause();
-        }
+    if (*n == 0 && recv_wait(r, cx, n) == WEFT_PENDING) {
+        weft__coop_refund();
+        return WEFT_PENDING;
     }
-    rx_unpark(c, &r->registered_);
+    if (r->registered_)
+        rx_unpark(c, &r->registered_);
     r->done_ = true;
     return WEFT_READY;
 }
