@@ -143,7 +143,7 @@ enum send_grant {
 struct weft_mpsc_s {
     /* Set at creation; read-only after. */
     size_t value_size;
-    size_t stride; /* bounded: bytes per slot (sequence word + value, 8-aligned) */
+    size_t stride;     /* bounded: bytes per slot (sequence word + value, 8-aligned) */
     size_t cap;        /* bounded: slots */
     uint64_t idx_mask; /* bounded: a position's slot-index bits (2^k - 1 >= cap - 1) */
     void (*drop_value)(void *);
@@ -159,8 +159,8 @@ struct weft_mpsc_s {
     /* The receiver's parking and the closed states: written once, or when
      * the receiver parks. */
     _Alignas(WEFT_CACHELINE) _Atomic bool tx_gone; /* every sender and permit dropped */
-    _Atomic bool rx_closed; /* unbounded: close / rx_drop (changed under `lock`) */
-    unsigned rx_lock;       /* over rx_waker */
+    _Atomic bool rx_closed;                        /* unbounded: close / rx_drop (changed under `lock`) */
+    unsigned rx_lock;                              /* over rx_waker */
     weft_waker_t rx_waker;
 
     /* Bounded: the queue of sends waiting for room: tx_waiting is read by
