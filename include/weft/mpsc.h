@@ -12,8 +12,8 @@
  * (one spare) or freed as it drains.
  *
  * Order: FIFO per sender (and across senders, in the order their sends
- * took their place in the channel). Closing: the receiver sees WEFT_EPIPE only
- * once the channel is closed (every sender and permit dropped, or
+ * took their place in the channel). Closing: the receiver sees WEFT_EPIPE
+ * only once the channel is closed (every sender and permit dropped, or
  * weft_mpsc_close) AND every message sent before that was received.
  *
  * Cancellation safety (docs/channels.md has the table): a send future
