@@ -39,8 +39,11 @@
  * walk it under the lock (bounded by the waiters it serves); every
  * waiter's wake-up passes through one lock.
  */
+#include <stddef.h>
+
 #include "../runtime/context.h"
 #include "../runtime/nonnull.h"
+#include "construct.h"
 #include "sem_internal.h"
 #include "waiters.h"
 
@@ -504,16 +507,30 @@ static const weft_future_vtable_t acquire_vtable = {
     acquire_poll, acquire_drop, NULL, sizeof(weft_semaphore_acquire_t), sizeof(int), "weft_semaphore_acquire",
 };
 
+#ifdef WEFT__PAIR_STORES
+_Static_assert(offsetof(weft_semaphore_acquire_t, node_) == 8 && offsetof(weft_semaphore_acquire_t, waker_) == 24 &&
+                   offsetof(weft_semaphore_acquire_t, remaining_) == 40 && offsetof(weft_semaphore_acquire_t, n_) == 48 &&
+                   offsetof(weft_semaphore_acquire_t, sem_) == 56 && offsetof(weft_semaphore_acquire_t, phase_) == 64 &&
+                   sizeof(weft_semaphore_acquire_t) == 72 && ACQ_IDLE == 0,
+               "weft_semaphore_acquire_t layout (weft__semaphore_acquire_with)");
+#endif
+
+/* node_ is initialized when the acquire queues (queue_locked): a future
+ * moves until it is first polled. Written in 16-byte pieces
+ * (sync/construct.h). */
 weft_semaphore_acquire_t weft__semaphore_acquire_with(weft_semaphore_t *sem, size_t n, const weft_future_vtable_t *vt)
 {
     weft_semaphore_acquire_t a;
-    a.future.vtable = vt;
-    weft__dnode_init(&a.node_);
-    a.waker_ = (weft_waker_t){ NULL, NULL };
-    a.remaining_ = 0;
-    a.n_ = n;
-    a.sem_ = sem;
-    a.phase_ = ACQ_IDLE;
+#ifdef WEFT__PAIR_STORES
+    unsigned char *p = (unsigned char *)&a;
+    weft__put_pair(p, (uintptr_t)vt, 0);       /* future, node_.prev */
+    weft__put_pair(p + 16, 0, 0);              /* node_.next, waker_.vtable */
+    weft__put_pair(p + 32, 0, 0);              /* waker_.data, remaining_ */
+    weft__put_pair(p + 48, n, (uintptr_t)sem); /* n_, sem_ */
+    memset(p + 64, 0, 8);                      /* phase_ */
+#else
+    a = (weft_semaphore_acquire_t){ .future = { vt }, .n_ = n, .sem_ = sem, .phase_ = ACQ_IDLE };
+#endif
     return a;
 }
 

@@ -373,6 +373,206 @@ START_TEST(drop_large_values)
 }
 END_TEST
 
+/* A permit holds room, not a place in the queue: messages sent after it
+ * are received before its own, and the room it held is exact. */
+START_TEST(permits_hold_room_not_places)
+{
+    weft_mpsc_tx_t tx;
+    weft_mpsc_rx_t rx;
+    ck_assert_int_eq(weft_mpsc_bounded(4, sizeof(int), NULL, &tx, &rx), 0);
+    weft_mpsc_permit_t p1, p2;
+    int rc = -1, v, got = -1;
+    weft_mpsc_reserve_t res = weft_mpsc_reserve(&tx, &p1);
+    ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&res), &tcx, &rc), WEFT_READY);
+    weft_future_drop(WEFT_FUTURE(&res));
+    res = weft_mpsc_reserve(&tx, &p2);
+    ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&res), &tcx, &rc), WEFT_READY);
+    weft_future_drop(WEFT_FUTURE(&res));
+    for (v = 1; v <= 2; v++)
+        ck_assert_int_eq(weft_mpsc_try_send(&tx, &v), 0);
+    ck_assert_int_eq(weft_mpsc_try_send(&tx, &v), WEFT_EAGAIN); /* two slots held by the permits */
+    ck_assert_int_eq(weft_mpsc_try_recv(&rx, &got), 0); /* not held up by the permits */
+    ck_assert_int_eq(got, 1);
+    v = 20;
+    ck_assert_int_eq(weft_mpsc_permit_send(&p2, &v), 0);
+    v = 10;
+    ck_assert_int_eq(weft_mpsc_permit_send(&p1, &v), 0);
+    int want[] = { 2, 20, 10 };
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(weft_mpsc_try_recv(&rx, &got), 0);
+        ck_assert_int_eq(got, want[i]);
+    }
+    /* All the room is back: exactly cap sends fit. */
+    for (v = 0; v < 4; v++)
+        ck_assert_int_eq(weft_mpsc_try_send(&tx, &v), 0);
+    ck_assert_int_eq(weft_mpsc_try_send(&tx, &v), WEFT_EAGAIN);
+    weft_mpsc_tx_drop(&tx);
+    weft_mpsc_rx_drop(&rx);
+    ck_assert_int_eq(ctr.clones, ctr.drops);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+/* A waiting receive is woken once, by the first message (not once per
+ * message), and by the close or the last sender's drop. */
+START_TEST(receiver_woken_once_per_wait)
+{
+    for (int bounded = 0; bounded < 2; bounded++) {
+        for (int ending = 0; ending < 2; ending++) {
+            weft_mpsc_tx_t tx;
+            weft_mpsc_rx_t rx;
+            ck_assert_int_eq(bounded ? weft_mpsc_bounded(8, sizeof(int), NULL, &tx, &rx)
+                                     : weft_mpsc_unbounded(sizeof(int), NULL, &tx, &rx), 0);
+            int got = -1, rc = -1, wakes = ctr.wakes;
+            weft_mpsc_recv_t r = weft_mpsc_recv(&rx, &got);
+            ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&r), &tcx, &rc), WEFT_PENDING);
+            for (int v = 1; v <= 3; v++)
+                ck_assert_int_eq(weft_mpsc_try_send(&tx, &v), 0);
+            ck_assert_int_eq(ctr.wakes, wakes + 1);
+            ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&r), &tcx, &rc), WEFT_READY);
+            ck_assert_int_eq(got, 1);
+            weft_future_drop(WEFT_FUTURE(&r));
+            for (int v = 2; v <= 3; v++) {
+                ck_assert_int_eq(weft_mpsc_try_recv(&rx, &got), 0);
+                ck_assert_int_eq(got, v);
+            }
+            /* Waiting again: the end of the channel wakes it. */
+            r = weft_mpsc_recv(&rx, &got);
+            ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&r), &tcx, &rc), WEFT_PENDING);
+            if (ending == 0)
+                weft_mpsc_close(&rx);
+            else
+                weft_mpsc_tx_drop(&tx);
+            ck_assert_int_eq(ctr.wakes, wakes + 2);
+            ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&r), &tcx, &rc), WEFT_READY);
+            ck_assert_int_eq(rc, WEFT_EPIPE);
+            weft_future_drop(WEFT_FUTURE(&r));
+            weft_mpsc_tx_drop(&tx);
+            weft_mpsc_rx_drop(&rx);
+            ck_assert_int_eq(ctr.clones, ctr.drops);
+        }
+    }
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+/* A waiting send that was given room but not polled before the close
+ * fails without taking its value; a waiting reserve given room gets its
+ * permit, whose send then fails. */
+START_TEST(served_then_closed)
+{
+    weft_mpsc_tx_t tx;
+    weft_mpsc_rx_t rx;
+    ck_assert_int_eq(weft_mpsc_bounded(1, sizeof(int), NULL, &tx, &rx), 0);
+    int a = 1, b = 2, got = -1, rc = -1;
+    ck_assert_int_eq(weft_mpsc_try_send(&tx, &a), 0);
+    weft_mpsc_send_t s = weft_mpsc_send(&tx, &b);
+    ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&s), &tcx, &rc), WEFT_PENDING);
+    ck_assert_int_eq(weft_mpsc_try_recv(&rx, &got), 0); /* serves s */
+    weft_mpsc_close(&rx);
+    ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&s), &tcx, &rc), WEFT_READY);
+    ck_assert_int_eq(rc, WEFT_EPIPE);
+    weft_future_drop(WEFT_FUTURE(&s));
+    ck_assert_int_eq(weft_mpsc_try_recv(&rx, &got), WEFT_EPIPE);
+    weft_mpsc_rx_drop(&rx);
+    weft_mpsc_tx_drop(&tx);
+
+    ck_assert_int_eq(weft_mpsc_bounded(1, sizeof(int), NULL, &tx, &rx), 0);
+    ck_assert_int_eq(weft_mpsc_try_send(&tx, &a), 0);
+    weft_mpsc_permit_t p;
+    weft_mpsc_reserve_t res = weft_mpsc_reserve(&tx, &p);
+    ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&res), &tcx, &rc), WEFT_PENDING);
+    ck_assert_int_eq(weft_mpsc_try_recv(&rx, &got), 0); /* serves the reserve */
+    weft_mpsc_close(&rx);
+    ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&res), &tcx, &rc), WEFT_READY);
+    ck_assert_int_eq(rc, 0);
+    weft_future_drop(WEFT_FUTURE(&res));
+    ck_assert_int_eq(weft_mpsc_permit_send(&p, &b), WEFT_EPIPE);
+    weft_mpsc_tx_drop(&tx);
+    weft_mpsc_rx_drop(&rx);
+    ck_assert_int_eq(ctr.clones, ctr.drops);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+/* One receive of several values serves as many waiting senders. */
+START_TEST(recv_many_serves_waiters)
+{
+    weft_mpsc_tx_t tx;
+    weft_mpsc_rx_t rx;
+    ck_assert_int_eq(weft_mpsc_bounded(2, sizeof(int), NULL, &tx, &rx), 0);
+    int v[4] = { 1, 2, 3, 4 }, buf[4], rc = -1;
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(weft_mpsc_try_send(&tx, &v[i]), 0);
+    weft_mpsc_send_t s[2] = { weft_mpsc_send(&tx, &v[2]), weft_mpsc_send(&tx, &v[3]) };
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&s[i]), &tcx, &rc), WEFT_PENDING);
+    int wakes = ctr.wakes;
+    size_t n = 0;
+    weft_mpsc_recv_t r = weft_mpsc_recv_many(&rx, buf, 4);
+    ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&r), &tcx, &n), WEFT_READY);
+    weft_future_drop(WEFT_FUTURE(&r));
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(ctr.wakes, wakes + 2);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&s[i]), &tcx, &rc), WEFT_READY);
+        ck_assert_int_eq(rc, 0);
+        weft_future_drop(WEFT_FUTURE(&s[i]));
+    }
+    r = weft_mpsc_recv_many(&rx, buf, 4);
+    ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&r), &tcx, &n), WEFT_READY);
+    weft_future_drop(WEFT_FUTURE(&r));
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(buf[0], 3);
+    ck_assert_int_eq(buf[1], 4);
+    weft_mpsc_tx_drop(&tx);
+    weft_mpsc_rx_drop(&rx);
+    ck_assert_int_eq(ctr.clones, ctr.drops);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+/* Positions count laps modulo a power of two: run a channel across the
+ * wrap, for capacities that are and are not powers of two, with permits
+ * in the mix; order and room stay exact. */
+void weft__mpsc_test_start_lap(weft_mpsc_rx_t *rx, uint64_t lap);
+
+START_TEST(positions_wrap)
+{
+    static const size_t caps[] = { 1, 3, 4, 5 };
+    for (size_t k = 0; k < sizeof caps / sizeof caps[0]; k++) {
+        size_t cap = caps[k];
+        weft_mpsc_tx_t tx;
+        weft_mpsc_rx_t rx;
+        ck_assert_int_eq(weft_mpsc_bounded(cap, sizeof(long), NULL, &tx, &rx), 0);
+        weft__mpsc_test_start_lap(&rx, (uint64_t)-2); /* two laps before the wrap */
+        long next_in = 0, next_out = 0, got = -1;
+        for (int round = 0; round < 5; round++) {
+            weft_mpsc_permit_t p;
+            int rc = -1;
+            weft_mpsc_reserve_t res = weft_mpsc_reserve(&tx, &p);
+            ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&res), &tcx, &rc), WEFT_READY);
+            weft_future_drop(WEFT_FUTURE(&res));
+            size_t sent = 1;
+            while (weft_mpsc_try_send(&tx, &next_in) == 0) {
+                next_in++;
+                sent++;
+            }
+            ck_assert_uint_eq(sent, cap); /* the permit's slot and cap - 1 more */
+            ck_assert_int_eq(weft_mpsc_permit_send(&p, &next_in), 0);
+            next_in++;
+            while (weft_mpsc_try_recv(&rx, &got) == 0)
+                ck_assert_int_eq(got, next_out++);
+        }
+        ck_assert_int_eq(next_out, next_in);
+        weft_mpsc_tx_drop(&tx);
+        ck_assert_int_eq(weft_mpsc_try_recv(&rx, &got), WEFT_EPIPE);
+        weft_mpsc_rx_drop(&rx);
+    }
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
 /* ---- Plain threads --------------------------------------------------------------- */
 
 static weft_mpsc_tx_t g_tx, g_txs[2];
@@ -594,6 +794,11 @@ int main(void)
     tcase_add_test(tc, cancelled_send_and_recv);
     tcase_add_test(tc, drop_values);
     tcase_add_test(tc, drop_large_values);
+    tcase_add_test(tc, permits_hold_room_not_places);
+    tcase_add_test(tc, receiver_woken_once_per_wait);
+    tcase_add_test(tc, served_then_closed);
+    tcase_add_test(tc, recv_many_serves_waiters);
+    tcase_add_test(tc, positions_wrap);
     tcase_add_test(tc, blocking_threads);
     tcase_add_test(tc, tasks_on_each_shape);
     if (can_fork())

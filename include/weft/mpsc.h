@@ -4,15 +4,16 @@
  * A channel is one reference-counted allocation shared by every sender,
  * every permit and the receiver; values of a fixed size (1..65536 bytes)
  * are copied in and out. A bounded channel holds a ring of `cap` slots in
- * that allocation and allocates nothing per message: its room is a
- * weft_semaphore_t of `cap` permits, taken by a send (or a reserve) and
- * given back when the receiver takes the message out. An unbounded
- * channel keeps its messages in blocks of 32 slots, allocated as the
- * queue grows and reused (one spare) or freed as it drains.
+ * that allocation and allocates nothing per message: a send (or a
+ * reserve) takes room for one message, and the receiver gives it back when
+ * it takes the message out; senders that find no room wait in FIFO order,
+ * and no send takes room past them. An unbounded channel keeps its
+ * messages in blocks of 32 slots, allocated as the queue grows and reused
+ * (one spare) or freed as it drains.
  *
  * Order: FIFO per sender (and across senders, in the order their sends
- * took the channel's lock). Closing: the receiver sees WEFT_EPIPE only
- * once the channel is closed (every sender and permit dropped, or
+ * took their place in the channel). Closing: the receiver sees WEFT_EPIPE
+ * only once the channel is closed (every sender and permit dropped, or
  * weft_mpsc_close) AND every message sent before that was received.
  *
  * Cancellation safety (docs/channels.md has the table): a send future
@@ -28,7 +29,6 @@
 #define WEFT_MPSC_H
 
 #include "future.h"
-#include "semaphore.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -64,10 +64,12 @@ typedef struct weft_mpsc_permit_s {
  * taken). Dropped while it waits, it has taken nothing. Fields private. */
 typedef struct weft_mpsc_send_s {
     weft_future_t future;
-    weft_semaphore_acquire_t acq_; /* the room (bounded channels) */
     weft_mpsc_t *chan_;
     const void *value_;
     weft_mpsc_permit_t *permit_; /* reserve: where the permit goes; NULL for send */
+    weft__dnode_t node_;         /* in the channel's queue of sends waiting for room */
+    weft_waker_t waker_;         /* the waiting send's waker (the queue's lock) */
+    unsigned grant_;             /* _Atomic in sync/mpsc.c: what the queue gave it */
     unsigned phase_;
 } weft_mpsc_send_t;
 /* weft_mpsc_reserve's future: same fields, output int 0 (the permit was
