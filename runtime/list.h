@@ -88,6 +88,20 @@ static inline void weft__dlist_remove(weft__dnode_t *n)
     weft__dnode_init(n);
 }
 
+/* Moves every node of `from` to the back of `to` (which may be empty),
+ * leaving `from` empty. O(1). */
+static inline void weft__dlist_append_all(weft__dlist_t *from, weft__dlist_t *to)
+{
+    if (weft__dlist_empty(from))
+        return;
+    weft__dnode_t *first = from->next, *last = from->prev;
+    first->prev = to->prev;
+    to->prev->next = first;
+    last->next = to;
+    to->prev = last;
+    weft__dlist_init(from);
+}
+
 /* The first element's node, or NULL when empty. */
 static inline weft__dnode_t *weft__dlist_first(const weft__dlist_t *l)
 {

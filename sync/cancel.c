@@ -179,19 +179,6 @@ void weft_cancel_token_release(weft_cancel_token_t *t)
     }
 }
 
-/* Appends every node of `from` to `to`. */
-static void dlist_append_all(weft__dlist_t *from, weft__dlist_t *to)
-{
-    if (weft__dlist_empty(from))
-        return;
-    weft__dnode_t *first = from->next, *last = from->prev;
-    first->prev = to->prev;
-    to->prev->next = first;
-    last->next = to;
-    to->prev = last;
-    weft__dlist_init(from);
-}
-
 /* Under the lock: the next token of t's subtree in pre-order after cur
  * (NULL when done), given that cur's children were already visited or it
  * has none. */
@@ -225,7 +212,7 @@ void weft_cancel_token_cancel(weft_cancel_token_t *t)
          * cancelled's poll: what the canceller wrote before this call is
          * visible to whoever sees the flag. */
         atomic_store_explicit(&cur->cancelled, true, memory_order_release);
-        dlist_append_all(&cur->waiters, &woken);
+        weft__dlist_append_all(&cur->waiters, &woken);
         weft__dnode_t *first = weft__dlist_first(&cur->children);
         cur = first != NULL ? CHILD_OF(first) : next_up(t, cur);
     }

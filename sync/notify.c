@@ -152,18 +152,6 @@ void weft_notify_notify_one(weft_notify_t *n)
         weft_waker_wake(&wk);
 }
 
-/* Moves every node of `from` to the empty list `to`. */
-static void dlist_move_all(weft__dlist_t *from, weft__dlist_t *to)
-{
-    if (weft__dlist_empty(from))
-        return;
-    to->next = from->next;
-    to->prev = from->prev;
-    to->next->prev = to;
-    to->prev->next = to;
-    weft__dlist_init(from);
-}
-
 void weft_notify_notify_waiters(weft_notify_t *n)
 {
     WEFT__REQUIRE("weft_notify_notify_waiters", n);
@@ -178,7 +166,7 @@ void weft_notify_notify_waiters(weft_notify_t *n)
      * this call sees its effects. Written only under the lock, so the
      * plain read-modify-write is not lost. */
     atomic_store_explicit(GEN(n), atomic_load_explicit(GEN(n), memory_order_relaxed) + 1, memory_order_release);
-    dlist_move_all(WAITERS(n), &batch);
+    weft__dlist_append_all(WAITERS(n), &batch);
     for (;;) {
         weft__wake_list_t wl;
         weft__wake_list_init(&wl);

@@ -226,18 +226,6 @@ static weft_watch_t *rx_chan(const weft_watch_rx_t *rx, const char *what)
 
 /* ---- Waking ------------------------------------------------------------------ */
 
-/* Moves every node of `from` to the empty list `to` (O(1)). */
-static void dlist_move_all(weft__dlist_t *from, weft__dlist_t *to)
-{
-    if (weft__dlist_empty(from))
-        return;
-    to->next = from->next;
-    to->prev = from->prev;
-    to->next->prev = to;
-    to->prev->next = to;
-    weft__dlist_init(from);
-}
-
 /* Wakes every changed future waiting now; `close` first marks the channel
  * closed under the same lock. A future that joins the list meanwhile saw
  * the new version or `closed` when it looked, so it is not this call's. */
@@ -253,7 +241,7 @@ static void wake_waiters(weft_watch_t *c, bool close)
          * reader that sees `closed`. */
         atomic_store_explicit(&c->closed, true, memory_order_release);
     }
-    dlist_move_all(&c->waiters, &batch);
+    weft__dlist_append_all(&c->waiters, &batch);
     for (;;) {
         weft__wake_list_t wl;
         weft__wake_list_init(&wl);
