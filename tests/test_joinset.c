@@ -51,6 +51,7 @@ enum { M_JOIN, M_ABORT_ALL, M_SHUTDOWN, M_DROP_NEXT, M_HOLD };
 #define MAXN 2000
 
 typedef struct {
+    _Atomic int all_spawned; /* set (release) by the owner after its spawn loop */
     int n, mode, ok, cancelled, enoent_at_end;
     weft_task_id_t spawned[MAXN], joined[MAXN];
     int values[MAXN];
@@ -84,6 +85,7 @@ WEFT_ASYNC_WITH_DROP(owner_t, owner, weft_unit_t, owner_cleanup)
         WEFT_TEST_CHECK_INT_EQ(rc, 0);
     }
     WEFT_TEST_CHECK_INT_EQ(weft_joinset_len(&self->set), self->r->n);
+    atomic_store_explicit(&self->r->all_spawned, 1, memory_order_release);
     if (self->r->mode == M_HOLD) /* wait to be dropped with the set full */
         WEFT_AWAIT(&self->forever, weft_pending(), NULL);
     if (self->r->mode == M_SHUTDOWN) {
@@ -242,8 +244,10 @@ START_TEST(owner_dropped_aborts_tasks)
     o.pend = true;
     weft_join_handle_t h;
     ck_assert_int_eq(weft_spawn_at(weft_runtime_handle(rt), WEFT_FUTURE(&o), &h, NULL, WEFT_SITE), 0);
-    for (int k = 0; k < 1000 && weft_join_handle_is_finished(&h) == false && rep.spawned[99] == 0; k++)
+    /* acquire: pairs with the owner's release store: its spawns happened. */
+    for (int k = 0; k < 1000 && !atomic_load_explicit(&rep.all_spawned, memory_order_acquire); k++)
         let_tasks_run(rt, _i);
+    ck_assert_int_eq(atomic_load_explicit(&rep.all_spawned, memory_order_acquire), 1);
     ck_assert_uint_ne(rep.spawned[99], 0);
     weft_join_handle_abort(&h);
     ck_assert_int_eq(join_out(rt, &h, NULL), WEFT_ECANCELED);
