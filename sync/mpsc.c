@@ -31,12 +31,24 @@
  *     FREE(head + one lap), which gives the room back; head on.
  *   - waiting for room: a send that finds none (or WAITERS) queues under
  *     wlock, sets WAITERS and tx_waiting, and serves the queue once itself;
- *     whoever makes room afterwards (a receive, a returned credit, a
- *     dropped served send) sees tx_waiting and serves it: under the lock,
+ *     whoever makes room afterwards (a returned credit, a dropped served
+ *     send, the receiver) sees tx_waiting and serves it: under the lock,
  *     each head waiter in turn gets a credit while there is room, is
- *     unlinked and woken; an empty queue clears WAITERS. A served send
- *     turns its credit into a position when polled. WAITERS lives in the
- *     word the claims CAS, so no send takes room past the queue.
+ *     unlinked, and all are woken together after the unlock; an empty
+ *     queue clears WAITERS. A served send turns its credit into a
+ *     position when polled. WAITERS lives in the word the claims CAS, so
+ *     no send takes room past the queue.
+ *   - the receiver serves in batches: it counts the slots it freed
+ *     (`unserved`) and looks at tx_waiting only once serve_batch of them
+ *     (cap/8, 1 to 32) are free, when a take got fewer values than asked
+ *     (it saw the ring empty, and may park next), and after try_recv and
+ *     blocking_recv (not at close: `unserved` is the receive's, and a
+ *     close may run beside it; a send served but not polled fails at the
+ *     close anyway). One lock hold and one wake list
+ *     then serve up to serve_batch waiters, instead of a lock round and a
+ *     wake per message (which, with the ring full, crossed workers at
+ *     nearly every message). A sender that queues serves the queue with
+ *     whatever room is free, gathered or not.
  *   - close: under wlock, CLOSED in tail (claims fail from then on, so the
  *     position then is the last one filled) and every queued send closed
  *     out.
@@ -58,7 +70,12 @@
  *     store-then-load pair).
  *   - a sender queues by storing tx_waiting, then looking for room;
  *     whoever makes room stores it (the receiver's FREE: the one locked
- *     instruction of a receive), then loads tx_waiting (a pair, seq_cst).
+ *     instruction of a receive), then loads tx_waiting (a pair, seq_cst;
+ *     the receiver's load may come several FREEs later, still after
+ *     them). Room the receiver gathered reaches the queue at its next
+ *     serve: at the latest when a take finds the ring empty, before the
+ *     receiver can park, so waiters are not stranded by a parked
+ *     receiver.
  * Closed and drained: the receiver reads tx_gone, then its slot (every
  * send completed before the last sender dropped, so all were published),
  * or reads CLOSED with head at the position where claims stopped. A send
@@ -74,8 +91,11 @@
  * Weaknesses: senders on different cores share the tail word and the
  * slots' lines; values are copied twice (in and out); a sender preempted
  * between its claim and its publication holds up the receiver (not the
- * other senders), which then polls instead of sleeping; waiting senders
- * are woken one per freed slot (as Tokio's); the tail word repeats after
+ * other senders), which then polls instead of sleeping; a receiver that
+ * takes values with receive futures and then stops receiving (without
+ * parking or a try_recv) keeps up to serve_batch - 1 freed slots from
+ * the senders already waiting until one more sender queues (Tokio hands
+ * each freed slot over at once); the tail word repeats after
  * 2^36 positions, and a claim whose thread stalled between its load and
  * its CAS for exactly that long would succeed stale; the unbounded
  * channel takes one lock per message.
@@ -121,6 +141,10 @@ _Static_assert(WEFT_MPSC_MAX_CAP == (size_t)1 << 24 && 64 - T_POS_SHIFT - 24 >= 
  * published (a sender between its CAS and its store: a copy's worth)
  * before it yields instead. */
 #define RX_INFLIGHT_SPINS 32
+
+/* The most slots a receiver frees before it serves the senders waiting
+ * for room (a channel of cap serves every cap/8, at least every one). */
+#define SERVE_BATCH_MAX 32
 
 /* A slot's sequence word: position << 1, | 1 once the value is in. */
 #define SEQ_FREE(p) ((p) << 1)
@@ -172,6 +196,8 @@ struct weft_mpsc_s {
     /* The receiver's (bounded), or the block list under `lock` (unbounded). */
     _Alignas(WEFT_CACHELINE) uint64_t head; /* bounded: next position to receive */
     size_t head_slot;                       /* bounded: head's slot index */
+    size_t unserved;                        /* bounded: slots freed since the receiver last looked at the queue */
+    size_t serve_batch;                     /* bounded: how many freed slots the receiver gathers before serving */
     unsigned lock;                          /* unbounded: over everything below */
     size_t len;
     block_t *head_blk, *tail_blk, *spare;
@@ -683,9 +709,25 @@ static inline size_t ring_take(weft_mpsc_t *c, unsigned char *buf, size_t max)
         c->head_slot = pos_slot(c, c->head);
         n++;
     }
-    if (n > 0)
+    /* Waiting senders are served once serve_batch slots are free, or when
+     * the receiver took fewer than asked (it saw the ring empty: it may
+     * park next); rx_serve_pending after try_recv and blocking_recv. */
+    c->unserved += n;
+    if (c->unserved >= c->serve_batch || (n < max && c->unserved > 0)) {
+        c->unserved = 0;
         room_made(c);
+    }
     return n;
+}
+
+/* The receiver serves the room it freed but has not offered the queue yet
+ * (after a receive that is not a future, which may be its last). */
+static inline void rx_serve_pending(weft_mpsc_t *c)
+{
+    if (c->bounded && c->unserved > 0) {
+        c->unserved = 0;
+        room_made(c);
+    }
 }
 
 static size_t queue_take(weft_mpsc_t *c, unsigned char *buf, size_t max)
@@ -823,6 +865,8 @@ static int chan_new(size_t cap, bool bounded, size_t value_size, void (*drop_val
     weft__dlist_init(&c->waiters);
     c->head = 0;
     c->head_slot = 0;
+    c->unserved = 0;
+    c->serve_batch = cap / 8 < 1 ? 1 : cap / 8 > SERVE_BATCH_MAX ? SERVE_BATCH_MAX : cap / 8;
     for (size_t i = 0; bounded && i < cap; i++)
         atomic_init(slot_seq(slot_at(c, i)), SEQ_FREE((uint64_t)i));
     weft__waitlock_init(&c->lock);
@@ -1289,7 +1333,9 @@ int weft_mpsc_try_recv(weft_mpsc_rx_t *rx, void *dst)
     WEFT__REQUIRE("weft_mpsc_try_recv", rx);
     WEFT__REQUIRE("weft_mpsc_try_recv", dst);
     weft_mpsc_t *c = rx_chan(rx, "weft_mpsc_try_recv");
-    if (rx_take(c, dst, 1) == 1)
+    size_t n = rx_take(c, dst, 1);
+    rx_serve_pending(c);
+    if (n == 1)
         return 0;
     return rx_finished(c) ? WEFT_EPIPE : WEFT_EAGAIN;
 }
@@ -1444,5 +1490,6 @@ int weft_mpsc_blocking_recv(weft_mpsc_rx_t *rx, void *dst)
     weft_mpsc_recv_t r = weft_mpsc_recv(rx, dst);
     int rc = 0;
     block_on_here(WEFT_FUTURE(&r), &rc);
+    rx_serve_pending(rx->chan_);
     return rc;
 }

@@ -532,6 +532,108 @@ START_TEST(recv_many_serves_waiters)
 }
 END_TEST
 
+/* A receive future hands the room it frees to waiting senders in
+ * batches: every cap/8 slots (4 here), or as soon as it finds the ring
+ * empty (before it parks); try_recv serves at once. The
+ * waiters are served in order, and no room is lost. */
+START_TEST(receiver_serves_in_batches)
+{
+    enum { CAP = 32, BATCH = CAP / 8 };
+    weft_mpsc_tx_t tx;
+    weft_mpsc_rx_t rx;
+    ck_assert_int_eq(weft_mpsc_bounded(CAP, sizeof(int), NULL, &tx, &rx), 0);
+    int v[CAP + 6], got = -1, rc = -1;
+    for (int i = 0; i < CAP + 6; i++)
+        v[i] = i;
+    for (int i = 0; i < CAP; i++)
+        ck_assert_int_eq(weft_mpsc_try_send(&tx, &v[i]), 0);
+    weft_mpsc_send_t s[6];
+    for (int i = 0; i < 6; i++) {
+        s[i] = weft_mpsc_send(&tx, &v[CAP + i]);
+        ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&s[i]), &tcx, &rc), WEFT_PENDING);
+    }
+    int wakes = ctr.wakes;
+    for (int i = 0; i < BATCH; i++) {
+        ck_assert_int_eq(ctr.wakes, wakes); /* room gathered, nobody served yet */
+        weft_mpsc_recv_t r = weft_mpsc_recv(&rx, &got);
+        ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&r), &tcx, &rc), WEFT_READY);
+        weft_future_drop(WEFT_FUTURE(&r));
+        ck_assert_int_eq(got, i);
+    }
+    ck_assert_int_eq(ctr.wakes, wakes + BATCH); /* the first BATCH waiters, together */
+    ck_assert_int_eq(weft_mpsc_try_recv(&rx, &got), 0); /* try_recv serves at once */
+    ck_assert_int_eq(ctr.wakes, wakes + BATCH + 1);
+    for (int i = 0; i <= BATCH; i++) { /* in order */
+        ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&s[i]), &tcx, &rc), WEFT_READY);
+        ck_assert_int_eq(rc, 0);
+        weft_future_drop(WEFT_FUTURE(&s[i]));
+    }
+    weft_mpsc_recv_t r = weft_mpsc_recv(&rx, &got);
+    ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&r), &tcx, &rc), WEFT_READY);
+    weft_future_drop(WEFT_FUTURE(&r));
+    ck_assert_int_eq(ctr.wakes, wakes + BATCH + 1); /* one slot gathered */
+    weft_mpsc_close(&rx); /* the waiters left fail (none was served) */
+    for (int i = BATCH + 1; i < 6; i++) {
+        ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&s[i]), &tcx, &rc), WEFT_READY);
+        ck_assert_int_eq(rc, WEFT_EPIPE);
+        weft_future_drop(WEFT_FUTURE(&s[i]));
+    }
+    for (int i = BATCH + 2; i <= CAP + BATCH; i++) {
+        ck_assert_int_eq(weft_mpsc_try_recv(&rx, &got), 0);
+        ck_assert_int_eq(got, i);
+    }
+    ck_assert_int_eq(weft_mpsc_try_recv(&rx, &got), WEFT_EPIPE);
+    weft_mpsc_rx_drop(&rx);
+    weft_mpsc_tx_drop(&tx);
+
+    /* A receive of several values serves once it took BATCH; room is
+     * exact after a full round of waiting and draining. */
+    ck_assert_int_eq(weft_mpsc_bounded(CAP, sizeof(int), NULL, &tx, &rx), 0);
+    for (int i = 0; i < CAP; i++)
+        ck_assert_int_eq(weft_mpsc_try_send(&tx, &v[i]), 0);
+    s[0] = weft_mpsc_send(&tx, &v[CAP]);
+    ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&s[0]), &tcx, &rc), WEFT_PENDING);
+    wakes = ctr.wakes;
+    int buf[CAP];
+    size_t n = 0;
+    r = weft_mpsc_recv_many(&rx, buf, CAP - 1); /* BATCH or more: serves */
+    ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&r), &tcx, &n), WEFT_READY);
+    weft_future_drop(WEFT_FUTURE(&r));
+    ck_assert_uint_eq(n, CAP - 1);
+    ck_assert_int_eq(ctr.wakes, wakes + 1);
+    ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&s[0]), &tcx, &rc), WEFT_READY);
+    ck_assert_int_eq(rc, 0);
+    weft_future_drop(WEFT_FUTURE(&s[0]));
+    s[0] = weft_mpsc_send(&tx, &v[CAP + 1]);
+    for (int i = 0; i < CAP - 2; i++) /* full again, one waiter */
+        ck_assert_int_eq(weft_mpsc_try_send(&tx, &v[i]), 0);
+    ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&s[0]), &tcx, &rc), WEFT_PENDING);
+    wakes = ctr.wakes;
+    for (int i = 0; i < CAP; i++) { /* takes everything; on the way... */
+        r = weft_mpsc_recv(&rx, &got);
+        ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&r), &tcx, &rc), WEFT_READY);
+        weft_future_drop(WEFT_FUTURE(&r));
+    }
+    ck_assert_int_ge(ctr.wakes, wakes + 1); /* ...served it by then at the latest */
+    r = weft_mpsc_recv(&rx, &got);          /* empty: parks until the served send lands */
+    ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&r), &tcx, &rc), WEFT_PENDING);
+    ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&s[0]), &tcx, &rc), WEFT_READY);
+    ck_assert_int_eq(rc, 0);
+    weft_future_drop(WEFT_FUTURE(&s[0]));
+    ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&r), &tcx, &rc), WEFT_READY);
+    ck_assert_int_eq(got, CAP + 1);
+    weft_future_drop(WEFT_FUTURE(&r));
+    /* No room lost or made up. */
+    for (int i = 0; i < CAP; i++)
+        ck_assert_int_eq(weft_mpsc_try_send(&tx, &v[i]), 0);
+    ck_assert_int_eq(weft_mpsc_try_send(&tx, &v[0]), WEFT_EAGAIN);
+    weft_mpsc_tx_drop(&tx);
+    weft_mpsc_rx_drop(&rx);
+    ck_assert_int_eq(ctr.clones, ctr.drops);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
 /* Positions count laps modulo a power of two: run a channel across the
  * wrap, for capacities that are and are not powers of two, with permits
  * in the mix; order and room stay exact. */
@@ -798,6 +900,7 @@ int main(void)
     tcase_add_test(tc, receiver_woken_once_per_wait);
     tcase_add_test(tc, served_then_closed);
     tcase_add_test(tc, recv_many_serves_waiters);
+    tcase_add_test(tc, receiver_serves_in_batches);
     tcase_add_test(tc, positions_wrap);
     tcase_add_test(tc, blocking_threads);
     tcase_add_test(tc, tasks_on_each_shape);

@@ -5,7 +5,9 @@
  * senders in the middle of a send; permits, cancelled sends and blocking
  * sends racing a receiver, with the room exact afterwards; many producers
  * on 2 workers with exact counts and per-producer order; senders aborted
- * while they wait for room. WEFT_CHAOS_SEED replays one. */
+ * while they wait for room. Each runs some iterations with capacities
+ * of 16 and more, where the receiver serves waiting senders in batches.
+ * WEFT_CHAOS_SEED replays one. */
 #include "testlib.h"
 
 /* ---- Waiting by hand on a plain thread ---------------------------------------
@@ -97,6 +99,13 @@ static void start_producers(weft_mpsc_tx_t *tx, thread_producer_t *a, pthread_t 
     }
 }
 
+/* A capacity for iteration it: 1 to `small` mostly, every third one 16 to
+ * 55 (where the receiver serves waiting senders in batches of cap/8). */
+static size_t stress_cap(int it, size_t small)
+{
+    return it % 3 == 2 ? 16 + (size_t)it % 40 : 1 + (size_t)it % small;
+}
+
 /* ---- The receiver parking while senders publish ---------------------------------- */
 
 #define PP_PRODUCERS 2
@@ -112,7 +121,7 @@ START_TEST(park_vs_publish)
         bool blocking_rx = it % 2 == 1; /* weft_mpsc_blocking_recv, or a recv future parked by hand */
         weft_mpsc_tx_t tx;
         weft_mpsc_rx_t rx;
-        ck_assert_int_eq(bounded ? weft_mpsc_bounded(1 + (size_t)it % 4, sizeof(uint64_t), NULL, &tx, &rx)
+        ck_assert_int_eq(bounded ? weft_mpsc_bounded(stress_cap(it, 4), sizeof(uint64_t), NULL, &tx, &rx)
                                  : weft_mpsc_unbounded(sizeof(uint64_t), NULL, &tx, &rx), 0);
         thread_producer_t a[PP_PRODUCERS];
         pthread_t t[PP_PRODUCERS];
@@ -164,7 +173,7 @@ START_TEST(close_vs_publish)
         cp_drops = 0;
         weft_mpsc_tx_t tx;
         weft_mpsc_rx_t rx;
-        ck_assert_int_eq(bounded ? weft_mpsc_bounded(1 + (size_t)it % 3, sizeof(uint64_t), cp_drop_value, &tx, &rx)
+        ck_assert_int_eq(bounded ? weft_mpsc_bounded(stress_cap(it, 3), sizeof(uint64_t), cp_drop_value, &tx, &rx)
                                  : weft_mpsc_unbounded(sizeof(uint64_t), cp_drop_value, &tx, &rx), 0);
         thread_producer_t a[2]; /* until closed; producer 1 may be queued for room when it comes */
         pthread_t t[2];
@@ -209,6 +218,7 @@ END_TEST
 /* ---- Permits, cancelled sends and blocking sends: the room stays exact ---------------- */
 
 #define CR_CAP 3
+#define CR_CAP_BATCHED 24 /* served in batches of 3 */
 #define CR_OPS 600
 
 /* Each operation in turn: a reserve then a permit send or a permit drop,
@@ -289,7 +299,8 @@ START_TEST(credits_keep_room_exact)
         cr_done = 0;
         weft_mpsc_tx_t tx;
         weft_mpsc_rx_t rx;
-        ck_assert_int_eq(weft_mpsc_bounded(CR_CAP, sizeof(uint64_t), NULL, &tx, &rx), 0);
+        int cap = it % 2 ? CR_CAP_BATCHED : CR_CAP;
+        ck_assert_int_eq(weft_mpsc_bounded((size_t)cap, sizeof(uint64_t), NULL, &tx, &rx), 0);
         thread_producer_t a[3];
         pthread_t t[3];
         for (int p = 0; p < 3; p++) {
@@ -321,8 +332,8 @@ START_TEST(credits_keep_room_exact)
         weft__chaos_set(0, 0);
         ASSERT_NO_TEST_FAIL();
         ck_assert_int_eq(received, a[0].sent + a[1].sent + a[2].sent);
-        /* No room was lost or made up: exactly CR_CAP sends fit now. */
-        for (int i = 0; i < CR_CAP; i++)
+        /* No room was lost or made up: exactly cap sends fit now. */
+        for (int i = 0; i < cap; i++)
             ck_assert_int_eq(weft_mpsc_try_send(&tx, &v), 0);
         ck_assert_int_eq(weft_mpsc_try_send(&tx, &v), WEFT_EAGAIN);
         weft_mpsc_tx_drop(&tx);
@@ -458,7 +469,7 @@ START_TEST(many_producers)
         weft_runtime_t *rt = test_rt(WEFT_RUNTIME_MULTI_THREAD, 2);
         weft_mpsc_tx_t tx;
         consumer_t c = { WEFT_FRAME_INIT(consumer) };
-        ck_assert_int_eq(weft_mpsc_bounded(1 + (size_t)it % 7, sizeof(uint64_t), NULL, &tx, &c.rx), 0);
+        ck_assert_int_eq(weft_mpsc_bounded(stress_cap(it, 7), sizeof(uint64_t), NULL, &tx, &c.rx), 0);
         weft_join_handle_t h[PRODUCERS];
         for (int p = 0; p < PRODUCERS; p++) {
             producer_t pr = { WEFT_FRAME_INIT(producer), .id = (uint64_t)p };
@@ -492,7 +503,7 @@ START_TEST(senders_aborted_while_waiting)
         weft_runtime_t *rt = test_rt(WEFT_RUNTIME_MULTI_THREAD, 2);
         weft_mpsc_tx_t tx;
         consumer_t c = { WEFT_FRAME_INIT(consumer) };
-        ck_assert_int_eq(weft_mpsc_bounded(2, sizeof(uint64_t), NULL, &tx, &c.rx), 0);
+        ck_assert_int_eq(weft_mpsc_bounded(it % 3 == 2 ? 40 : 2, sizeof(uint64_t), NULL, &tx, &c.rx), 0);
         weft_join_handle_t h[PRODUCERS];
         for (int p = 0; p < PRODUCERS; p++) {
             producer_t pr = { WEFT_FRAME_INIT(producer), .id = (uint64_t)p };
