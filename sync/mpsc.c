@@ -40,8 +40,10 @@
  *     no send takes room past the queue.
  *   - the receiver serves in batches: it counts the slots it freed
  *     (`unserved`) and looks at tx_waiting only once serve_batch of them
- *     (cap/8, 1 to 32) are free, when a take got fewer values than asked
- *     (it saw the ring empty, and may park next), and after try_recv and
+ *     (cap/8, 1 to 32) are free, or as many as there are waiting sends
+ *     (`nwaiting`, a hint kept under wlock: room enough for every waiter
+ *     is never held back), when a take got fewer values than asked (it
+ *     saw the ring empty, and may park next), and after try_recv and
  *     blocking_recv (not at close: `unserved` is the receive's, and a
  *     close may run beside it; a send served but not polled fails at the
  *     close anyway). One lock hold and one wake list
@@ -93,9 +95,10 @@
  * between its claim and its publication holds up the receiver (not the
  * other senders), which then polls instead of sleeping; a receiver that
  * takes values with receive futures and then stops receiving (without
- * parking or a try_recv) keeps up to serve_batch - 1 freed slots from
- * the senders already waiting until one more sender queues (Tokio hands
- * each freed slot over at once); the tail word repeats after
+ * parking or a try_recv) while more sends wait than it freed slots keeps
+ * those slots (fewer than serve_batch) from the waiting sends until one
+ * more sender queues (Tokio hands each freed slot over at once; here a
+ * slot waits only while it could not serve every waiter); the tail word repeats after
  * 2^36 positions, and a claim whose thread stalled between its load and
  * its CAS for exactly that long would succeed stale; the unbounded
  * channel takes one lock per message.
@@ -192,6 +195,7 @@ struct weft_mpsc_s {
     _Alignas(WEFT_CACHELINE) _Atomic bool tx_waiting; /* = WAITERS; changed under wlock */
     unsigned wlock;                                   /* over waiters and their nodes, wakers, grants */
     weft__dlist_t waiters;
+    _Atomic size_t nwaiting; /* sends on `waiters`; changed under wlock, read by the receiver (a hint) */
 
     /* The receiver's (bounded), or the block list under `lock` (unbounded). */
     _Alignas(WEFT_CACHELINE) uint64_t head; /* bounded: next position to receive */
@@ -485,6 +489,14 @@ static void queue_emptied_locked(weft_mpsc_t *c)
 /* Under wlock: gives a credit to each waiter from the head while there is
  * room, unlinking it and moving its waker into wl. Returns false when wl
  * filled up first (the caller wakes it and comes back). */
+/* Under wlock: the count of queued sends, for the receiver's batching
+ * (relaxed: a hint; the lock orders it for the writers). */
+static inline void waiting_add(weft_mpsc_t *c, size_t d)
+{
+    atomic_store_explicit(&c->nwaiting, atomic_load_explicit(&c->nwaiting, memory_order_relaxed) + d,
+                          memory_order_relaxed);
+}
+
 static bool serve_locked(weft_mpsc_t *c, weft__wake_list_t *wl)
 {
     weft__dnode_t *n;
@@ -497,6 +509,7 @@ static bool serve_locked(weft_mpsc_t *c, weft__wake_list_t *wl)
             return true; /* full (the next room maker serves), or closed (close empties it) */
         weft_mpsc_send_t *s = node_send(n);
         weft__dlist_remove(n);
+        waiting_add(c, (size_t)-1);
         weft__waiter_take(&s->waker_, wl);
         WEFT_CHAOS();
         /* release, and the last access to *s: pairs with the acquire load
@@ -578,6 +591,7 @@ static room_t send_queue(weft_mpsc_send_t *s, want_t want, const weft_waker_t *w
     atomic_store_explicit(grant_word(s), GRANT_NONE, memory_order_relaxed);
     weft__dnode_init(&s->node_);
     weft__dlist_push_back(&c->waiters, &s->node_);
+    waiting_add(c, 1);
     if (!atomic_load_explicit(&c->tx_waiting, memory_order_relaxed)) { /* relaxed: under wlock */
         /* seq_cst: WAITERS stops new claims; tx_waiting is the store half
          * of this sender's pair with room_made (serve_locked loads next). */
@@ -713,7 +727,10 @@ static inline size_t ring_take(weft_mpsc_t *c, unsigned char *buf, size_t max)
      * the receiver took fewer than asked (it saw the ring empty: it may
      * park next); rx_serve_pending after try_recv and blocking_recv. */
     c->unserved += n;
-    if (c->unserved >= c->serve_batch || (n < max && c->unserved > 0)) {
+    /* relaxed: a hint. Read stale, it only moves the serve (at the
+     * latest, to the batch's end or the take that sees the ring empty). */
+    size_t waiting = atomic_load_explicit(&c->nwaiting, memory_order_relaxed);
+    if (c->unserved >= c->serve_batch || (c->unserved > 0 && (n < max || c->unserved >= waiting))) {
         c->unserved = 0;
         room_made(c);
     }
@@ -861,6 +878,7 @@ static int chan_new(size_t cap, bool bounded, size_t value_size, void (*drop_val
     weft__waitlock_init(&c->rx_lock);
     c->rx_waker = (weft_waker_t){ NULL, NULL };
     atomic_init(&c->tx_waiting, false);
+    atomic_init(&c->nwaiting, 0);
     weft__waitlock_init(&c->wlock);
     weft__dlist_init(&c->waiters);
     c->head = 0;
@@ -1057,6 +1075,7 @@ static void send_drop(weft_future_t *f)
     s->waker_.vtable = NULL;
     if (weft__dnode_linked(&s->node_)) {
         weft__dlist_remove(&s->node_);
+        waiting_add(c, (size_t)-1);
         if (weft__dlist_empty(&c->waiters))
             queue_emptied_locked(c);
         weft__waitlock_unlock(&c->wlock);
@@ -1354,6 +1373,7 @@ static void ring_close(weft_mpsc_t *c)
         while ((n = weft__dlist_first(&c->waiters)) != NULL && !weft__wake_list_full(&wl)) {
             weft_mpsc_send_t *s = node_send(n);
             weft__dlist_remove(n);
+            waiting_add(c, (size_t)-1);
             weft__waiter_take(&s->waker_, &wl);
             /* release, and the last access to *s: as in serve_locked. */
             atomic_store_explicit(grant_word(s), GRANT_CLOSED, memory_order_release);

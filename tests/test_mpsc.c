@@ -536,6 +536,34 @@ END_TEST
  * batches: every cap/8 slots (4 here), or as soon as it finds the ring
  * empty (before it parks); try_recv serves at once. The
  * waiters are served in order, and no room is lost. */
+/* A receiver that takes one value and then waits for its only sender
+ * (blocked on a full channel) must not strand the slot it freed: the
+ * sender's next send completes, as with a channel that hands over each
+ * slot at once. */
+START_TEST(one_waiter_served_by_the_first_slot)
+{
+    enum { CAP = 64 };
+    weft_mpsc_tx_t tx;
+    weft_mpsc_rx_t rx;
+    ck_assert_int_eq(weft_mpsc_bounded(CAP, sizeof(int), NULL, &tx, &rx), 0);
+    int v = 7, got = -1, rc = -1;
+    for (int i = 0; i < CAP; i++)
+        ck_assert_int_eq(weft_mpsc_try_send(&tx, &v), 0);
+    weft_mpsc_send_t s = weft_mpsc_send(&tx, &v);
+    ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&s), &tcx, &rc), WEFT_PENDING);
+    int wakes = ctr.wakes;
+    weft_mpsc_recv_t r = weft_mpsc_recv(&rx, &got);
+    ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&r), &tcx, &rc), WEFT_READY);
+    weft_future_drop(WEFT_FUTURE(&r));
+    ck_assert_int_eq(ctr.wakes, wakes + 1); /* served and woken by this one slot */
+    ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&s), &tcx, &rc), WEFT_READY);
+    ck_assert_int_eq(rc, 0);
+    weft_future_drop(WEFT_FUTURE(&s));
+    weft_mpsc_rx_drop(&rx);
+    weft_mpsc_tx_drop(&tx);
+}
+END_TEST
+
 START_TEST(receiver_serves_in_batches)
 {
     enum { CAP = 32, BATCH = CAP / 8 };
@@ -571,8 +599,10 @@ START_TEST(receiver_serves_in_batches)
     weft_mpsc_recv_t r = weft_mpsc_recv(&rx, &got);
     ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&r), &tcx, &rc), WEFT_READY);
     weft_future_drop(WEFT_FUTURE(&r));
-    ck_assert_int_eq(ctr.wakes, wakes + BATCH + 1); /* one slot gathered */
-    weft_mpsc_close(&rx); /* the waiters left fail (none was served) */
+    /* Five waiters were served; the one left (s[5]) gets this slot at once:
+     * no freed slot waits for a batch while it is enough for every waiter. */
+    ck_assert_int_eq(ctr.wakes, wakes + BATCH + 2);
+    weft_mpsc_close(&rx); /* the waiters left fail (s[5] served but not polled: fails too) */
     for (int i = BATCH + 1; i < 6; i++) {
         ck_assert_int_eq(weft_future_poll(WEFT_FUTURE(&s[i]), &tcx, &rc), WEFT_READY);
         ck_assert_int_eq(rc, WEFT_EPIPE);
@@ -901,6 +931,7 @@ int main(void)
     tcase_add_test(tc, served_then_closed);
     tcase_add_test(tc, recv_many_serves_waiters);
     tcase_add_test(tc, receiver_serves_in_batches);
+    tcase_add_test(tc, one_waiter_served_by_the_first_slot);
     tcase_add_test(tc, positions_wrap);
     tcase_add_test(tc, blocking_threads);
     tcase_add_test(tc, tasks_on_each_shape);
