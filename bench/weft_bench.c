@@ -909,18 +909,37 @@ static double run_broadcast_fanout(void)
 
 /* ---- futures_unordered ------------------------------------------------------
  * FU_MEMBERS oneshot receivers in one FuturesUnordered, each woken once by
- * a sender task: a member counts its first poll (after its receiver has
- * registered), the sender waits, yielding, until every member has been
- * polled once and then sends member i the value i, in push order; the
- * draining task takes every output. Timed from the first channel created
- * to the last output taken; ns per completion. The same in
- * bench/peers/tokio. */
+ * a sender task: each member counts its first poll (after its receiver has
+ * registered), and the member whose first poll is the last spawns the
+ * sender, which sends member i the value i, in push order; the draining
+ * task takes every output. Timed from the first channel created to the
+ * last output taken; ns per completion. The same in bench/peers/tokio.
+ * (An earlier shape spawned the sender at once and had it spin, yielding,
+ * on the count of first polls: that read a cache line every first poll
+ * wrote, from the other worker, and the harness's own ping-pong took a
+ * quarter of the profile of both runtimes.) */
 #define FU_MEMBERS 100000
 #define FU_BATCH 1000 /* pushes or sends between two yields: keeps each poll short */
 
 static weft_oneshot_tx_t *fu_tx;
 static _Atomic long fu_first_polls;
 static _Atomic uint64_t fu_sum;
+
+typedef struct {
+    WEFT_FRAME;
+    uint32_t i;
+} fu_sender_t;
+WEFT_ASYNC(fu_sender_t, fu_sender, weft_unit_t)
+{
+    WEFT_BEGIN();
+    for (self->i = 0; self->i < FU_MEMBERS; self->i++) {
+        check(weft_oneshot_send(&fu_tx[self->i], &self->i), "futures_unordered send");
+        if (self->i % FU_BATCH == FU_BATCH - 1)
+            WEFT_YIELD();
+    }
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
 
 typedef struct {
     weft_future_t future;
@@ -935,7 +954,12 @@ static weft_poll_t fu_member_poll(weft_future_t *f, weft_context_t *cx, void *ou
     if (weft_future_poll(weft_oneshot_recv(&m->rx, &m->val), cx, &rc) == WEFT_PENDING) {
         if (!m->counted) {
             m->counted = true;
-            atomic_fetch_add_explicit(&fu_first_polls, 1, memory_order_release);
+            /* acq_rel: the last first poll sees every member registered
+             * before it spawns the sender (the spawn publishes that on). */
+            if (atomic_fetch_add_explicit(&fu_first_polls, 1, memory_order_acq_rel) == FU_MEMBERS - 1) {
+                fu_sender_t snd = { WEFT_FRAME_INIT(fu_sender) };
+                check(weft_spawn(&snd, NULL), "spawn");
+            }
         }
         return WEFT_PENDING;
     }
@@ -950,24 +974,6 @@ static void fu_member_drop(weft_future_t *f)
 }
 static const weft_future_vtable_t fu_member_vtable = { fu_member_poll, fu_member_drop, NULL, sizeof(fu_member_t),
                                                        sizeof(uint32_t), "fu_member" };
-
-typedef struct {
-    WEFT_FRAME;
-    uint32_t i;
-} fu_sender_t;
-WEFT_ASYNC(fu_sender_t, fu_sender, weft_unit_t)
-{
-    WEFT_BEGIN();
-    while (atomic_load_explicit(&fu_first_polls, memory_order_acquire) != FU_MEMBERS)
-        WEFT_YIELD();
-    for (self->i = 0; self->i < FU_MEMBERS; self->i++) {
-        check(weft_oneshot_send(&fu_tx[self->i], &self->i), "futures_unordered send");
-        if (self->i % FU_BATCH == FU_BATCH - 1)
-            WEFT_YIELD();
-    }
-    WEFT_RETURN(WEFT_UNIT);
-    WEFT_END();
-}
 
 typedef struct {
     WEFT_FRAME;
@@ -987,10 +993,6 @@ WEFT_ASYNC(fu_drain_t, fu_drain, weft_unit_t)
         check(weft_unordered_push(&self->set, WEFT_FUTURE(&m), self->i), "futures_unordered push");
         if (self->i % FU_BATCH == FU_BATCH - 1)
             WEFT_YIELD();
-    }
-    {
-        fu_sender_t snd = { WEFT_FRAME_INIT(fu_sender) };
-        check(weft_spawn(&snd, NULL), "spawn");
     }
     for (;;) {
         WEFT_AWAIT(&self->next, weft_unordered_next(&self->set, NULL, &self->val), &self->got);

@@ -740,14 +740,25 @@ fn rwlock_read_heavy(opts: &Opts) -> Vec<Sample> {
 }
 
 // futures_unordered: FU_MEMBERS oneshot receivers in one FuturesUnordered,
-// each woken once by a sender task: a member counts its first poll (after
-// its receiver has registered), the sender waits, yielding, until every
-// member has been polled once and then sends member i the value i, in push
-// order; the draining task takes every output. Timed from the first channel
-// created to the last output taken; ns per completion. The same in weft-bench.
+// each woken once by a sender task: each member counts its first poll (after
+// its receiver has registered), and the member whose first poll is the last
+// spawns the sender, which sends member i the value i, in push order; the
+// draining task takes every output. Timed from the first channel created to
+// the last output taken; ns per completion. The same in weft-bench.
 const FU_MEMBERS: usize = 100_000;
 const FU_BATCH: usize = 1_000; // pushes or sends between two yields
 static FU_FIRST_POLLS: AtomicUsize = AtomicUsize::new(0);
+// The senders, taken by the member whose first poll is the last.
+static FU_TXS: std::sync::Mutex<Vec<oneshot::Sender<u32>>> = std::sync::Mutex::new(Vec::new());
+
+async fn fu_sender(txs: Vec<oneshot::Sender<u32>>) {
+    for (i, tx) in txs.into_iter().enumerate() {
+        tx.send(i as u32).expect("futures_unordered send");
+        if i % FU_BATCH == FU_BATCH - 1 {
+            tokio::task::yield_now().await;
+        }
+    }
+}
 
 struct FuMember {
     rx: oneshot::Receiver<u32>,
@@ -762,7 +773,10 @@ impl std::future::Future for FuMember {
             std::task::Poll::Pending => {
                 if !self.counted {
                     self.counted = true;
-                    FU_FIRST_POLLS.fetch_add(1, Ordering::Release);
+                    if FU_FIRST_POLLS.fetch_add(1, Ordering::AcqRel) == FU_MEMBERS - 1 {
+                        let txs = std::mem::take(&mut *FU_TXS.lock().unwrap());
+                        tokio::spawn(fu_sender(txs));
+                    }
                 }
                 std::task::Poll::Pending
             }
@@ -786,17 +800,7 @@ fn futures_unordered(opts: &Opts) -> Vec<Sample> {
                     tokio::task::yield_now().await;
                 }
             }
-            tokio::spawn(async move {
-                while FU_FIRST_POLLS.load(Ordering::Acquire) != FU_MEMBERS {
-                    tokio::task::yield_now().await;
-                }
-                for (i, tx) in txs.into_iter().enumerate() {
-                    tx.send(i as u32).expect("futures_unordered send");
-                    if i % FU_BATCH == FU_BATCH - 1 {
-                        tokio::task::yield_now().await;
-                    }
-                }
-            });
+            *FU_TXS.lock().unwrap() = txs;
             let mut sum = 0u64;
             while let Some(v) = set.next().await {
                 sum += v as u64;
