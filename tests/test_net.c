@@ -179,6 +179,112 @@ START_TEST(echo_round_trips)
 }
 END_TEST
 
+/* ---- writev_all: many buffers, a slow reader, partial writes ------------------
+ * 300 buffers (some empty, sizes varied) totalling several MiB to a peer
+ * that reads in small pieces with pauses: the socket's buffer fills, the
+ * future resumes mid-buffer many times, and every byte arrives in order. */
+#define WV_BUFS 300
+
+typedef struct {
+    uint16_t port;
+    size_t total, got;
+    bool same;
+} wv_peer_t;
+
+static unsigned char wv_byte(size_t k)
+{
+    return (unsigned char)(k * 131 + (k >> 9));
+}
+
+static void *wv_reader(void *arg)
+{
+    wv_peer_t *p = arg;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(p->port) };
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return NULL;
+    }
+    int small = 4096; /* a small receive buffer: the writer fills it often */
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    unsigned char buf[3000];
+    p->same = true;
+    for (int round = 0;; round++) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; i < n; i++)
+            if (buf[i] != wv_byte(p->got + (size_t)i))
+                p->same = false;
+        p->got += (size_t)n;
+        if (round % 64 == 0)
+            sleep_ms(1); /* now and then, let the writer find the buffer full */
+    }
+    close(fd);
+    return NULL;
+}
+
+typedef struct {
+    WEFT_FRAME;
+    weft_tcp_listener_t *l;
+    weft_tcp_stream_t s;
+    unsigned char *data;
+    struct iovec *iov;
+    size_t total;
+    ssize_t n;
+    int rc;
+    weft_tcp_accept_t acc;
+    weft_tcp_io_t op;
+} wv_writer_t;
+static void wv_writer_cleanup(wv_writer_t *self) { weft_tcp_close(&self->s); }
+WEFT_ASYNC_WITH_DROP(wv_writer_t, wv_writer, ssize_t, wv_writer_cleanup)
+{
+    WEFT_BEGIN();
+    WEFT_AWAIT(&self->acc, weft_tcp_accept(self->l, &self->s, NULL), &self->rc);
+    if (self->rc != 0)
+        WEFT_RETURN(self->rc);
+    WEFT_AWAIT(&self->op, weft_tcp_writev_all(&self->s, self->iov, WV_BUFS), &self->n);
+    WEFT_RETURN(self->n);
+    WEFT_END();
+}
+
+START_TEST(writev_all_resumes_mid_buffer)
+{
+    weft_runtime_t *rt = shape_rt(_i);
+    weft_tcp_listener_t l;
+    ck_assert_int_eq(listen_on(rt, &l, "127.0.0.1", 4), 0);
+    static struct iovec iov[WV_BUFS];
+    size_t total = 0;
+    for (int i = 0; i < WV_BUFS; i++)
+        total += (i % 7 == 3) ? 0 : (size_t)(i * 97 % 20011) + 1;
+    unsigned char *data = malloc(total);
+    ck_assert_ptr_nonnull(data);
+    for (size_t k = 0; k < total; k++)
+        data[k] = wv_byte(k);
+    size_t off = 0;
+    for (int i = 0; i < WV_BUFS; i++) {
+        size_t len = (i % 7 == 3) ? 0 : (size_t)(i * 97 % 20011) + 1;
+        iov[i] = (struct iovec){ data + off, len };
+        off += len;
+    }
+    wv_peer_t peer = { .port = weft_tcp_listener_port(&l), .total = total };
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, wv_reader, &peer), 0);
+    wv_writer_t w = { WEFT_FRAME_INIT(wv_writer), .l = &l, .data = data, .iov = iov, .total = total };
+    ssize_t n = -1;
+    ck_assert_int_eq(weft_runtime_block_on(rt, WEFT_FUTURE(&w), &n), 0); /* closes the stream when done */
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_int_eq(n, (ssize_t)total);
+    ck_assert_uint_eq(peer.got, total);
+    ck_assert(peer.same);
+    free(data);
+    weft_tcp_listener_close(&l);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
 START_TEST(connection_refused)
 {
     weft_runtime_t *rt = shape_rt(_i);
@@ -967,6 +1073,7 @@ int main(void)
     TCase *tc = tcase_create("tcp");
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, echo_round_trips, 0, N_SHAPES);
+    tcase_add_loop_test(tc, writev_all_resumes_mid_buffer, 0, N_SHAPES);
     tcase_add_loop_test(tc, connection_refused, 0, N_SHAPES);
     tcase_add_test(tc, bad_input);
     tcase_add_loop_test(tc, reset_mid_read_and_write_to_closed_peer, 0, N_SHAPES);

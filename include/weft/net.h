@@ -136,6 +136,13 @@ WEFT_API WEFT_NODISCARD weft_tcp_io_t weft_tcp_read_exact(weft_tcp_stream_t *s, 
 WEFT_API WEFT_NODISCARD weft_tcp_io_t weft_tcp_write(weft_tcp_stream_t *s, const void *buf, size_t len);
 WEFT_API WEFT_NODISCARD weft_tcp_io_t weft_tcp_write_all(weft_tcp_stream_t *s, const void *buf, size_t len);
 WEFT_API WEFT_NODISCARD weft_tcp_io_t weft_tcp_writev(weft_tcp_stream_t *s, const struct iovec *iov, size_t iovcnt);
+/* Writes every byte of the iovcnt buffers, in order, over as many calls as
+ * it takes (weft_tcp_writev writes once and leaves the rest to the
+ * caller). Output ssize_t: the total written, or a negative errno (bytes
+ * may have been written before it). iov is only read, never advanced; it
+ * must stay valid and unchanged until the future completes or is dropped. */
+WEFT_API WEFT_NODISCARD weft_tcp_io_t weft_tcp_writev_all(weft_tcp_stream_t *s, const struct iovec *iov,
+                                                         size_t iovcnt);
 
 /* how: SHUT_RD, SHUT_WR or SHUT_RDWR. Returns 0 or a negative errno. */
 WEFT_API int weft_tcp_shutdown(weft_tcp_stream_t *s, int how);
@@ -166,6 +173,8 @@ WEFT_API WEFT_NODISCARD weft_unix_io_t weft_unix_write(weft_unix_stream_t *s, co
 WEFT_API WEFT_NODISCARD weft_unix_io_t weft_unix_write_all(weft_unix_stream_t *s, const void *buf, size_t len);
 WEFT_API WEFT_NODISCARD weft_unix_io_t weft_unix_writev(weft_unix_stream_t *s, const struct iovec *iov,
                                                         size_t iovcnt);
+WEFT_API WEFT_NODISCARD weft_unix_io_t weft_unix_writev_all(weft_unix_stream_t *s, const struct iovec *iov,
+                                                            size_t iovcnt);
 
 WEFT_API int weft_unix_shutdown(weft_unix_stream_t *s, int how);
 /* The path of the peer's socket (an empty string when the peer is not

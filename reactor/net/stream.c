@@ -256,6 +256,34 @@ weft_stream_connect_t weft__stream_connect(const struct sockaddr *addr, socklen_
 
 /* ---- read / write ---------------------------------------------------------------------- */
 
+/* Vectored writes: at most this many buffers per sendmsg (a writev_all
+ * with more goes on in the next call, as after a short write). */
+#define WRITEV_BATCH 64
+
+/* Fills mh->msg_iov (room for WRITEV_BATCH) with what is left of iov[0..n)
+ * after `done` bytes, and returns the bytes it covers (0: nothing left). */
+static size_t writev_rest(const struct iovec *iov, size_t n, size_t done, struct iovec *tmp, struct msghdr *mh)
+{
+    size_t i = 0;
+    while (i < n && done >= iov[i].iov_len) /* the buffers already written */
+        done -= iov[i++].iov_len;
+    size_t k = 0, bytes = 0;
+    for (; i < n && k < WRITEV_BATCH; i++) {
+        if (iov[i].iov_len == done) { /* an empty buffer, or the end of one */
+            done = 0;
+            continue;
+        }
+        tmp[k].iov_base = (char *)iov[i].iov_base + done;
+        tmp[k].iov_len = iov[i].iov_len - done;
+        bytes += tmp[k].iov_len;
+        done = 0;
+        k++;
+    }
+    mh->msg_iov = tmp;
+    mh->msg_iovlen = k;
+    return bytes;
+}
+
 
 static weft_poll_t io_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
@@ -269,7 +297,9 @@ static weft_poll_t io_poll(weft_future_t *f, weft_context_t *cx, void *out)
         goto done;
     }
     bool reading = op->kind_ == WEFT__K_READ || op->kind_ == WEFT__K_READ_EXACT;
-    bool one_call = op->kind_ != WEFT__K_READ_EXACT && op->kind_ != WEFT__K_WRITE_ALL; /* done after one transfer */
+    bool one_call = op->kind_ != WEFT__K_READ_EXACT && op->kind_ != WEFT__K_WRITE_ALL &&
+                    op->kind_ != WEFT__K_WRITEV_ALL; /* done after one transfer */
+    bool vectored = op->kind_ == WEFT__K_WRITEV || op->kind_ == WEFT__K_WRITEV_ALL;
     uint32_t dir = reading ? WEFT_IO_READ : WEFT_IO_WRITE;
     for (;;) {
         /* acquire: pairs with the release that set the bits. */
@@ -278,8 +308,24 @@ static weft_poll_t io_poll(weft_future_t *f, weft_context_t *cx, void *out)
             rc = -EBADF;
             break;
         }
-        size_t asked = op->kind_ == WEFT__K_WRITEV ? 0 : op->len_ - op->done_;
-        if (asked == 0 && op->kind_ != WEFT__K_WRITEV) {
+        struct iovec tmp[WRITEV_BATCH];
+        struct msghdr mh;
+        memset(&mh, 0, sizeof mh);
+        size_t asked;
+        if (op->kind_ == WEFT__K_WRITEV) {
+            asked = 0; /* one sendmsg of the caller's buffers, as they are */
+            mh.msg_iov = (struct iovec *)op->u_.iov;
+            mh.msg_iovlen = op->len_;
+        } else if (op->kind_ == WEFT__K_WRITEV_ALL) {
+            asked = writev_rest(op->u_.iov, op->len_, op->done_, tmp, &mh);
+            if (asked == 0) { /* every byte written (or none to write) */
+                rc = (ssize_t)op->done_;
+                break;
+            }
+        } else {
+            asked = op->len_ - op->done_;
+        }
+        if (asked == 0 && !vectored) {
             /* A zero-length request answers 0 at once (recv would wait
              * for data to say so; read(2) on a socket did not). */
             rc = 0;
@@ -295,13 +341,9 @@ static weft_poll_t io_poll(weft_future_t *f, weft_context_t *cx, void *out)
             continue;
         }
         ssize_t n;
-        if (op->kind_ == WEFT__K_WRITEV) {
+        if (vectored) {
             /* sendmsg, not writev: MSG_NOSIGNAL turns a closed peer into
              * -EPIPE instead of a SIGPIPE that kills the process. */
-            struct msghdr mh;
-            memset(&mh, 0, sizeof mh);
-            mh.msg_iov = (struct iovec *)op->u_.iov;
-            mh.msg_iovlen = op->len_;
             n = sendmsg(io->fd, &mh, MSG_NOSIGNAL);
         } else if (reading) {
             /* recv, not read: it goes to the socket without read(2)'s
@@ -317,6 +359,8 @@ static weft_poll_t io_poll(weft_future_t *f, weft_context_t *cx, void *out)
             if ((size_t)n < asked && !(snap & WEFT_IO_NOSHORT))
                 weft__io_clear_ready(io, dir, snap);
             op->done_ += (size_t)n;
+            if (op->kind_ == WEFT__K_WRITEV_ALL)
+                continue; /* writev_rest says when every buffer is written */
             if (one_call || op->done_ == op->len_) {
                 rc = one_call ? n : (ssize_t)op->done_;
                 break;
@@ -375,9 +419,9 @@ int weft__stream_shutdown(const weft_io_t *io, int how)
     return shutdown(io->fd, how) == 0 ? 0 : -errno;
 }
 
-weft_stream_io_t weft__stream_writev(weft_io_t **s, const struct iovec *iov, size_t iovcnt)
+weft_stream_io_t weft__stream_writev(weft_io_t **s, const struct iovec *iov, size_t iovcnt, bool all)
 {
-    weft_stream_io_t op = weft__stream_io(s, WEFT__K_WRITEV, NULL, iovcnt);
+    weft_stream_io_t op = weft__stream_io(s, all ? WEFT__K_WRITEV_ALL : WEFT__K_WRITEV, NULL, iovcnt);
     op.u_.iov = iov;
     return op;
 }

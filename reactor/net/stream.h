@@ -12,7 +12,14 @@
 #include "weft/net.h"
 
 /* What a weft_stream_io_t future does (its kind_). */
-enum weft__stream_kind { WEFT__K_READ, WEFT__K_READ_EXACT, WEFT__K_WRITE, WEFT__K_WRITE_ALL, WEFT__K_WRITEV };
+enum weft__stream_kind {
+    WEFT__K_READ,
+    WEFT__K_READ_EXACT,
+    WEFT__K_WRITE,
+    WEFT__K_WRITE_ALL,
+    WEFT__K_WRITEV,
+    WEFT__K_WRITEV_ALL, /* done_ counts the bytes written so far, across the buffers */
+};
 
 /* Binds and listens on addr (already checked by the caller), backlog >= 1;
  * *out receives the registered socket. Returns 0 or a negative errno. */
@@ -29,6 +36,6 @@ void weft__stream_close(weft_io_t **io);
 weft_stream_accept_t weft__stream_accept(weft_io_t **l, weft_io_t **out, struct sockaddr_storage *peer);
 weft_stream_connect_t weft__stream_connect(const struct sockaddr *addr, socklen_t addrlen, weft_io_t **out);
 weft_stream_io_t weft__stream_io(weft_io_t **s, int kind, const void *buf, size_t len);
-weft_stream_io_t weft__stream_writev(weft_io_t **s, const struct iovec *iov, size_t iovcnt);
+weft_stream_io_t weft__stream_writev(weft_io_t **s, const struct iovec *iov, size_t iovcnt, bool all);
 
 #endif

@@ -145,7 +145,11 @@ weft_tcp_io_t weft_tcp_write_all(weft_tcp_stream_t *s, const void *buf, size_t l
 }
 weft_tcp_io_t weft_tcp_writev(weft_tcp_stream_t *s, const struct iovec *iov, size_t iovcnt)
 {
-    return weft__stream_writev(TCP_STREAM("weft_tcp_writev", s), iov, iovcnt);
+    return weft__stream_writev(TCP_STREAM("weft_tcp_writev", s), iov, iovcnt, false);
+}
+weft_tcp_io_t weft_tcp_writev_all(weft_tcp_stream_t *s, const struct iovec *iov, size_t iovcnt)
+{
+    return weft__stream_writev(TCP_STREAM("weft_tcp_writev_all", s), iov, iovcnt, true);
 }
 
 /* ---- Stream options ------------------------------------------------------------ */

@@ -102,7 +102,11 @@ weft_unix_io_t weft_unix_write_all(weft_unix_stream_t *s, const void *buf, size_
 }
 weft_unix_io_t weft_unix_writev(weft_unix_stream_t *s, const struct iovec *iov, size_t iovcnt)
 {
-    return weft__stream_writev(UNIX_STREAM("weft_unix_writev", s), iov, iovcnt);
+    return weft__stream_writev(UNIX_STREAM("weft_unix_writev", s), iov, iovcnt, false);
+}
+weft_unix_io_t weft_unix_writev_all(weft_unix_stream_t *s, const struct iovec *iov, size_t iovcnt)
+{
+    return weft__stream_writev(UNIX_STREAM("weft_unix_writev_all", s), iov, iovcnt, true);
 }
 
 /* ---- Stream calls -------------------------------------------------------------- */
