@@ -1090,6 +1090,46 @@ static double run_joinset(void)
     return ns;
 }
 
+/* ---- blockon_spawn_join --------------------------------------------------------
+ * From the main thread (not a worker): spawn a trivial task and await its
+ * join handle with block_on, BOJ_ROUNDS times in sequence; ns per round.
+ * Every round crosses from this thread to a worker and back: the park and
+ * unpark path between a plain thread and the runtime. The same in
+ * bench/peers/tokio (rt.block_on(rt.spawn(..))). */
+#define BOJ_ROUNDS 20000
+
+typedef struct {
+    WEFT_FRAME;
+    int v;
+} boj_task_t;
+WEFT_ASYNC(boj_task_t, boj_task, int)
+{
+    WEFT_BEGIN();
+    WEFT_RETURN(self->v + 1);
+    WEFT_END();
+}
+
+static double run_blockon_spawn_join(void)
+{
+    double t0 = now_ns();
+    long sum = 0;
+    for (int i = 0; i < BOJ_ROUNDS; i++) {
+        boj_task_t t = { WEFT_FRAME_INIT(boj_task), .v = i };
+        weft_join_handle_t h;
+        check(weft_handle_spawn(g_handle, &t, &h), "spawn");
+        int out = 0, rc = 0;
+        check(weft_runtime_block_on(g_rt, weft_join(&h, &out), &rc), "block_on");
+        check(rc, "join");
+        sum += out;
+    }
+    double ns = (now_ns() - t0) / BOJ_ROUNDS;
+    if (sum != (long)BOJ_ROUNDS * (BOJ_ROUNDS + 1) / 2) {
+        fprintf(stderr, "weft-bench: blockon_spawn_join summed %ld\n", sum);
+        exit(1);
+    }
+    return ns;
+}
+
 typedef struct {
     const char *name;
     const char *unit;
@@ -1112,6 +1152,7 @@ static const workload_t workloads[] = {
     { "broadcast_fanout", "ns/delivery", run_broadcast_fanout },
     { "futures_unordered", "ns/completion", run_futures_unordered },
     { "joinset", "ns/task", run_joinset },
+    { "blockon_spawn_join", "ns/round", run_blockon_spawn_join },
 };
 
 static int cmp_double(const void *a, const void *b)

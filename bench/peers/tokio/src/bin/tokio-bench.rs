@@ -79,6 +79,7 @@ const WORKLOADS: &[Workload] = &[
     Workload { figures: &[("futures_unordered", "ns/completion", 1)], run: futures_unordered },
     Workload { figures: &[("rwlock_read_heavy", "ns/op", 1)], run: rwlock_read_heavy },
     Workload { figures: &[("joinset", "ns/task", 1)], run: joinset },
+    Workload { figures: &[("blockon_spawn_join", "ns/round", 1)], run: blockon_spawn_join },
 ];
 
 fn usage() -> ! {
@@ -839,5 +840,22 @@ fn joinset(opts: &Opts) -> Vec<Sample> {
         let el = start.elapsed();
         assert_eq!(sum, JOINSET_TASKS * (JOINSET_TASKS - 1) / 2);
         vec![ns_per(el, JOINSET_TASKS)]
+    })
+}
+
+// blockon_spawn_join: from the main thread, spawn a trivial task and await
+// its join handle with block_on, BOJ_ROUNDS times in sequence; ns per round.
+const BOJ_ROUNDS: usize = 20_000;
+
+fn blockon_spawn_join(opts: &Opts) -> Vec<Sample> {
+    repeat(opts, |rt| {
+        let start = Instant::now();
+        let mut sum = 0usize;
+        for i in 0..BOJ_ROUNDS {
+            sum += rt.block_on(rt.spawn(async move { i + 1 })).unwrap();
+        }
+        let el = start.elapsed();
+        assert_eq!(sum, BOJ_ROUNDS * (BOJ_ROUNDS + 1) / 2);
+        vec![ns_per(el, BOJ_ROUNDS)]
     })
 }
