@@ -9,12 +9,118 @@
  * I/O driver's epoll set (its one worker is the block_on thread, which
  * never sleeps in epoll). Workers never block on this thread.
  */
+#include <fcntl.h>
 #include <limits.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "io_driver.h"
 #include "signal_driver.h"
 #include "time_driver.h"
+
+/* ---- libuv's memory ---------------------------------------------------------
+ *
+ * libuv allocates through weft's allocator (installed once, before weft's
+ * first libuv call), so the test library's failure injection reaches its
+ * allocations too, and a failed one comes back from uv_loop_init as
+ * UV_ENOMEM (== WEFT_ENOMEM).
+ *
+ * One allocation cannot fail cleanly: libuv keeps a table indexed by file
+ * descriptor (the loop's watchers) and grows it with realloc whenever it
+ * starts watching a descriptor beyond its end (uv_loop_init's signal pipe,
+ * the doorbell's eventfd, uv_poll_start), and it aborts when that realloc
+ * fails. So weft_runtime_new allocates the table's memory first, where a
+ * failure is an ordinary WEFT_ENOMEM (reserve_arm), and while set-up runs,
+ * libuv's reallocs on this thread are served from that block: the first
+ * takes it, the later ones that still fit get it back in place (realloc
+ * may return its argument). Its size covers every descriptor the set-up
+ * will watch: the signal pipe and the epoll set (open already), and the
+ * four libuv creates (an epoll set, a pipe, an eventfd), which take the
+ * lowest free numbers, with room to spare for descriptors other threads
+ * open meanwhile. */
+typedef struct uv_reserve {
+    void *block;  /* NULL: not armed */
+    size_t cap;
+    bool handed;  /* libuv owns the block now (and frees it with the loop) */
+} uv_reserve_t;
+
+static _Thread_local uv_reserve_t reserve;
+
+static void *uv_malloc_fn(size_t n)
+{
+    return weft__alloc(n);
+}
+
+static void *uv_calloc_fn(size_t n, size_t size)
+{
+    return weft__calloc(n, size);
+}
+
+static void *uv_realloc_fn(void *p, size_t n)
+{
+    uv_reserve_t *r = &reserve;
+    if (r->block != NULL && n <= r->cap) {
+        if (p == NULL && !r->handed) {
+            r->handed = true;
+            return r->block;
+        }
+        if (p == r->block && r->handed)
+            return p;
+    }
+    return weft__realloc(p, n);
+}
+
+static void uv_free_fn(void *p)
+{
+    weft__free_unsized(p);
+}
+
+static void install_allocator(void)
+{
+    /* Before weft's first libuv call (docs/architecture.md says what a
+     * program that uses libuv itself must do). */
+    if (uv_replace_allocator(uv_malloc_fn, uv_realloc_fn, uv_calloc_fn, uv_free_fn) != 0)
+        weft_panic(WEFT_SITE, "driver: uv_replace_allocator refused weft's allocator");
+}
+
+/* The largest descriptor set-up can watch: see the section comment. */
+static int highest_fd_bound(int known)
+{
+    int probe[4], hi = known;
+    unsigned n = 0;
+    for (; n < 4; n++) {
+        probe[n] = fcntl(known, F_DUPFD_CLOEXEC, 0);
+        if (probe[n] < 0)
+            break; /* out of descriptors: libuv's own calls will say so */
+        if (probe[n] > hi)
+            hi = probe[n];
+    }
+    while (n > 0)
+        close(probe[--n]);
+    return hi + 64;
+}
+
+static int reserve_arm(int max_fd)
+{
+    /* libuv sizes the table for descriptor fd at the power of two that
+     * holds fd + 3 pointers. */
+    size_t slots = 4;
+    while (slots < (size_t)max_fd + 3)
+        slots *= 2;
+    reserve.cap = slots * sizeof(void *);
+    reserve.handed = false;
+    reserve.block = weft__alloc(reserve.cap);
+    return reserve.block != NULL ? 0 : WEFT_ENOMEM;
+}
+
+static void reserve_disarm(void)
+{
+    if (!reserve.handed)
+        weft__free(reserve.block, reserve.cap);
+    reserve.block = NULL;
+}
+
+/* ---- The thread --------------------------------------------------------------- */
 
 static void on_close(uv_handle_t *h)
 {
@@ -92,12 +198,10 @@ void weft__uv_ring(weft__driver_t *d)
     pthread_mutex_unlock(&d->lock);
 }
 
-int weft__uv_start(weft__driver_t *d)
+/* The loop and its handles (weft__uv_start). */
+static int loop_setup(weft__driver_t *d, int sig_fd)
 {
     weft__uv_thread_t *u = &d->uv;
-    int sig_fd = weft__signal_pipe_fd();
-    if (sig_fd < 0)
-        return sig_fd;
     int rc = uv_loop_init(&u->loop);
     if (rc != 0)
         return rc; /* libuv errors are negated errno values */
@@ -126,7 +230,33 @@ int weft__uv_start(weft__driver_t *d)
         uv_poll_start(&u->epoll_watch, UV_READABLE, epoll_cb);
     }
     uv_poll_start(&u->signal_watch, UV_READABLE, signal_cb);
+    return 0;
+
+fail_handles:
+    uv_close((uv_handle_t *)&u->timer, NULL);
+    uv_close((uv_handle_t *)&u->doorbell, NULL);
+    uv_run(&u->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&u->loop);
+    return rc;
+}
+
+int weft__uv_start(weft__driver_t *d)
+{
+    static pthread_once_t allocator_once = PTHREAD_ONCE_INIT;
+    pthread_once(&allocator_once, install_allocator);
+    weft__uv_thread_t *u = &d->uv;
+    int sig_fd = weft__signal_pipe_fd();
+    if (sig_fd < 0)
+        return sig_fd;
+    int rc = reserve_arm(highest_fd_bound(d->has_io && d->io.epfd > sig_fd ? d->io.epfd : sig_fd));
+    if (rc == 0)
+        rc = loop_setup(d, sig_fd);
+    reserve_disarm();
+    if (rc != 0)
+        return rc;
     atomic_init(&u->stopping, false);
+    /* glibc reports a stack it could not map as EAGAIN, like the thread
+     * limit (docs/errors.md). */
     if (pthread_create(&u->thread, NULL, uv_main, d) != 0) {
         close_handles(d);
         uv_run(&u->loop, UV_RUN_DEFAULT);
@@ -138,13 +268,6 @@ int weft__uv_start(weft__driver_t *d)
     pthread_setname_np(u->thread, tn);
     u->started = true;
     return 0;
-
-fail_handles:
-    uv_close((uv_handle_t *)&u->timer, NULL);
-    uv_close((uv_handle_t *)&u->doorbell, NULL);
-    uv_run(&u->loop, UV_RUN_DEFAULT);
-    uv_loop_close(&u->loop);
-    return rc;
 }
 
 void weft__uv_stop(weft__driver_t *d)

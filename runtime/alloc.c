@@ -97,6 +97,20 @@ void *weft__calloc(size_t n, size_t size)
     return calloc(n, size);
 }
 
+void *weft__realloc(void *p, size_t size)
+{
+    if (should_fail())
+        return NULL; /* p stays valid, as with realloc */
+#ifdef WEFT_USE_JEMALLOC
+    if (WEFT_UNLIKELY(!je_is_malloc)) {
+        if (p == NULL)
+            return mallocx(size ? size : 1, 0);
+        return rallocx(p, size ? size : 1, 0);
+    }
+#endif
+    return realloc(p, size);
+}
+
 void *weft__alloc_aligned(size_t size)
 {
     if (should_fail())
@@ -114,6 +128,17 @@ void weft__free_aligned(void *p)
         return;
 #ifdef WEFT_USE_JEMALLOC
     dallocx(p, 0);
+#else
+    free(p);
+#endif
+}
+
+void weft__free_unsized(void *p)
+{
+    if (p == NULL)
+        return;
+#ifdef WEFT_USE_JEMALLOC
+    dallocx(p, 0); /* also right for jemalloc's malloc blocks (je_is_malloc) */
 #else
     free(p);
 #endif

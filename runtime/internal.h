@@ -24,6 +24,11 @@
 void *weft__alloc(size_t size);
 void *weft__calloc(size_t n, size_t size);
 void weft__free(void *p, size_t size);
+/* For callers that do not know a block's size (libuv, through the
+ * allocator reactor/uv_thread.c gives it): a block from weft__alloc,
+ * weft__calloc or weft__realloc. */
+void *weft__realloc(void *p, size_t size);
+void weft__free_unsized(void *p);
 /* Cache-line aligned (for structures with padded fields); free with
  * weft__free_aligned. */
 void *weft__alloc_aligned(size_t size);
