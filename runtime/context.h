@@ -37,6 +37,13 @@ typedef struct weft__tls {
     /* the local set whose run future is being polled here, or NULL
      * (scheduler's own, like sched and worker: localset.c) */
     struct weft_local_set_s *local_set;
+    /* Scheduler's own: `worker` while this thread is inside that worker's
+     * loop (its polls, the drops, joins and driver wakes between them, and
+     * the current-thread block_on loop), NULL everywhere else, the thread
+     * hooks included. Only code the loop called synchronously may put a
+     * task in the worker's LIFO slot or local queue with plain stores: the
+     * loop looks there again when that code returns (sched.c). */
+    struct weft__worker *serving;
 } weft__tls_t;
 
 extern _Thread_local weft__tls_t weft__tls;

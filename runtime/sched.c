@@ -12,9 +12,16 @@
  */
 #include "scheduler.h"
 
+/* The worker of s whose loop this thread is inside (weft__tls.serving),
+ * or NULL. Only then are the plain stores to its LIFO slot and local queue
+ * safe and sure to be seen: the loop owns both, and looks at them again
+ * once the code it called returns. A thread hook, a blocking job or
+ * block_in_place's function (whose thread gave its worker away), another
+ * runtime's worker, a plain thread: all take the remote path, like a
+ * foreign thread (docs/wakers.md, where a waker may be called from). */
 static inline weft__worker_t *local_worker(weft__sched_t *s)
 {
-    weft__worker_t *w = weft__tls.worker;
+    weft__worker_t *w = weft__tls.serving;
     return (w != NULL && w->sched == s) ? w : NULL;
 }
 

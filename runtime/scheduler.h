@@ -208,11 +208,13 @@ static inline void weft__tls_set_runtime(weft__sched_t *s)
     weft__tls.driver = s != NULL ? s->driver : NULL;
 }
 
-/* Makes this thread worker w of the current runtime (NULL: no worker). */
+/* Makes this thread worker w of the current runtime (NULL: no worker),
+ * inside w's loop (weft__tls.serving). */
 static inline void weft__tls_set_worker(weft__worker_t *w)
 {
     weft__tls.worker = w;
     weft__tls.worker_index = w != NULL ? (int)w->index : -1;
+    weft__tls.serving = w;
 }
 
 /* Unparks worker w, wherever it sleeps: on its futex, or in the I/O

@@ -144,7 +144,10 @@ static pthread_mutex_t quiesce_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Returns 0 for a local wake, else 1 + the counter used. */
 static inline unsigned foreign_begin(weft_task_t *t)
 {
-    weft__worker_t *w = weft__tls.worker;
+    /* `serving`, as sched.c routes: a wake that takes the remote path is
+     * counted (a thread hook's too, though its runtime cannot be freed
+     * under it: one count is cheaper than a second test). */
+    weft__worker_t *w = weft__tls.serving;
     if (w != NULL && w->sched == t->sched)
         return 0;
     /* A local task (whose `local` never equals a worker's runtime above)

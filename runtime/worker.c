@@ -221,6 +221,21 @@ static bool worker_loop(weft__sched_t *s, weft__worker_t *w)
     return false;
 }
 
+/* Runs a thread hook on a worker thread outside the worker's loop: the
+ * thread still counts as a worker (weft__tls.worker: blocking calls abort
+ * there), but its wakes and spawns take the remote path (inject queue and
+ * an unpark), since the LIFO slot and local queue would hold them where
+ * nobody runs them while the hook lasts, or, in on_thread_stop, ever. */
+static void run_thread_hook(void (*hook)(void *), void *arg)
+{
+    if (hook == NULL)
+        return;
+    weft__worker_t *serving = weft__tls.serving;
+    weft__tls.serving = NULL;
+    hook(arg);
+    weft__tls.serving = serving;
+}
+
 bool weft__worker_run_core(weft__worker_t *w)
 {
     weft__sched_t *s = w->sched;
@@ -229,11 +244,9 @@ bool weft__worker_run_core(weft__worker_t *w)
     pthread_setname_np(pthread_self(), name);
     weft__tls_set_runtime(s);
     weft__tls_set_worker(w);
-    if (s->cfg.on_thread_start)
-        s->cfg.on_thread_start(s->cfg.hook_arg);
+    run_thread_hook(s->cfg.on_thread_start, s->cfg.hook_arg);
     bool handed_off = worker_loop(s, w);
-    if (s->cfg.on_thread_stop)
-        s->cfg.on_thread_stop(s->cfg.hook_arg);
+    run_thread_hook(s->cfg.on_thread_stop, s->cfg.hook_arg);
     weft__tls_set_worker(NULL);
     if (!handed_off)
         weft__pool_loop_ended(s->pool);
