@@ -40,22 +40,38 @@
 extern "C" {
 #endif
 
-/* Header of every async frame: the future vtable, the resume point and the
- * child being awaited (dropped if the frame is dropped mid-await). The
- * fields past `future` are private: only the macros and weft_frame_drop
- * touch them. */
+/* Header of every async frame: the future vtable, the resume point, the
+ * owned children (WEFT_OWN) and the child being awaited (each dropped if the
+ * frame is dropped). The fields past `future` are private: only the macros
+ * and weft_frame_drop touch them. owned_ sits in what would be padding
+ * before awaiting_ on 64-bit targets, so the header stays three words. */
 typedef struct weft_frame_s {
     weft_future_t future;
     uint32_t state_;
+    uint32_t owned_; /* offset from the frame of the first weft_owned_t, 0: none */
     weft_future_t *awaiting_;
 } weft_frame_t;
 
 #define WEFT_FRAME weft_frame_t weft_frame
-#define WEFT_FRAME_INIT(name) .weft_frame = { .future = { &name##__vtable }, .state_ = 0, .awaiting_ = NULL }
+#define WEFT_FRAME_INIT(name) \
+    .weft_frame = { .future = { &name##__vtable }, .state_ = 0, .owned_ = 0, .awaiting_ = NULL }
 #define WEFT_STATE_DONE UINT32_MAX
 
-/* Generic drop of a frame: drops the child in progress, if any. */
+/* A frame field that lets the frame own one child future constructed ahead
+ * of its await (WEFT_OWN). Zero it (the frame's constructor does) and leave
+ * its fields alone. */
+typedef struct weft_owned_s {
+    weft_future_t *fut_; /* the owned child, NULL: the node is free */
+    uint32_t next_;      /* offset from the frame of the next node, 0: none */
+} weft_owned_t;
+
+/* Generic drop of a frame: drops the child in progress, if any, then every
+ * child still owned through WEFT_OWN, the last owned first. */
 WEFT_API void weft_frame_drop(weft_future_t *f);
+WEFT_API void weft__frame_own(weft_frame_t *fr, weft_owned_t *node, weft_future_t *child, const char *fn,
+                              const char *site);
+WEFT_API weft_future_t *weft__frame_disown(weft_frame_t *fr, weft_future_t *child);
+WEFT_API void weft__frame_drop_owned(weft_frame_t *fr, weft_future_t *child);
 WEFT_API WEFT_NORETURN void weft__async_bad_state(const weft_frame_t *fr, const char *fn, const char *site);
 WEFT_API WEFT_NORETURN void weft__async_fell_off(const char *fn, const char *site);
 
@@ -121,11 +137,14 @@ WEFT_API void weft__await_check(const weft_future_t *child, const void *out, siz
 #endif
 
 /* Await `child` (a future already in the frame): the frame takes ownership
- * and drops it once it is ready. `out` receives its output (or NULL). */
+ * (from WEFT_OWN too, if it owned it) and drops it once it is ready. `out`
+ * receives its output (or NULL). */
 #define WEFT_AWAIT_REF(child, out) WEFT__AWAIT_REF_AT(child, out, __COUNTER__ + 1)
 #define WEFT__AWAIT_REF_AT(child, out, N)                                                  \
     do {                                                                                   \
         self->weft_frame.awaiting_ = WEFT_FUTURE(child);                                   \
+        if (self->weft_frame.owned_ != 0)                                                  \
+            (void)weft__frame_disown(&self->weft_frame, self->weft_frame.awaiting_);       \
         WEFT__AWAIT_CHECK(self->weft_frame.awaiting_, out);                                \
         self->weft_frame.state_ = (N);                                                     \
         WEFT_FALLTHROUGH;                                                                  \
@@ -224,6 +243,20 @@ WEFT_API void weft__await_check(const weft_future_t *child, const void *out, siz
         *(slot) = (WEFT__BUT_LAST(__VA_ARGS__));               \
         WEFT__AWAIT_REF_AT(slot, WEFT__LAST(__VA_ARGS__), N);  \
     } while (0)
+
+/* Owned children: a future constructed into the frame before the await
+ * that polls it (a oneshot receiver, a timeout's inner future, a deadline
+ * borrowed by several selects). WEFT_OWN(child, node) makes the frame drop
+ * `child` when the frame is dropped, unless ownership moved on first:
+ * awaiting the child itself (WEFT_AWAIT, WEFT_AWAIT_REF) takes it over;
+ * WEFT_DISOWN(child) gives it up and is the child as a weft_future_t *,
+ * for handing it to something that will drop it (a timeout, a join, an
+ * owned select arm); WEFT_DROP_OWNED(child) drops it now if the frame still
+ * owns it (and does nothing otherwise). `node` is a weft_owned_t field of
+ * the frame, one per child owned at a time. Statements of the body. */
+#define WEFT_OWN(child, node) weft__frame_own(&self->weft_frame, (node), WEFT_FUTURE(child), __func__, WEFT_SITE)
+#define WEFT_DISOWN(child) weft__frame_disown(&self->weft_frame, WEFT_FUTURE(child))
+#define WEFT_DROP_OWNED(child) weft__frame_drop_owned(&self->weft_frame, WEFT_FUTURE(child))
 
 /* Yield to the scheduler once (no child needed): the task is woken at once
  * and goes to the back of its worker's queue. */
