@@ -69,6 +69,84 @@ weft_yield_t weft_yield_now(void)
 
 /* ---- Async frames -------------------------------------------------------- */
 
+/* __func__ inside a body is "<name>__body": print <name>. */
+static int fn_len(const char *fn)
+{
+    size_t n = strlen(fn);
+    if (n > 6 && strcmp(fn + n - 6, "__body") == 0)
+        n -= 6;
+    return (int)n;
+}
+
+/* The owned children (WEFT_OWN) form a list of weft_owned_t nodes, fields
+ * of the frame, linked by their offsets from the frame: the head's offset
+ * fits in the header's padding on 64-bit targets, so a frame that owns
+ * nothing pays nothing but that one word's check at each await. */
+#ifdef __LP64__
+_Static_assert(sizeof(weft_frame_t) == 3 * sizeof(void *), "the owned-children head must stay in padding");
+#endif
+
+static weft_owned_t *owned_at(weft_frame_t *fr, uint32_t off)
+{
+    return off == 0 ? NULL : (weft_owned_t *)(void *)((char *)fr + off);
+}
+
+void weft__frame_own(weft_frame_t *fr, weft_owned_t *node, weft_future_t *child, const char *fn, const char *site)
+{
+    /* A node outside the frame has no offset that fits (the subtraction
+     * wraps for one below it). */
+    uintptr_t off = (uintptr_t)node - (uintptr_t)fr;
+    if (node == NULL || off < sizeof(weft_frame_t) || off > fr->future.vtable->size - sizeof(weft_owned_t))
+        weft_panic(site, "async function %.*s: WEFT_OWN's node must be a weft_owned_t field of the frame",
+                   fn_len(fn), fn);
+    if (child == NULL || child->vtable == NULL)
+        weft_panic(site, "async function %.*s: WEFT_OWN of something that is not a future", fn_len(fn), fn);
+    if (node->fut_ != NULL)
+        weft_panic(site, "async function %.*s: WEFT_OWN's node already owns a child (one node per child)",
+                   fn_len(fn), fn);
+    node->fut_ = child;
+    node->next_ = fr->owned_;
+    fr->owned_ = (uint32_t)off;
+}
+
+/* The link (the header's or a node's next_) that leads to child's node,
+ * or NULL when the frame does not own child. */
+static uint32_t *owned_link(weft_frame_t *fr, const weft_future_t *child)
+{
+    uint32_t *link = &fr->owned_;
+    for (weft_owned_t *n = owned_at(fr, *link); n != NULL; n = owned_at(fr, *link)) {
+        if (n->fut_ == child)
+            return link;
+        link = &n->next_;
+    }
+    return NULL;
+}
+
+static weft_future_t *unlink_owned(weft_frame_t *fr, uint32_t *link)
+{
+    weft_owned_t *n = owned_at(fr, *link);
+    weft_future_t *c = n->fut_;
+    *link = n->next_;
+    n->fut_ = NULL;
+    n->next_ = 0;
+    return c;
+}
+
+weft_future_t *weft__frame_disown(weft_frame_t *fr, weft_future_t *child)
+{
+    uint32_t *link = owned_link(fr, child);
+    if (link != NULL)
+        unlink_owned(fr, link);
+    return child;
+}
+
+void weft__frame_drop_owned(weft_frame_t *fr, weft_future_t *child)
+{
+    uint32_t *link = owned_link(fr, child);
+    if (link != NULL)
+        weft_future_drop(unlink_owned(fr, link));
+}
+
 void weft_frame_drop(weft_future_t *f)
 {
     weft_frame_t *fr = (weft_frame_t *)(void *)f;
@@ -77,15 +155,10 @@ void weft_frame_drop(weft_future_t *f)
         fr->awaiting_ = NULL;
         weft_future_drop(c);
     }
-}
-
-/* __func__ inside a body is "<name>__body": print <name>. */
-static int fn_len(const char *fn)
-{
-    size_t n = strlen(fn);
-    if (n > 6 && strcmp(fn + n - 6, "__body") == 0)
-        n -= 6;
-    return (int)n;
+    /* Last owned first (a later child may borrow an earlier one), each
+     * unlinked before its drop runs. */
+    while (fr->owned_ != 0)
+        weft_future_drop(unlink_owned(fr, &fr->owned_));
 }
 
 void weft__async_bad_state(const weft_frame_t *fr, const char *fn, const char *site)

@@ -1,7 +1,8 @@
 // tests/cpp_api_test.cpp - weft's public headers and macros from C++: the
 // umbrella header under extern "C", an async function written with the
-// WEFT_ASYNC family, the spawn and option macros (compiled, not run), and a
-// hand-poll of the async function with a no-op waker.
+// WEFT_ASYNC family, the spawn and option macros (compiled, not run), and
+// hand-polls of async functions with a no-op waker (one with braced
+// initializers in its await and return, and an owned child).
 #include <weft/weft.h>
 
 #include <cstdio>
@@ -30,6 +31,44 @@ WEFT_ASYNC(unit_fn_t, unit_fn, weft_unit_t)
 {
     WEFT_BEGIN();
     WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+// Commas that no parentheses protect: braced initializers in WEFT_AWAIT's
+// init and in WEFT_RETURN; and an owned child (WEFT_OWN) that is never
+// awaited, dropped with the frame.
+struct pair_t {
+    long lo, hi;
+};
+struct add_t {
+    weft_future_t future;
+    long a, b;
+};
+static int add_drops;
+static weft_poll_t add_poll(weft_future_t *f, weft_context_t *, void *out)
+{
+    add_t *s = reinterpret_cast<add_t *>(f);
+    if (out != nullptr)
+        *static_cast<long *>(out) = s->a + s->b;
+    return WEFT_READY;
+}
+static void add_drop(weft_future_t *) { add_drops++; }
+static const weft_future_vtable_t add_vt = { add_poll, add_drop, nullptr, sizeof(add_t), sizeof(long), "add" };
+
+struct braces_t {
+    WEFT_FRAME;
+    long x;
+    add_t s, spare;
+    weft_owned_t spare_own;
+};
+
+WEFT_ASYNC(braces_t, braces, pair_t)
+{
+    WEFT_BEGIN();
+    self->spare = add_t{ { &add_vt }, 0, 0 };
+    WEFT_OWN(&self->spare, &self->spare_own);
+    WEFT_AWAIT(&self->s, add_t{ { &add_vt }, 40, 2 }, &self->x);
+    WEFT_RETURN(pair_t{ self->x, -self->x });
     WEFT_END();
 }
 
@@ -67,6 +106,13 @@ int main()
     if (weft_future_poll(WEFT_FUTURE(&u), &cx, &uo) != WEFT_READY)
         return 1;
     weft_future_drop(WEFT_FUTURE(&u));
+    braces_t b = { WEFT_FRAME_INIT(braces), .x = 0, .s = {}, .spare = {}, .spare_own = {} };
+    pair_t p = { 0, 0 };
+    if (weft_future_poll(WEFT_FUTURE(&b), &cx, &p) != WEFT_READY || p.lo != 42 || p.hi != -42 || add_drops != 1)
+        return 1;
+    weft_future_drop(WEFT_FUTURE(&b)); // drops the owned spare
+    if (add_drops != 2)
+        return 1;
     std::printf("twice(21) = %ld after %d pending polls; %s\n", out, polls, weft_strerror(-EACCES));
     return out == 42 && polls == 2 ? 0 : 1;
 }

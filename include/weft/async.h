@@ -40,22 +40,38 @@
 extern "C" {
 #endif
 
-/* Header of every async frame: the future vtable, the resume point and the
- * child being awaited (dropped if the frame is dropped mid-await). The
- * fields past `future` are private: only the macros and weft_frame_drop
- * touch them. */
+/* Header of every async frame: the future vtable, the resume point, the
+ * owned children (WEFT_OWN) and the child being awaited (each dropped if the
+ * frame is dropped). The fields past `future` are private: only the macros
+ * and weft_frame_drop touch them. owned_ sits in what would be padding
+ * before awaiting_ on 64-bit targets, so the header stays three words. */
 typedef struct weft_frame_s {
     weft_future_t future;
     uint32_t state_;
+    uint32_t owned_; /* offset from the frame of the first weft_owned_t, 0: none */
     weft_future_t *awaiting_;
 } weft_frame_t;
 
 #define WEFT_FRAME weft_frame_t weft_frame
-#define WEFT_FRAME_INIT(name) .weft_frame = { .future = { &name##__vtable }, .state_ = 0, .awaiting_ = NULL }
+#define WEFT_FRAME_INIT(name) \
+    .weft_frame = { .future = { &name##__vtable }, .state_ = 0, .owned_ = 0, .awaiting_ = NULL }
 #define WEFT_STATE_DONE UINT32_MAX
 
-/* Generic drop of a frame: drops the child in progress, if any. */
+/* A frame field that lets the frame own one child future constructed ahead
+ * of its await (WEFT_OWN). Zero it (the frame's constructor does) and leave
+ * its fields alone. */
+typedef struct weft_owned_s {
+    weft_future_t *fut_; /* the owned child, NULL: the node is free */
+    uint32_t next_;      /* offset from the frame of the next node, 0: none */
+} weft_owned_t;
+
+/* Generic drop of a frame: drops the child in progress, if any, then every
+ * child still owned through WEFT_OWN, the last owned first. */
 WEFT_API void weft_frame_drop(weft_future_t *f);
+WEFT_API void weft__frame_own(weft_frame_t *fr, weft_owned_t *node, weft_future_t *child, const char *fn,
+                              const char *site);
+WEFT_API weft_future_t *weft__frame_disown(weft_frame_t *fr, weft_future_t *child);
+WEFT_API void weft__frame_drop_owned(weft_frame_t *fr, weft_future_t *child);
 WEFT_API WEFT_NORETURN void weft__async_bad_state(const weft_frame_t *fr, const char *fn, const char *site);
 WEFT_API WEFT_NORETURN void weft__async_fell_off(const char *fn, const char *site);
 
@@ -121,11 +137,14 @@ WEFT_API void weft__await_check(const weft_future_t *child, const void *out, siz
 #endif
 
 /* Await `child` (a future already in the frame): the frame takes ownership
- * and drops it once it is ready. `out` receives its output (or NULL). */
+ * (from WEFT_OWN too, if it owned it) and drops it once it is ready. `out`
+ * receives its output (or NULL). */
 #define WEFT_AWAIT_REF(child, out) WEFT__AWAIT_REF_AT(child, out, __COUNTER__ + 1)
 #define WEFT__AWAIT_REF_AT(child, out, N)                                                  \
     do {                                                                                   \
         self->weft_frame.awaiting_ = WEFT_FUTURE(child);                                   \
+        if (self->weft_frame.owned_ != 0)                                                  \
+            (void)weft__frame_disown(&self->weft_frame, self->weft_frame.awaiting_);       \
         WEFT__AWAIT_CHECK(self->weft_frame.awaiting_, out);                                \
         self->weft_frame.state_ = (N);                                                     \
         WEFT_FALLTHROUGH;                                                                  \
@@ -136,14 +155,108 @@ WEFT_API void weft__await_check(const weft_future_t *child, const void *out, siz
         self->weft_frame.awaiting_ = NULL;                                                 \
     } while (0)
 
-/* Construct a child into the frame slot `slot` from `init` (a future
- * constructor call), then await it. */
-#define WEFT_AWAIT(slot, init, out) WEFT__AWAIT_AT(slot, init, out, __COUNTER__ + 1)
-#define WEFT__AWAIT_AT(slot, init, out, N) \
-    do {                                   \
-        *(slot) = (init);                  \
-        WEFT__AWAIT_REF_AT(slot, out, N);  \
+/* Splitting a variadic list `init..., out` at its last top-level comma, so
+ * that `init` may hold commas that no parentheses protect (a compound
+ * literal, a C++ braced initializer): WEFT__LAST is the last argument,
+ * WEFT__BUT_LAST the others, commas kept. Up to 32 arguments (commas
+ * inside braces count; those inside parentheses do not). */
+#define WEFT__CAT(a, b) WEFT__CAT_(a, b)
+#define WEFT__CAT_(a, b) a##b
+#define WEFT__NARG(...)                                                                                      \
+    WEFT__NARG_(__VA_ARGS__, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, \
+                12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+#define WEFT__NARG_(a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15, a16, a17, a18, a19, a20, \
+                    a21, a22, a23, a24, a25, a26, a27, a28, a29, a30, a31, a32, n, ...)                         \
+    n
+#define WEFT__LAST(...) WEFT__CAT(WEFT__LAST_, WEFT__NARG(__VA_ARGS__))(__VA_ARGS__)
+#define WEFT__BUT_LAST(...) WEFT__CAT(WEFT__BUT_LAST_, WEFT__NARG(__VA_ARGS__))(__VA_ARGS__)
+#define WEFT__LAST_1(a) a
+#define WEFT__LAST_2(a, ...) WEFT__LAST_1(__VA_ARGS__)
+#define WEFT__LAST_3(a, ...) WEFT__LAST_2(__VA_ARGS__)
+#define WEFT__LAST_4(a, ...) WEFT__LAST_3(__VA_ARGS__)
+#define WEFT__LAST_5(a, ...) WEFT__LAST_4(__VA_ARGS__)
+#define WEFT__LAST_6(a, ...) WEFT__LAST_5(__VA_ARGS__)
+#define WEFT__LAST_7(a, ...) WEFT__LAST_6(__VA_ARGS__)
+#define WEFT__LAST_8(a, ...) WEFT__LAST_7(__VA_ARGS__)
+#define WEFT__LAST_9(a, ...) WEFT__LAST_8(__VA_ARGS__)
+#define WEFT__LAST_10(a, ...) WEFT__LAST_9(__VA_ARGS__)
+#define WEFT__LAST_11(a, ...) WEFT__LAST_10(__VA_ARGS__)
+#define WEFT__LAST_12(a, ...) WEFT__LAST_11(__VA_ARGS__)
+#define WEFT__LAST_13(a, ...) WEFT__LAST_12(__VA_ARGS__)
+#define WEFT__LAST_14(a, ...) WEFT__LAST_13(__VA_ARGS__)
+#define WEFT__LAST_15(a, ...) WEFT__LAST_14(__VA_ARGS__)
+#define WEFT__LAST_16(a, ...) WEFT__LAST_15(__VA_ARGS__)
+#define WEFT__LAST_17(a, ...) WEFT__LAST_16(__VA_ARGS__)
+#define WEFT__LAST_18(a, ...) WEFT__LAST_17(__VA_ARGS__)
+#define WEFT__LAST_19(a, ...) WEFT__LAST_18(__VA_ARGS__)
+#define WEFT__LAST_20(a, ...) WEFT__LAST_19(__VA_ARGS__)
+#define WEFT__LAST_21(a, ...) WEFT__LAST_20(__VA_ARGS__)
+#define WEFT__LAST_22(a, ...) WEFT__LAST_21(__VA_ARGS__)
+#define WEFT__LAST_23(a, ...) WEFT__LAST_22(__VA_ARGS__)
+#define WEFT__LAST_24(a, ...) WEFT__LAST_23(__VA_ARGS__)
+#define WEFT__LAST_25(a, ...) WEFT__LAST_24(__VA_ARGS__)
+#define WEFT__LAST_26(a, ...) WEFT__LAST_25(__VA_ARGS__)
+#define WEFT__LAST_27(a, ...) WEFT__LAST_26(__VA_ARGS__)
+#define WEFT__LAST_28(a, ...) WEFT__LAST_27(__VA_ARGS__)
+#define WEFT__LAST_29(a, ...) WEFT__LAST_28(__VA_ARGS__)
+#define WEFT__LAST_30(a, ...) WEFT__LAST_29(__VA_ARGS__)
+#define WEFT__LAST_31(a, ...) WEFT__LAST_30(__VA_ARGS__)
+#define WEFT__LAST_32(a, ...) WEFT__LAST_31(__VA_ARGS__)
+#define WEFT__BUT_LAST_2(a, b) a
+#define WEFT__BUT_LAST_3(a, ...) a, WEFT__BUT_LAST_2(__VA_ARGS__)
+#define WEFT__BUT_LAST_4(a, ...) a, WEFT__BUT_LAST_3(__VA_ARGS__)
+#define WEFT__BUT_LAST_5(a, ...) a, WEFT__BUT_LAST_4(__VA_ARGS__)
+#define WEFT__BUT_LAST_6(a, ...) a, WEFT__BUT_LAST_5(__VA_ARGS__)
+#define WEFT__BUT_LAST_7(a, ...) a, WEFT__BUT_LAST_6(__VA_ARGS__)
+#define WEFT__BUT_LAST_8(a, ...) a, WEFT__BUT_LAST_7(__VA_ARGS__)
+#define WEFT__BUT_LAST_9(a, ...) a, WEFT__BUT_LAST_8(__VA_ARGS__)
+#define WEFT__BUT_LAST_10(a, ...) a, WEFT__BUT_LAST_9(__VA_ARGS__)
+#define WEFT__BUT_LAST_11(a, ...) a, WEFT__BUT_LAST_10(__VA_ARGS__)
+#define WEFT__BUT_LAST_12(a, ...) a, WEFT__BUT_LAST_11(__VA_ARGS__)
+#define WEFT__BUT_LAST_13(a, ...) a, WEFT__BUT_LAST_12(__VA_ARGS__)
+#define WEFT__BUT_LAST_14(a, ...) a, WEFT__BUT_LAST_13(__VA_ARGS__)
+#define WEFT__BUT_LAST_15(a, ...) a, WEFT__BUT_LAST_14(__VA_ARGS__)
+#define WEFT__BUT_LAST_16(a, ...) a, WEFT__BUT_LAST_15(__VA_ARGS__)
+#define WEFT__BUT_LAST_17(a, ...) a, WEFT__BUT_LAST_16(__VA_ARGS__)
+#define WEFT__BUT_LAST_18(a, ...) a, WEFT__BUT_LAST_17(__VA_ARGS__)
+#define WEFT__BUT_LAST_19(a, ...) a, WEFT__BUT_LAST_18(__VA_ARGS__)
+#define WEFT__BUT_LAST_20(a, ...) a, WEFT__BUT_LAST_19(__VA_ARGS__)
+#define WEFT__BUT_LAST_21(a, ...) a, WEFT__BUT_LAST_20(__VA_ARGS__)
+#define WEFT__BUT_LAST_22(a, ...) a, WEFT__BUT_LAST_21(__VA_ARGS__)
+#define WEFT__BUT_LAST_23(a, ...) a, WEFT__BUT_LAST_22(__VA_ARGS__)
+#define WEFT__BUT_LAST_24(a, ...) a, WEFT__BUT_LAST_23(__VA_ARGS__)
+#define WEFT__BUT_LAST_25(a, ...) a, WEFT__BUT_LAST_24(__VA_ARGS__)
+#define WEFT__BUT_LAST_26(a, ...) a, WEFT__BUT_LAST_25(__VA_ARGS__)
+#define WEFT__BUT_LAST_27(a, ...) a, WEFT__BUT_LAST_26(__VA_ARGS__)
+#define WEFT__BUT_LAST_28(a, ...) a, WEFT__BUT_LAST_27(__VA_ARGS__)
+#define WEFT__BUT_LAST_29(a, ...) a, WEFT__BUT_LAST_28(__VA_ARGS__)
+#define WEFT__BUT_LAST_30(a, ...) a, WEFT__BUT_LAST_29(__VA_ARGS__)
+#define WEFT__BUT_LAST_31(a, ...) a, WEFT__BUT_LAST_30(__VA_ARGS__)
+#define WEFT__BUT_LAST_32(a, ...) a, WEFT__BUT_LAST_31(__VA_ARGS__)
+
+/* WEFT_AWAIT(slot, init, out): construct a child into the frame slot
+ * `slot` from `init` (a future constructor call, or any expression of the
+ * slot's type, commas allowed), then await it. */
+#define WEFT_AWAIT(slot, ...) WEFT__AWAIT_AT(__COUNTER__ + 1, slot, __VA_ARGS__)
+#define WEFT__AWAIT_AT(N, slot, ...)                           \
+    do {                                                       \
+        *(slot) = (WEFT__BUT_LAST(__VA_ARGS__));               \
+        WEFT__AWAIT_REF_AT(slot, WEFT__LAST(__VA_ARGS__), N);  \
     } while (0)
+
+/* Owned children: a future constructed into the frame before the await
+ * that polls it (a oneshot receiver, a timeout's inner future, a deadline
+ * borrowed by several selects). WEFT_OWN(child, node) makes the frame drop
+ * `child` when the frame is dropped, unless ownership moved on first:
+ * awaiting the child itself (WEFT_AWAIT, WEFT_AWAIT_REF) takes it over;
+ * WEFT_DISOWN(child) gives it up and is the child as a weft_future_t *,
+ * for handing it to something that will drop it (a timeout, a join, an
+ * owned select arm); WEFT_DROP_OWNED(child) drops it now if the frame still
+ * owns it (and does nothing otherwise). `node` is a weft_owned_t field of
+ * the frame, one per child owned at a time. Statements of the body. */
+#define WEFT_OWN(child, node) weft__frame_own(&self->weft_frame, (node), WEFT_FUTURE(child), __func__, WEFT_SITE)
+#define WEFT_DISOWN(child) weft__frame_disown(&self->weft_frame, WEFT_FUTURE(child))
+#define WEFT_DROP_OWNED(child) weft__frame_drop_owned(&self->weft_frame, WEFT_FUTURE(child))
 
 /* Yield to the scheduler once (no child needed): the task is woken at once
  * and goes to the back of its worker's queue. */
@@ -156,11 +269,12 @@ WEFT_API void weft__await_check(const weft_future_t *child, const void *out, siz
     case (N):;                                             \
     } while (0)
 
-/* Finish with `value` as the output. */
-#define WEFT_RETURN(value)                              \
+/* WEFT_RETURN(value): finish with `value` as the output (commas allowed,
+ * as in a compound literal). */
+#define WEFT_RETURN(...)                                \
     do {                                                \
         if (weft__out != NULL)                          \
-            *weft__out = (value);                       \
+            *weft__out = (__VA_ARGS__);                 \
         self->weft_frame.state_ = WEFT_STATE_DONE;      \
         return WEFT_READY;                              \
     } while (0)

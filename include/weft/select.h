@@ -115,13 +115,17 @@ static inline weft_select_arm_t weft__arm(weft_future_t *fut, void *out, weft_ar
     return a;
 }
 
-/* An owned arm: constructs `init` (a future constructor call) into the
- * frame slot `slot`, as WEFT_AWAIT does; `out` receives its output. The
- * _IF form constructs it only when cond holds, and disables the arm
- * otherwise (the slot is left untouched). */
-#define WEFT_ARM(slot, init, out) WEFT_ARM_IF(1, slot, init, out)
-#define WEFT_ARM_IF(cond, slot, init, out) \
-    weft__arm((cond) ? (*(slot) = (init), WEFT__AWAIT_CHECK(slot, out), WEFT_FUTURE(slot)) : NULL, (out), WEFT_ARM_OWNED)
+/* WEFT_ARM(slot, init, out), WEFT_ARM_IF(cond, slot, init, out): an owned
+ * arm: constructs `init` (a future constructor call; commas allowed, as in
+ * WEFT_AWAIT) into the frame slot `slot`, as WEFT_AWAIT does; `out`
+ * receives its output. The _IF form constructs it only when cond holds,
+ * and disables the arm otherwise (the slot is left untouched). */
+#define WEFT_ARM(slot, ...) WEFT_ARM_IF(1, slot, __VA_ARGS__)
+#define WEFT_ARM_IF(cond, slot, ...)                                                                     \
+    weft__arm((cond) ? (*(slot) = (WEFT__BUT_LAST(__VA_ARGS__)), WEFT__AWAIT_CHECK(slot, WEFT__LAST(__VA_ARGS__)), \
+                        WEFT_FUTURE(slot))                                                               \
+                     : NULL,                                                                             \
+              (WEFT__LAST(__VA_ARGS__)), WEFT_ARM_OWNED)
 /* A borrowed arm: `fut` is a future the caller keeps (constructed before,
  * perhaps polled by an earlier select); the select never drops it. */
 #define WEFT_ARM_REF(fut, out) WEFT_ARM_REF_IF(1, fut, out)
