@@ -200,16 +200,20 @@ static void *wv_reader(void *arg)
 {
     wv_peer_t *p = arg;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
+    /* A modest receive buffer, set before connecting (the window is agreed
+     * then): the writer fills it often, without a window so small that
+     * delayed acknowledgements would crawl. */
+    int rcv = 64 * 1024;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(p->port) };
     inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
     if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
         close(fd);
         return NULL;
     }
-    int small = 4096; /* a small receive buffer: the writer fills it often */
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
     unsigned char buf[3000];
     p->same = true;
+    sleep_ms(20); /* the writer fills both socket buffers and waits, mid-buffer */
     for (int round = 0;; round++) {
         ssize_t n = read(fd, buf, sizeof buf);
         if (n <= 0)
@@ -218,7 +222,7 @@ static void *wv_reader(void *arg)
             if (buf[i] != wv_byte(p->got + (size_t)i))
                 p->same = false;
         p->got += (size_t)n;
-        if (round % 64 == 0)
+        if (round % 128 == 0)
             sleep_ms(1); /* now and then, let the writer find the buffer full */
     }
     close(fd);
