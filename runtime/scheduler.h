@@ -119,23 +119,7 @@ typedef struct weft__watch {
     _Alignas(WEFT_CACHELINE) _Atomic uint64_t seq; /* odd while a task is being polled */
     _Atomic(weft_task_t *) task;                   /* the task of poll `seq` */
     _Atomic uint64_t hazard;                       /* seq the watchdog is reading; 0 none */
-    /* The thread running the worker's loop: its kernel tid and CPU-time
-     * clock, set when a thread becomes the worker (weft__tls_set_worker),
-     * before its polls; tid 0 when unknown. */
-    _Atomic int tid;
-    _Atomic clockid_t cpu_clock;
 } weft__watch_t;
-
-struct weft__worker;
-/* Records the calling thread in w's watch slot (watchdog.c). */
-void weft__watch_bind_thread(struct weft__worker *w);
-/* Whether a poll past the threshold is an offence, from what the worker's
- * thread did over the span observed: ran_ns on a CPU, waited_ns runnable
- * but waiting for one, and, when it was not runnable at the end of the
- * span, *blocked_ns (the rest) asleep. False: it may only have been
- * descheduled (so far); look again at the next sweep (watchdog.c). */
-bool weft__watch_is_offence(uint64_t threshold_ns, uint64_t span_ns, uint64_t ran_ns, uint64_t waited_ns,
-                            bool runnable, uint64_t *blocked_ns);
 
 /* ---- Workers and the scheduler -------------------------------------------- */
 typedef struct weft__worker {
@@ -231,8 +215,6 @@ static inline void weft__tls_set_worker(weft__worker_t *w)
     weft__tls.worker = w;
     weft__tls.worker_index = w != NULL ? (int)w->index : -1;
     weft__tls.serving = w;
-    if (w != NULL && w->sched->watchdog != NULL)
-        weft__watch_bind_thread(w);
 }
 
 /* Unparks worker w, wherever it sleeps: on its futex, or in the I/O

@@ -36,27 +36,9 @@
  * threshold plus two periods is always reported (given the watchdog gets
  * the CPU); while none is, the period doubles up to the threshold, which
  * can add up to one threshold before a poll is first seen.
- *
- * Descheduled is not blocking: on a loaded machine a worker may wait for
- * a CPU in the middle of a short poll for longer than the threshold. So
- * the watchdog also samples the worker thread (the tid that
- * weft__tls_set_worker records) when it first sees a poll and again once
- * the poll is past the threshold: its CPU-time clock (time on a CPU) and
- * the run_delay of /proc/self/task/<tid>/schedstat (time runnable but
- * waiting for a CPU); what is left of the span it was asleep (blocked in a
- * syscall, a lock, a page fault). The poll is an offence when what it
- * spent itself, running plus blocked, reaches the threshold; time lost
- * waiting for a CPU does not count. run_delay grows only when the thread
- * gets a CPU back, so while the thread is runnable the rest may be a wait
- * not yet counted: then only its running time can make an offence, and
- * the next sweep looks again. Without schedstat (kernels without
- * CONFIG_SCHED_INFO), reports fall back to wall time, marked "CPU wait
- * unknown".
  */
-#include <fcntl.h>
 #include <linux/membarrier.h>
 #include <sched.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -70,24 +52,9 @@ struct weft__watchdog {
     pthread_cond_t cond;
     bool stop; /* under lock */
     uint64_t period_ms, threshold_ms;
-    struct watch_view *views; /* one per worker */
-};
-
-/* What a worker's thread had done by some moment (read_cpu). */
-typedef struct {
-    uint64_t ran_ns;    /* on a CPU */
-    uint64_t waited_ns; /* runnable, waiting for a CPU (run_delay) */
-    bool runnable;      /* running or waiting for a CPU right now */
-} cpu_sample_t;
-
-/* The watchdog's view of one worker. */
-struct watch_view {
-    uint64_t seen_seq; /* the poll being timed */
-    uint64_t seen_at;  /* when we first saw it (ns) */
-    uint64_t reported; /* the seq last reported */
-    int tid;           /* the thread running it, 0: CPU split unknown */
-    clockid_t cpu_clock;
-    cpu_sample_t at_seen; /* that thread when we first saw the poll */
+    uint64_t *seen_seq;  /* per worker: the poll being timed */
+    uint64_t *seen_at;   /* when we first saw it (ms) */
+    uint64_t *reported;  /* the seq last reported */
 };
 
 static pthread_once_t membarrier_once = PTHREAD_ONCE_INIT;
@@ -106,109 +73,15 @@ void weft__watch_wait_hazard(weft__worker_t *w, uint64_t seq)
         sched_yield();
 }
 
-void weft__watch_bind_thread(weft__worker_t *w)
-{
-    static _Thread_local int tid;
-    static _Thread_local clockid_t cpu_clock;
-    if (tid == 0 && pthread_getcpuclockid(pthread_self(), &cpu_clock) == 0)
-        tid = (int)syscall(SYS_gettid);
-    atomic_store_explicit(&w->watch.tid, tid, memory_order_relaxed);
-    atomic_store_explicit(&w->watch.cpu_clock, cpu_clock, memory_order_relaxed);
-}
-
-/* Reads the start of /proc/self/task/<tid>/<file> into buf (NUL-ended). */
-static bool read_task_file(int tid, const char *file, char *buf, size_t size)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/task/%d/%s", tid, file);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    ssize_t n = read(fd, buf, size - 1);
-    close(fd);
-    if (n <= 0)
-        return false;
-    buf[n] = '\0';
-    return true;
-}
-
-/* Samples thread v->tid; false when the kernel cannot tell (no thread CPU
- * clock, or no scheduler statistics: schedstat reads "0 0 0" then). */
-static bool read_cpu(const struct watch_view *v, cpu_sample_t *out)
-{
-    struct timespec ts;
-    char buf[128];
-    if (v->tid == 0 || clock_gettime(v->cpu_clock, &ts) != 0 || !read_task_file(v->tid, "schedstat", buf, sizeof buf))
-        return false;
-    char *end;
-    (void)strtoull(buf, &end, 10);            /* on-CPU ns, as of the last tick: the clock is exact */
-    unsigned long long delay = strtoull(end, &end, 10);
-    unsigned long long slices = strtoull(end, &end, 10); /* times it got a CPU */
-    if (slices == 0)
-        return false;
-    out->ran_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-    out->waited_ns = delay;
-    /* The state follows the command name, which may hold ')'. */
-    const char *paren = read_task_file(v->tid, "stat", buf, sizeof buf) ? strrchr(buf, ')') : NULL;
-    out->runnable = paren == NULL || paren[1] == '\0' || paren[2] == 'R';
-    return true;
-}
-
-bool weft__watch_is_offence(uint64_t threshold_ns, uint64_t span_ns, uint64_t ran_ns, uint64_t waited_ns,
-                            bool runnable, uint64_t *blocked_ns)
-{
-    uint64_t accounted = ran_ns + waited_ns;
-    *blocked_ns = span_ns > accounted ? span_ns - accounted : 0;
-    if (ran_ns >= threshold_ns)
-        return true; /* computing (or spinning) that long is an offence on any machine */
-    if (runnable)
-        return false; /* the rest may be a wait that run_delay does not count yet */
-    return ran_ns + *blocked_ns >= threshold_ns;
-}
-
-/* Decides whether worker i's poll `seq`, running `span_ns` since we first
- * saw it, is an offence, and fills r's CPU split. */
-static bool split_poll(weft__worker_t *w, struct watch_view *v, uint64_t seq, uint64_t span_ns, uint64_t threshold_ns,
-                       weft_blocking_report_t *r)
-{
-    cpu_sample_t now;
-    if (v->tid == 0)
-        return true; /* no split: wall time decides, as without this */
-    if (!read_cpu(v, &now)) {
-        v->tid = 0;
-        return true;
-    }
-    /* acquire: as in check_worker. Still the same poll: it ran throughout
-     * our readings, and on the same thread (a new thread means a new seq). */
-    if (atomic_load_explicit(&w->watch.seq, memory_order_acquire) != seq)
-        return false;
-    uint64_t ran = now.ran_ns > v->at_seen.ran_ns ? now.ran_ns - v->at_seen.ran_ns : 0;
-    uint64_t waited = now.waited_ns > v->at_seen.waited_ns ? now.waited_ns - v->at_seen.waited_ns : 0;
-    uint64_t blocked;
-    if (!weft__watch_is_offence(threshold_ns, span_ns, ran, waited, now.runnable, &blocked))
-        return false;
-    r->cpu_known = true;
-    r->ran_ms = ran / 1000000u;
-    r->waited_ms = waited / 1000000u;
-    r->blocked_ms = blocked / 1000000u;
-    return true;
-}
-
 static void default_report(const weft_blocking_report_t *r, void *arg)
 {
     (void)arg;
-    char split[128];
-    if (r->cpu_known)
-        snprintf(split, sizeof split, "ran %llu ms, waited for a CPU %llu ms, blocked %llu ms",
-                 (unsigned long long)r->ran_ms, (unsigned long long)r->waited_ms, (unsigned long long)r->blocked_ms);
-    else
-        snprintf(split, sizeof split, "CPU wait unknown");
     fprintf(stderr,
             "weft: blocking detected: worker %u has been inside one poll of task '%s' (spawned at %s) for at "
-            "least %llu ms (threshold %llu ms; %s); move blocking calls and long computations to "
+            "least %llu ms (threshold %llu ms); move blocking calls and long computations to "
             "weft_spawn_blocking or weft_block_in_place\n",
             r->worker, r->task_name ? r->task_name : "unnamed", r->task_site ? r->task_site : "unknown site",
-            (unsigned long long)r->running_ms, (unsigned long long)r->threshold_ms, split);
+            (unsigned long long)r->running_ms, (unsigned long long)r->threshold_ms);
 }
 
 /* Returns true when worker i is inside a poll. */
@@ -223,26 +96,16 @@ static bool check_worker(weft__sched_t *s, struct weft__watchdog *d, unsigned i)
     uint64_t seq = atomic_load_explicit(&w->watch.seq, memory_order_acquire);
     if (!(seq & 1))
         return false;
-    struct watch_view *v = &d->views[i];
-    if (seq == v->reported)
+    if (seq == d->reported[i])
         return true;
-    if (seq != v->seen_seq) {
-        v->seen_seq = seq;
-        /* The thread of poll seq, or a later one (then seq has moved on and
-         * the next sweep starts over). */
-        v->tid = atomic_load_explicit(&w->watch.tid, memory_order_relaxed);
-        v->cpu_clock = atomic_load_explicit(&w->watch.cpu_clock, memory_order_relaxed);
-        if (!read_cpu(v, &v->at_seen))
-            v->tid = 0;
-        v->seen_at = weft__now_ns(); /* after the sample: the span is no longer than what it covers */
+    if (seq != d->seen_seq[i]) {
+        d->seen_seq[i] = seq;
+        d->seen_at[i] = weft__now_ns();
         return true;
     }
-    uint64_t threshold_ns = d->threshold_ms * 1000000u;
-    if (before < v->seen_at || before - v->seen_at < threshold_ns)
+    if (before < d->seen_at[i] || before - d->seen_at[i] < d->threshold_ms * 1000000u)
         return true;
-    weft_blocking_report_t r = { i, NULL, NULL, (before - v->seen_at) / 1000000u, d->threshold_ms, false, 0, 0, 0 };
-    if (!split_poll(w, v, seq, before - v->seen_at, threshold_ns, &r))
-        return true; /* descheduled, not blocking (so far) */
+    weft_blocking_report_t r = { i, NULL, NULL, (before - d->seen_at[i]) / 1000000u, d->threshold_ms };
     char name[64];
     if (membarrier_ok) {
         atomic_store_explicit(&w->watch.hazard, seq, memory_order_relaxed);
@@ -259,7 +122,7 @@ static bool check_worker(weft__sched_t *s, struct weft__watchdog *d, unsigned i)
         /* release: our reads of the task precede the worker going on. */
         atomic_store_explicit(&w->watch.hazard, 0, memory_order_release);
     }
-    v->reported = seq;
+    d->reported[i] = seq;
     if (s->cfg.on_blocking)
         s->cfg.on_blocking(&r, s->cfg.on_blocking_arg);
     else
@@ -306,11 +169,13 @@ int weft__watchdog_start(weft__sched_t *s)
     if (d == NULL)
         return WEFT_ENOMEM;
     memset(d, 0, sizeof *d);
-    d->views = weft__calloc(s->nworkers, sizeof *d->views);
-    if (d->views == NULL) {
+    d->reported = weft__calloc(3 * (size_t)s->nworkers, sizeof(uint64_t));
+    if (d->reported == NULL) {
         weft__free(d, sizeof *d);
         return WEFT_ENOMEM;
     }
+    d->seen_seq = d->reported + s->nworkers;
+    d->seen_at = d->seen_seq + s->nworkers;
     d->threshold_ms = s->cfg.blocking_threshold_ms ? s->cfg.blocking_threshold_ms : 10;
     d->period_ms = d->threshold_ms / 5 ? d->threshold_ms / 5 : 1;
     pthread_mutex_init(&d->lock, NULL);
@@ -325,7 +190,7 @@ int weft__watchdog_start(weft__sched_t *s)
         s->watchdog = NULL;
         pthread_cond_destroy(&d->cond);
         pthread_mutex_destroy(&d->lock);
-        weft__free(d->views, s->nworkers * sizeof *d->views);
+        weft__free(d->reported, 3 * (size_t)s->nworkers * sizeof(uint64_t));
         weft__free(d, sizeof *d);
         return WEFT_EAGAIN;
     }
@@ -346,6 +211,6 @@ void weft__watchdog_stop(weft__sched_t *s)
     s->watchdog = NULL;
     pthread_cond_destroy(&d->cond);
     pthread_mutex_destroy(&d->lock);
-    weft__free(d->views, s->nworkers * sizeof *d->views);
+    weft__free(d->reported, 3 * (size_t)s->nworkers * sizeof(uint64_t));
     weft__free(d, sizeof *d);
 }
