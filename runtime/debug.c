@@ -70,13 +70,7 @@ void weft__chaos_point(void)
 void weft__spin_lock_slow(weft__spin_t *l)
 {
     for (unsigned spins = 0;; spins++) {
-        if (spins < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
-        } else {
-            sched_yield(); /* the holder may be preempted: let it run */
-        }
+        weft__spin_backoff(spins); /* the holder may be preempted: let it run */
         /* acquire: pairs with weft__spin_unlock's release. */
         if (!atomic_flag_test_and_set_explicit(&l->flag, memory_order_acquire))
             return;

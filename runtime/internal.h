@@ -8,6 +8,7 @@
 #define WEFT_INTERNAL_H
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 
@@ -81,6 +82,25 @@ struct weft_cancel_token_s;
 /* How many live children a cancellation token lists (sync/cancel.c): lets
  * tests see that released children leave their parent. */
 size_t weft__cancel_token_children(const struct weft_cancel_token_s *t);
+
+/* ---- Spin-waiting -----------------------------------------------------------
+ * weft__cpu_pause: one step of a short busy wait (the CPU's pause hint).
+ * weft__spin_backoff: one step of a spin-wait on another thread: a pause
+ * for the first 64 tries, then sched_yield, since whoever we wait for may
+ * be preempted and need our CPU to finish. */
+static inline void weft__cpu_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+static inline void weft__spin_backoff(unsigned spins)
+{
+    if (spins < 64)
+        weft__cpu_pause();
+    else
+        sched_yield();
+}
 
 /* ---- Spin lock ------------------------------------------------------------
  * For critical sections of a few instructions (owned-task shards). Spins a

@@ -123,17 +123,6 @@ static unsigned char *slot_value(slot_t *s)
     return (unsigned char *)(s + 1);
 }
 
-static void cpu_relax(unsigned spins)
-{
-    if (spins < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-    } else {
-        sched_yield(); /* the writer may be preempted: let it run */
-    }
-}
-
 /* ---- Plain values: atomic word copies -------------------------------------
  * A plain value may be read while a sender overwrites it (the reader then
  * sees the sequence move and retries), so both sides use atomics. The value
@@ -184,14 +173,14 @@ static void slot_write_begin(weft_broadcast_t *c, slot_t *s)
         if ((q & 1) == 0 && atomic_compare_exchange_weak_explicit(&s->seq, &q, q + 1, memory_order_seq_cst,
                                                                   memory_order_relaxed))
             break;
-        cpu_relax(spins);
+        weft__spin_backoff(spins);
     }
     if (!c->owned)
         return;
     /* seq_cst: see above; acquire part pairs with read_owned's release
      * decrement: its copy and clone are done before we overwrite. */
     for (unsigned spins = 0; atomic_load_explicit(&s->readers, memory_order_seq_cst) != 0; spins++)
-        cpu_relax(spins);
+        weft__spin_backoff(spins);
 }
 
 /* After the tail lock: releases the old value, writes the new one, frees
@@ -240,7 +229,7 @@ static read_t read_plain(weft_broadcast_t *c, slot_t *s, uint64_t pos, void *dst
         if (q & 1) {
             if (spins == READ_SPINS)
                 return READ_BUSY;
-            cpu_relax(0);
+            weft__spin_backoff(0);
             continue;
         }
         /* acquire: orders the loads below after this one (and pairs with
@@ -272,7 +261,7 @@ static read_t read_owned(weft_broadcast_t *c, slot_t *s, uint64_t pos, void *dst
             atomic_fetch_sub_explicit(&s->readers, 1, memory_order_release);
             if (spins == READ_SPINS)
                 return READ_BUSY;
-            cpu_relax(0);
+            weft__spin_backoff(0);
             continue;
         }
         uint64_t st = atomic_load_explicit(&s->stamp, memory_order_relaxed); /* held: no writer */

@@ -298,13 +298,6 @@ static void wake_opt(weft_waker_t *w)
         weft_waker_wake(w);
 }
 
-static inline void spin_pause(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-}
-
 /* ---- The receiver's parking ----------------------------------------------- */
 
 /* Whoever cleared RX_WAITING wakes the receiver's waker (if it is still
@@ -1257,7 +1250,7 @@ static weft_poll_t recv_wait(weft_mpsc_recv_t *r, weft_context_t *cx, size_t *n)
             weft_waker_wake_by_ref(cx->waker);
             return WEFT_PENDING;
         }
-        spin_pause();
+        weft__cpu_pause();
     }
     return WEFT_READY;
 }

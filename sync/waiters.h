@@ -43,7 +43,6 @@
 #ifndef WEFT_SYNC_WAITERS_H
 #define WEFT_SYNC_WAITERS_H
 
-#include <sched.h>
 
 #include "../runtime/internal.h"
 #include "../runtime/list.h"
@@ -77,13 +76,7 @@ static inline void weft__waitlock_lock(unsigned *storage)
         if (atomic_load_explicit(l, memory_order_relaxed) == 0 &&
             atomic_exchange_explicit(l, 1, memory_order_acquire) == 0)
             return;
-        if (spins < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
-        } else {
-            sched_yield(); /* the holder may be preempted: let it run */
-        }
+        weft__spin_backoff(spins); /* the holder may be preempted: let it run */
     }
 }
 

@@ -48,7 +48,6 @@
  * serialize on tx_lock; the channel holds two buffers of value_size; a
  * reader copies the whole value even when it only wants a field.
  */
-#include <sched.h>
 #include <string.h>
 
 #include "../runtime/context.h"
@@ -93,17 +92,6 @@ static const weft_waker_t no_waker = { NULL, NULL };
 #define RW_WAITING 2u
 #define RW_READER 4u
 
-static void spin_pause(unsigned spins)
-{
-    if (spins < 64) {
-#if defined(__x86_64__) || defined(__i386__)
-        __builtin_ia32_pause();
-#endif
-    } else {
-        sched_yield(); /* the holder may be preempted: let it run */
-    }
-}
-
 static void read_lock(weft_watch_t *c)
 {
     for (unsigned spins = 0;; spins++) {
@@ -115,7 +103,7 @@ static void read_lock(weft_watch_t *c)
             atomic_compare_exchange_weak_explicit(&c->rw, &s, s + RW_READER, memory_order_acquire,
                                                   memory_order_relaxed))
             return;
-        spin_pause(spins);
+        weft__spin_backoff(spins);
     }
 }
 
@@ -141,7 +129,7 @@ static void write_lock(weft_watch_t *c)
         if (atomic_compare_exchange_weak_explicit(&c->rw, &s, RW_WRITER, memory_order_acquire,
                                                   memory_order_relaxed))
             return;
-        spin_pause(spins);
+        weft__spin_backoff(spins);
     }
 }
 
