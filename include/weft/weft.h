@@ -26,6 +26,7 @@
 #include "broadcast.h"
 #include "watch.h"
 #include "time.h"
+#include "io.h"
 #include "net.h"
 #include "signal.h"
 
