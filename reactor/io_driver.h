@@ -27,8 +27,8 @@
  * streams at a message carrying file descriptors or other credentials
  * (Unix streams are NOSHORT from the start). Those clear only on EAGAIN.
  */
-#ifndef WEFT_IO_H
-#define WEFT_IO_H
+#ifndef WEFT_IO_DRIVER_H
+#define WEFT_IO_DRIVER_H
 
 #include <sys/socket.h>
 

@@ -20,8 +20,8 @@
  * buffer means end of stream; a zero-length read or write returns 0 at
  * once.
  */
-#ifndef WEFT_IO_H_
-#define WEFT_IO_H_
+#ifndef WEFT_IO_H
+#define WEFT_IO_H
 
 #include <sys/types.h>
 #include <sys/uio.h>
