@@ -23,6 +23,7 @@
 #include <sys/uio.h>
 
 #include "future.h"
+#include "io.h"
 #include "time.h"
 
 #ifdef __cplusplus
@@ -45,6 +46,7 @@ typedef struct weft_tcp_listener_s {
 } weft_tcp_listener_t;
 
 typedef struct weft_tcp_stream_s {
+    weft_stream_t stream_; /* the byte-stream interface: weft_tcp_stream_as */
     weft_io_t *io_;
 } weft_tcp_stream_t;
 
@@ -53,6 +55,7 @@ typedef struct weft_unix_listener_s {
 } weft_unix_listener_t;
 
 typedef struct weft_unix_stream_s {
+    weft_stream_t stream_; /* the byte-stream interface: weft_unix_stream_as */
     weft_io_t *io_;
 } weft_unix_stream_t;
 
@@ -144,6 +147,13 @@ WEFT_API WEFT_NODISCARD weft_tcp_io_t weft_tcp_writev(weft_tcp_stream_t *s, cons
 WEFT_API WEFT_NODISCARD weft_tcp_io_t weft_tcp_writev_all(weft_tcp_stream_t *s, const struct iovec *iov,
                                                          size_t iovcnt);
 
+/* The stream as a byte stream (weft/io.h), for the I/O utilities, buffered
+ * readers and writers, codecs and copy: a pointer into *s, valid while *s
+ * is. Reads and writes may run at the same time in two tasks (the
+ * interface is WEFT_STREAM_DUPLEX); its shutdown is shutdown(SHUT_WR). A
+ * closed stream answers -EBADF. Context: any thread. */
+WEFT_API weft_stream_t *weft_tcp_stream_as(weft_tcp_stream_t *s);
+
 /* how: SHUT_RD, SHUT_WR or SHUT_RDWR. Returns 0 or a negative errno. */
 WEFT_API int weft_tcp_shutdown(weft_tcp_stream_t *s, int how);
 WEFT_API int weft_tcp_set_nodelay(weft_tcp_stream_t *s, bool on);
@@ -177,6 +187,8 @@ WEFT_API WEFT_NODISCARD weft_unix_io_t weft_unix_writev_all(weft_unix_stream_t *
                                                             size_t iovcnt);
 
 WEFT_API int weft_unix_shutdown(weft_unix_stream_t *s, int how);
+/* The stream as a byte stream (weft/io.h), as weft_tcp_stream_as. */
+WEFT_API weft_stream_t *weft_unix_stream_as(weft_unix_stream_t *s);
 /* The path of the peer's socket (an empty string when the peer is not
  * bound to a path, as a connecting client usually is not) or of this
  * stream's own end, copied into buf. Returns 0, -EBADF (closed),

@@ -9,6 +9,7 @@
 
 #include "../io_driver.h"
 #include "../../runtime/nonnull.h"
+#include "weft/io.h"
 #include "weft/net.h"
 
 /* What a weft_stream_io_t future does (its kind_). */
@@ -37,5 +38,28 @@ weft_stream_accept_t weft__stream_accept(weft_io_t **l, weft_io_t **out, struct 
 weft_stream_connect_t weft__stream_connect(const struct sockaddr *addr, socklen_t addrlen, weft_io_t **out);
 weft_stream_io_t weft__stream_io(weft_io_t **s, int kind, const void *buf, size_t len);
 weft_stream_io_t weft__stream_writev(weft_io_t **s, const struct iovec *iov, size_t iovcnt, bool all);
+
+/* Poll-level transfers on a registered fd, for the byte-stream interface
+ * (weft/io.h) of sockets, pipes and terminals. */
+enum weft__fd_op {
+    WEFT__FD_READ,   /* p: the buffer, len: its size */
+    WEFT__FD_WRITE,  /* p: the bytes, len: their count */
+    WEFT__FD_WRITEV, /* p: a struct iovec array, len: its count (at most IOV_MAX are written) */
+};
+/* One transfer on the fd registered as *handle (read once per call: NULL,
+ * or a handle closed meanwhile, answers -EBADF): spends one unit of the
+ * coop budget, tries the system call while the readiness bits allow, and
+ * on EAGAIN registers cx's waker for that direction and returns
+ * WEFT_PENDING. *res: the byte count (0: end of stream) or a negative
+ * errno. sock: use recv/send/sendmsg with MSG_NOSIGNAL (a closed peer is
+ * -EPIPE, never SIGPIPE); else read/write/writev. Holds a reference on the
+ * socket only during the call. */
+weft_poll_t weft__fd_poll(weft_io_t **handle, weft_context_t *cx, int op, const void *p, size_t len, bool sock,
+                          ssize_t *res);
+
+/* The interface of weft_tcp_stream_t and weft_unix_stream_t (their
+ * weft_stream_t stream_ comes first, then io_): read, write, writev (up to
+ * 64 buffers a call), shutdown = shutdown(SHUT_WR); duplex. */
+extern const weft_stream_vtable_t weft__sock_stream_vtable;
 
 #endif

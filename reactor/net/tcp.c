@@ -154,6 +154,13 @@ weft_tcp_io_t weft_tcp_writev_all(weft_tcp_stream_t *s, const struct iovec *iov,
 
 /* ---- Stream options ------------------------------------------------------------ */
 
+weft_stream_t *weft_tcp_stream_as(weft_tcp_stream_t *s)
+{
+    WEFT__REQUIRE("weft_tcp_stream_as", s);
+    s->stream_.vtable = &weft__sock_stream_vtable;
+    return &s->stream_;
+}
+
 int weft_tcp_shutdown(weft_tcp_stream_t *s, int how)
 {
     WEFT__REQUIRE("weft_tcp_shutdown", s);

@@ -111,6 +111,13 @@ weft_unix_io_t weft_unix_writev_all(weft_unix_stream_t *s, const struct iovec *i
 
 /* ---- Stream calls -------------------------------------------------------------- */
 
+weft_stream_t *weft_unix_stream_as(weft_unix_stream_t *s)
+{
+    WEFT__REQUIRE("weft_unix_stream_as", s);
+    s->stream_.vtable = &weft__sock_stream_vtable;
+    return &s->stream_;
+}
+
 int weft_unix_shutdown(weft_unix_stream_t *s, int how)
 {
     WEFT__REQUIRE("weft_unix_shutdown", s);
