@@ -1130,6 +1130,64 @@ static double run_blockon_spawn_join(void)
     return ns;
 }
 
+/* ---- fanout_tree ---------------------------------------------------------------
+ * Every task spawns FANOUT children and awaits their join handles in order,
+ * FANOUT_DEPTH levels below the root: FANOUT^DEPTH leaves (each returns 1)
+ * that the root sums. The local queues overflow early (a level of 10^5
+ * tasks is spawned before any of it runs), so most tasks pass through the
+ * inject queue. ns per task spawned. */
+#define FANOUT 10
+#define FANOUT_DEPTH 6
+
+typedef struct fanout_node_s {
+    WEFT_FRAME;
+    int depth;
+    int i;
+    int rc;
+    long sum, got;
+    weft_join_handle_t kids[FANOUT];
+} fanout_node_t;
+WEFT_ASYNC(fanout_node_t, fanout_node, long)
+{
+    WEFT_BEGIN();
+    if (self->depth == 0)
+        WEFT_RETURN(1);
+    for (self->i = 0; self->i < FANOUT; self->i++) {
+        fanout_node_t kid = { WEFT_FRAME_INIT(fanout_node), .depth = self->depth - 1 };
+        check(weft_spawn(&kid, &self->kids[self->i]), "spawn");
+    }
+    for (self->i = 0; self->i < FANOUT; self->i++) {
+        WEFT_AWAIT_REF(weft_join(&self->kids[self->i], &self->got), &self->rc);
+        check(self->rc, "join");
+        self->sum += self->got;
+    }
+    WEFT_RETURN(self->sum);
+    WEFT_END();
+}
+
+static double run_fanout_tree(void)
+{
+    long tasks = 1, level = 1;
+    for (int d = 0; d < FANOUT_DEPTH; d++) {
+        level *= FANOUT;
+        tasks += level;
+    }
+    double t0 = now_ns();
+    fanout_node_t root = { WEFT_FRAME_INIT(fanout_node), .depth = FANOUT_DEPTH };
+    weft_join_handle_t h;
+    check(weft_handle_spawn(g_handle, &root, &h), "spawn");
+    long leaves = 0;
+    int rc = 0;
+    check(weft_runtime_block_on(g_rt, weft_join(&h, &leaves), &rc), "block_on");
+    check(rc, "join");
+    double ns = (now_ns() - t0) / (double)tasks;
+    if (leaves != level) {
+        fprintf(stderr, "weft-bench: fanout_tree counted %ld leaves\n", leaves);
+        exit(1);
+    }
+    return ns;
+}
+
 typedef struct {
     const char *name;
     const char *unit;
@@ -1153,6 +1211,7 @@ static const workload_t workloads[] = {
     { "futures_unordered", "ns/completion", run_futures_unordered },
     { "joinset", "ns/task", run_joinset },
     { "blockon_spawn_join", "ns/round", run_blockon_spawn_join },
+    { "fanout_tree", "ns/task", run_fanout_tree },
 };
 
 static int cmp_double(const void *a, const void *b)

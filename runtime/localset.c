@@ -218,14 +218,15 @@ void weft__local_schedule(weft_task_t *t)
  * the rest. */
 static void take_remote(weft_local_set_t *set)
 {
-    weft_task_t *first;
-    size_t n = weft__inject_pop_batch(&set->remote, SIZE_MAX, &first);
-    if (n == 0)
-        return;
-    weft_task_t *last = first;
-    while (last->next != NULL)
-        last = last->next;
-    push_local(set, first, last);
+    weft_task_t *batch[64];
+    size_t n;
+    while ((n = weft__inject_pop(&set->remote, batch, sizeof batch / sizeof batch[0])) > 0) {
+        for (size_t i = 0; i < n; i++) {
+            push_local(set, batch[i], batch[i]);
+        }
+        if (n < sizeof batch / sizeof batch[0])
+            return;
+    }
 }
 
 static weft_task_t *pop_local(weft_local_set_t *set)

@@ -15,7 +15,7 @@
  *     steal up to real. Only one steal may be in progress per queue (a
  *     second stealer sees steal != real and gives up).
  *   - When the queue is full, the owner moves half of it plus the new task
- *     to the inject queue in one batch.
+ *     to the inject queue in one batch (an array: inject.c's blocks).
  * Progress: push is wait-free unless the queue overflows; pop and steal are
  * lock-free. ABA: indices are 32-bit, so a stealer preempted between its load
  * and CAS would need the owner to cycle 2^32 tasks to be fooled.
@@ -46,15 +46,6 @@ uint32_t weft__queue_len(const weft__queue_t *q)
     return n > WEFT_QUEUE_CAP ? WEFT_QUEUE_CAP : n;
 }
 
-static void drop_chain(weft_task_t *t)
-{
-    while (t != NULL) {
-        weft_task_t *n = t->next;
-        weft__task_drop_queued(t, WEFT__ENTRY_MAYBE_YIELD);
-        t = n;
-    }
-}
-
 /* Moves the CAP/2 oldest tasks plus t to the inject queue. Returns false if a
  * stealer moved head first (the caller retries the push). */
 static bool push_overflow(weft__queue_t *q, weft_task_t *t, uint32_t real, weft__inject_t *inject)
@@ -66,17 +57,14 @@ static bool push_overflow(weft__queue_t *q, weft_task_t *t, uint32_t real, weft_
     if (!atomic_compare_exchange_strong_explicit(&q->head, &expect, h_pack(real + n, real + n),
                                                  memory_order_relaxed, memory_order_relaxed))
         return false;
-    weft_task_t *first = atomic_load_explicit(&q->buf[real & WEFT_QUEUE_MASK], memory_order_relaxed);
-    weft_task_t *prev = first;
-    for (uint32_t i = 1; i < n; i++) {
-        weft_task_t *cur = atomic_load_explicit(&q->buf[(real + i) & WEFT_QUEUE_MASK], memory_order_relaxed);
-        prev->next = cur;
-        prev = cur;
+    weft_task_t *batch[WEFT__INJECT_BLOCK_CAP];
+    for (uint32_t i = 0; i < n; i++)
+        batch[i] = atomic_load_explicit(&q->buf[(real + i) & WEFT_QUEUE_MASK], memory_order_relaxed);
+    batch[n] = t;
+    if (!weft__inject_push_array(inject, batch, n + 1)) {
+        for (uint32_t i = 0; i <= n; i++)
+            weft__task_drop_queued(batch[i], WEFT__ENTRY_MAYBE_YIELD);
     }
-    prev->next = t;
-    t->next = NULL;
-    if (!weft__inject_push_batch(inject, first, t, n + 1))
-        drop_chain(first);
     return true;
 }
 

@@ -46,19 +46,37 @@ weft_task_t *weft__queue_steal_into(weft__queue_t *src, weft__queue_t *dst);
 uint32_t weft__queue_len(const weft__queue_t *q);
 
 /* ---- Inject queue (inject.c) -------------------------------------------- */
+/* A block of task pointers: how a local queue's overflow travels (half a
+ * queue and the task that did not fit), so consumers read a batch from a
+ * few contiguous cache lines instead of chasing links through cold tasks. */
+#define WEFT__INJECT_BLOCK_CAP (WEFT_QUEUE_CAP / 2 + 1)
+typedef struct weft__inject_block {
+    struct weft__inject_block *next;
+    uint32_t n, taken; /* tasks[taken..n) are still queued */
+    weft_task_t *tasks[WEFT__INJECT_BLOCK_CAP];
+} weft__inject_block_t;
+
 typedef struct weft__inject {
-    /* Producers: a lock-free intake stack of pushed chains (list.h; closed
-     * once closed). A producer never waits for anyone: a spawner or a
-     * waker descheduled mid-push holds up nobody. */
+    /* Producers: lock-free intake stacks (list.h; closed once closed), one
+     * of pushed chains (linked through the tasks), one of blocks. A
+     * producer never waits for anyone: a spawner or a waker descheduled
+     * mid-push holds up nobody. */
     _Alignas(WEFT_CACHELINE) _Atomic(weft_task_t *) intake;
+    _Atomic(weft__inject_block_t *) block_intake;
+    /* One emptied block kept for the next overflow (a pop leaves it, a
+     * push takes it), so a steady overflow allocates nothing. */
+    _Atomic(weft__inject_block_t *) spare;
     /* Tasks pushed and not yet popped. A push counts before it links, a
      * pop uncounts what it took, so it is never short, and briefly over
      * by a push under way: good enough to skip an empty queue and size a
      * fair share. */
     _Atomic size_t len;
-    /* Consumers: the intake, reversed into FIFO order, under the lock. */
+    /* Consumers: the intakes, reversed into FIFO order, under the lock;
+     * pops alternate which of the two they start with. */
     _Alignas(WEFT_CACHELINE) pthread_mutex_t lock;
     weft_task_t *head, *tail;
+    weft__inject_block_t *blocks;
+    bool blocks_first;
 } weft__inject_t;
 
 void weft__inject_init(weft__inject_t *q);
@@ -66,9 +84,14 @@ void weft__inject_destroy(weft__inject_t *q);
 /* Pushes a chain first..last of n tasks. Returns false when closed (the
  * caller keeps the references). Context: any thread. */
 bool weft__inject_push_batch(weft__inject_t *q, weft_task_t *first, weft_task_t *last, size_t n);
-/* Pops up to max tasks as a chain; returns the count. */
-size_t weft__inject_pop_batch(weft__inject_t *q, size_t max, weft_task_t **first);
-/* Closes; returns the chain left inside (caller drops the references). */
+/* Pushes tasks[0..n), n <= WEFT__INJECT_BLOCK_CAP, as one block (or, when
+ * no block can be had, as a chain). Returns false when closed (the caller
+ * keeps the references). Context: any thread. */
+bool weft__inject_push_array(weft__inject_t *q, weft_task_t *const *tasks, size_t n);
+/* Pops up to max tasks into out[]; returns the count. */
+size_t weft__inject_pop(weft__inject_t *q, weft_task_t **out, size_t max);
+/* Closes; returns the tasks left inside as a chain (the caller drops the
+ * references). */
 weft_task_t *weft__inject_close(weft__inject_t *q);
 static inline bool weft__inject_is_empty(weft__inject_t *q)
 {

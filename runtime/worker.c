@@ -53,17 +53,15 @@ static weft_task_t *pop_batch_from(weft__sched_t *s, weft__worker_t *w, weft__in
     size_t room = WEFT_QUEUE_CAP - weft__queue_len(&w->queue);
     if (want > room / 2)
         want = room / 2 > 0 ? room / 2 : 1;
-    weft_task_t *first;
-    size_t n = weft__inject_pop_batch(q, want, &first);
+    weft_task_t *batch[WEFT_QUEUE_CAP / 2];
+    if (want > WEFT_QUEUE_CAP / 2)
+        want = WEFT_QUEUE_CAP / 2;
+    size_t n = weft__inject_pop(q, batch, want);
     if (n == 0)
         return NULL;
-    weft_task_t *t = first->next;
-    while (t != NULL) {
-        weft_task_t *next = t->next;
-        weft__queue_push_back_spmc(&w->queue, t, &s->inject);
-        t = next;
-    }
-    return first;
+    for (size_t i = 1; i < n; i++)
+        weft__queue_push_back_spmc(&w->queue, batch[i], &s->inject);
+    return batch[0];
 }
 
 /* Remote work: tasks woken by the reactor first (they waited on an event

@@ -26,12 +26,24 @@ static void mark(weft_task_t *t)
     unsigned char prev = atomic_fetch_add(&seen[i], 1);
     (void)WEFT_TEST_CHECK_MSG(prev == 0, "task %zu taken twice", i);
 }
+/* Pops up to max (<= 512) tasks and links them as a chain in pop order,
+ * so the checks below can walk what one pop returned. */
+static size_t pop_chain(weft__inject_t *inj, size_t max, weft_task_t **first)
+{
+    weft_task_t *got[512];
+    size_t k = weft__inject_pop(inj, got, max);
+    for (size_t i = 0; i < k; i++)
+        got[i]->next = i + 1 < k ? got[i + 1] : NULL;
+    *first = k > 0 ? got[0] : NULL;
+    return k;
+}
+
 static size_t drain_inject(weft__inject_t *inj)
 {
     size_t n = 0;
     weft_task_t *first;
     size_t k;
-    while ((k = weft__inject_pop_batch(inj, 64, &first)) > 0) {
+    while ((k = pop_chain(inj, 64, &first)) > 0) {
         for (weft_task_t *t = first; t; t = t->next)
             mark(t);
         n += k;
@@ -61,7 +73,7 @@ START_TEST(fifo_and_overflow)
     ck_assert_uint_eq(atomic_load(&inj.len), WEFT_QUEUE_CAP / 2 + 1);
     /* The oldest went to the inject queue, in order. */
     weft_task_t *first;
-    ck_assert_uint_eq(weft__inject_pop_batch(&inj, 1, &first), 1);
+    ck_assert_uint_eq(pop_chain(&inj, 1, &first), 1);
     ck_assert_ptr_eq(first, &tasks[0]);
     mark(first);
     ck_assert_uint_eq(drain_inject(&inj), WEFT_QUEUE_CAP / 2);
@@ -254,8 +266,10 @@ END_TEST
 
 /* ---- The inject queue: lock-free producers, chains, close ------------------ */
 
-/* Pushes tasks[from, to) as chains of 1..max_chain (xorshift-chosen). */
-static void push_range(weft__inject_t *inj, size_t from, size_t to, unsigned max_chain, uint64_t *rng)
+/* Pushes tasks[from, to) as chains of 1..max_chain (xorshift-chosen), or,
+ * with `arrays`, as arrays (blocks) of that many. */
+static void push_range_as(weft__inject_t *inj, size_t from, size_t to, unsigned max_chain, uint64_t *rng,
+                          bool arrays)
 {
     size_t i = from;
     while (i < to) {
@@ -265,11 +279,23 @@ static void push_range(weft__inject_t *inj, size_t from, size_t to, unsigned max
         size_t n = 1 + (size_t)(*rng % max_chain);
         if (n > to - i)
             n = to - i;
-        for (size_t k = 0; k + 1 < n; k++)
-            tasks[i + k].next = &tasks[i + k + 1];
-        (void)WEFT_TEST_CHECK(weft__inject_push_batch(inj, &tasks[i], &tasks[i + n - 1], n));
+        if (arrays) {
+            weft_task_t *arr[WEFT__INJECT_BLOCK_CAP];
+            for (size_t k = 0; k < n; k++)
+                arr[k] = &tasks[i + k];
+            (void)WEFT_TEST_CHECK(weft__inject_push_array(inj, arr, n));
+        } else {
+            for (size_t k = 0; k + 1 < n; k++)
+                tasks[i + k].next = &tasks[i + k + 1];
+            (void)WEFT_TEST_CHECK(weft__inject_push_batch(inj, &tasks[i], &tasks[i + n - 1], n));
+        }
         i += n;
     }
+}
+
+static void push_range(weft__inject_t *inj, size_t from, size_t to, unsigned max_chain, uint64_t *rng)
+{
+    push_range_as(inj, from, to, max_chain, rng, false);
 }
 
 START_TEST(inject_keeps_chain_and_push_order)
@@ -283,12 +309,12 @@ START_TEST(inject_keeps_chain_and_push_order)
     /* Pop some, push more: the later pushes come after what is left. */
     weft_task_t *first;
     size_t expect = 0, k;
-    ck_assert_uint_eq(weft__inject_pop_batch(&inj, 300, &first), 300);
+    ck_assert_uint_eq(pop_chain(&inj, 300, &first), 300);
     for (weft_task_t *t = first; t; t = t->next)
         ck_assert_ptr_eq(t, &tasks[expect++]);
     push_range(&inj, 1000, 2000, 9, &rng);
     ASSERT_NO_TEST_FAIL();
-    while ((k = weft__inject_pop_batch(&inj, 77, &first)) > 0) {
+    while ((k = pop_chain(&inj, 77, &first)) > 0) {
         size_t got = 0;
         for (weft_task_t *t = first; t; t = t->next, got++)
             ck_assert_ptr_eq(t, &tasks[expect++]);
@@ -307,7 +333,7 @@ START_TEST(inject_close_returns_everything_and_refuses_pushes)
     uint64_t rng = 1;
     push_range(&inj, 0, 100, 5, &rng);
     weft_task_t *first;
-    ck_assert_uint_eq(weft__inject_pop_batch(&inj, 10, &first), 10); /* leaves 10..99 in the FIFO */
+    ck_assert_uint_eq(pop_chain(&inj, 10, &first), 10); /* leaves 10..99 in the FIFO */
     push_range(&inj, 100, 150, 5, &rng);                             /* and 100..149 in the intake */
     ASSERT_NO_TEST_FAIL();
     weft_task_t *left = weft__inject_close(&inj);
@@ -324,12 +350,94 @@ START_TEST(inject_close_returns_everything_and_refuses_pushes)
     ck_assert_ptr_eq(tasks[201].next, &tasks[202]);
     ck_assert_ptr_null(tasks[202].next);
     ck_assert(!weft__inject_push_batch(&inj, &tasks[203], &tasks[203], 1));
-    ck_assert_uint_eq(weft__inject_pop_batch(&inj, 10, &first), 0);
+    ck_assert_uint_eq(pop_chain(&inj, 10, &first), 0);
     weft__inject_destroy(&inj);
 }
 END_TEST
 
-/* Four producers push chains of their own range while two consumers pop,
+/* Blocks keep their order; pops take from blocks and chains in turn and
+ * fill up to max from both; close returns what is left of both, blocks
+ * included, and refuses arrays too. */
+START_TEST(inject_blocks_and_chains)
+{
+    weft__inject_t inj;
+    weft__inject_init(&inj);
+    uint64_t rng = 7;
+    push_range_as(&inj, 0, 300, WEFT__INJECT_BLOCK_CAP, &rng, true); /* blocks: 0..299 */
+    push_range(&inj, 300, 400, 5, &rng);                             /* chains: 300..399 */
+    ASSERT_NO_TEST_FAIL();
+    ck_assert_uint_eq(atomic_load(&inj.len), 400);
+    size_t next_block = 0, next_chain = 300;
+    int from_blocks = 0, from_chains = 0;
+    weft_task_t *first;
+    for (int round = 0; round < 6; round++) {
+        size_t k = pop_chain(&inj, 20, &first);
+        ck_assert_uint_eq(k, 20);
+        for (weft_task_t *t = first; t; t = t->next) {
+            size_t i = (size_t)(t - tasks);
+            if (i < 300) {
+                ck_assert_uint_eq(i, next_block++);
+                from_blocks++;
+            } else {
+                ck_assert_uint_eq(i, next_chain++);
+                from_chains++;
+            }
+        }
+    }
+    /* Neither lane starves the other. */
+    ck_assert_int_gt(from_blocks, 0);
+    ck_assert_int_gt(from_chains, 0);
+    /* One pop takes from both lanes when the first cannot fill it. */
+    ck_assert_uint_eq(pop_chain(&inj, 512, &first), 400 - 120);
+    ck_assert(weft__inject_is_empty(&inj));
+
+    /* Close: a half-read block, whole blocks and chains all come back. */
+    memset((void *)seen, 0, NT);
+    push_range_as(&inj, 0, 200, 100, &rng, true);
+    push_range(&inj, 200, 230, 5, &rng);
+    ck_assert_uint_eq(pop_chain(&inj, 10, &first), 10);
+    for (weft_task_t *t = first; t; t = t->next)
+        mark(t);
+    push_range_as(&inj, 230, 260, 30, &rng, true); /* still in the block intake */
+    ASSERT_NO_TEST_FAIL();
+    size_t left = 0;
+    for (weft_task_t *t = weft__inject_close(&inj); t; t = t->next, left++)
+        mark(t);
+    ck_assert_uint_eq(left, 250);
+    ASSERT_NO_TEST_FAIL();
+    for (size_t i = 0; i < 260; i++)
+        ck_assert_msg(seen[i] == 1, "task %zu taken %d times", i, seen[i]);
+    ck_assert_uint_eq(atomic_load(&inj.len), 0);
+    weft_task_t *arr[2] = { &tasks[300], &tasks[301] };
+    ck_assert(!weft__inject_push_array(&inj, arr, 2));
+    ck_assert_uint_eq(atomic_load(&inj.len), 0);
+    weft__inject_destroy(&inj);
+}
+END_TEST
+
+/* Without memory for a block, an overflow still goes in, as a chain. */
+START_TEST(inject_array_without_memory)
+{
+    weft__inject_t inj;
+    weft__inject_init(&inj);
+    weft_task_t *arr[WEFT__INJECT_BLOCK_CAP];
+    for (size_t k = 0; k < WEFT__INJECT_BLOCK_CAP; k++)
+        arr[k] = &tasks[k];
+    weft__alloc_fail_after(1); /* the next allocation fails */
+    ck_assert(weft__inject_push_array(&inj, arr, WEFT__INJECT_BLOCK_CAP));
+    weft__alloc_fail_after(-1);
+    ck_assert_ptr_null(atomic_load(&inj.block_intake)); /* it went in as a chain */
+    ck_assert_ptr_nonnull(atomic_load(&inj.intake));
+    weft_task_t *first;
+    ck_assert_uint_eq(pop_chain(&inj, 512, &first), WEFT__INJECT_BLOCK_CAP);
+    size_t expect = 0;
+    for (weft_task_t *t = first; t; t = t->next)
+        ck_assert_ptr_eq(t, &tasks[expect++]);
+    weft__inject_destroy(&inj);
+}
+END_TEST
+
+/* Four producers push chains (two of them blocks) of their own range while two consumers pop,
  * with chaos yields: every task comes out exactly once, and each consumer
  * sees each producer's tasks in increasing order (a chain or a batch is
  * never reordered, and a later push never overtakes an earlier one). */
@@ -340,12 +448,14 @@ typedef struct {
     size_t from, to;
     uint64_t rng;
     _Atomic size_t *taken;
+    bool arrays;
 } inj_thread_t;
 
 static void *inj_producer(void *arg)
 {
     inj_thread_t *p = arg;
-    push_range(p->inj, p->from, p->to, 8, &p->rng);
+    /* Half the producers push blocks of up to a whole overflow's size. */
+    push_range_as(p->inj, p->from, p->to, p->arrays ? WEFT__INJECT_BLOCK_CAP : 8, &p->rng, p->arrays);
     return NULL;
 }
 
@@ -358,7 +468,7 @@ static void *inj_consumer(void *arg)
     size_t per = c->to / INJ_PRODUCERS;
     while (atomic_load(c->taken) < c->to) {
         weft_task_t *first;
-        size_t k = weft__inject_pop_batch(c->inj, 1 + (size_t)(c->rng++ % 61), &first);
+        size_t k = pop_chain(c->inj, 1 + (size_t)(c->rng++ % 61), &first);
         for (weft_task_t *t = first; k > 0 && t; t = t->next) {
             mark(t);
             size_t i = (size_t)(t - tasks), prod = i / per;
@@ -391,7 +501,7 @@ START_TEST(inject_producers_vs_consumers)
             bool prod = i < INJ_PRODUCERS;
             th[i] = (inj_thread_t){ &inj, prod ? (size_t)i * n / INJ_PRODUCERS : 0,
                                     prod ? (size_t)(i + 1) * n / INJ_PRODUCERS : n, s0 + (uint64_t)(it * 8 + i) + 1,
-                                    &taken };
+                                    &taken, prod && i % 2 == 0 };
             ck_assert_int_eq(pthread_create(&tid[i], NULL, prod ? inj_producer : inj_consumer, &th[i]), 0);
         }
         for (int i = 0; i < INJ_PRODUCERS + INJ_CONSUMERS; i++)
@@ -501,6 +611,8 @@ int main(void)
     tcase_set_timeout(ti, 300);
     tcase_add_test(ti, inject_keeps_chain_and_push_order);
     tcase_add_test(ti, inject_close_returns_everything_and_refuses_pushes);
+    tcase_add_test(ti, inject_blocks_and_chains);
+    tcase_add_test(ti, inject_array_without_memory);
     tcase_add_test(ti, inject_producers_vs_consumers);
     tcase_add_test(ti, inject_push_races_close);
     suite_add_tcase(s, ti);

@@ -80,6 +80,7 @@ const WORKLOADS: &[Workload] = &[
     Workload { figures: &[("rwlock_read_heavy", "ns/op", 1)], run: rwlock_read_heavy },
     Workload { figures: &[("joinset", "ns/task", 1)], run: joinset },
     Workload { figures: &[("blockon_spawn_join", "ns/round", 1)], run: blockon_spawn_join },
+    Workload { figures: &[("fanout_tree", "ns/task", 1)], run: fanout_tree },
 ];
 
 fn usage() -> ! {
@@ -857,5 +858,39 @@ fn blockon_spawn_join(opts: &Opts) -> Vec<Sample> {
         let el = start.elapsed();
         assert_eq!(sum, BOJ_ROUNDS * (BOJ_ROUNDS + 1) / 2);
         vec![ns_per(el, BOJ_ROUNDS)]
+    })
+}
+
+// fanout_tree: every task spawns FANOUT children and awaits their join
+// handles in order; FANOUT_DEPTH levels below the root, so FANOUT^DEPTH
+// leaves (each returns 1) and the root sums them; ns per task spawned.
+const FANOUT: usize = 10;
+const FANOUT_DEPTH: u32 = 6;
+
+fn fanout_node(depth: u32) -> std::pin::Pin<Box<dyn std::future::Future<Output = u64> + Send>> {
+    Box::pin(async move {
+        if depth == 0 {
+            return 1;
+        }
+        let mut kids = Vec::with_capacity(FANOUT);
+        for _ in 0..FANOUT {
+            kids.push(tokio::spawn(fanout_node(depth - 1)));
+        }
+        let mut sum = 0;
+        for k in kids {
+            sum += k.await.unwrap();
+        }
+        sum
+    })
+}
+
+fn fanout_tree(opts: &Opts) -> Vec<Sample> {
+    let tasks: usize = (1..=FANOUT_DEPTH).map(|d| FANOUT.pow(d)).sum::<usize>() + 1;
+    repeat(opts, |rt| {
+        let start = Instant::now();
+        let leaves = rt.block_on(async { tokio::spawn(fanout_node(FANOUT_DEPTH)).await.unwrap() });
+        let el = start.elapsed();
+        assert_eq!(leaves, FANOUT.pow(FANOUT_DEPTH) as u64);
+        vec![ns_per(el, tasks)]
     })
 }
