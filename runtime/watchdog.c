@@ -126,11 +126,12 @@ void weft__watch_wait_hazard(weft__worker_t *w, uint64_t seq)
 
 void weft__watch_bind_thread(weft__worker_t *w)
 {
-    /* Once per thread: a thread serves one worker at a time, possibly
-     * several over its life (the pool's threads, a block_on caller). */
-    static _Thread_local int tid;
-    static _Thread_local clockid_t cpu_clock;
-    if (tid == 0 && pthread_getcpuclockid(pthread_self(), &cpu_clock) == 0)
+    /* Read afresh at each bind (a worker loop's start, each block_on of a
+     * current-thread runtime), not cached per thread: a thread that forked
+     * has a new tid in the child. One gettid syscall per bind. */
+    int tid = 0;
+    clockid_t cpu_clock = 0;
+    if (pthread_getcpuclockid(pthread_self(), &cpu_clock) == 0)
         tid = (int)syscall(SYS_gettid);
     /* relaxed: the watchdog reads them after the acquire load of an odd
      * seq that this thread's weft__watch_begin published (release) after
