@@ -988,9 +988,11 @@ WEFT_ASYNC(fu_drain_t, fu_drain, weft_unit_t)
     WEFT_BEGIN();
     weft_unordered_init(&self->set);
     for (self->i = 0; self->i < FU_MEMBERS; self->i++) {
-        fu_member_t m = { { &fu_member_vtable }, { { NULL }, NULL, NULL }, 0, false };
-        check(weft_oneshot_new(sizeof(uint32_t), NULL, &fu_tx[self->i], &m.rx), "oneshot");
-        check(weft_unordered_push(&self->set, WEFT_FUTURE(&m), self->i), "futures_unordered push");
+        { /* m is copied into the set: a local whose scope ends before the yield */
+            fu_member_t m = { { &fu_member_vtable }, { { NULL }, NULL, NULL }, 0, false };
+            check(weft_oneshot_new(sizeof(uint32_t), NULL, &fu_tx[self->i], &m.rx), "oneshot");
+            check(weft_unordered_push(&self->set, WEFT_FUTURE(&m), self->i), "futures_unordered push");
+        }
         if (self->i % FU_BATCH == FU_BATCH - 1)
             WEFT_YIELD();
     }

@@ -108,9 +108,11 @@ WEFT_ASYNC(client_t, client, weft_unit_t)
     for (self->i = 0; self->i < 20; self->i++) {
         self->key = 1 + (self->id * 7 + self->i * 13) % 40;
         if (!cache_get(self->key, &self->value)) {
-            compute_t c = { WEFT_FRAME_INIT(compute), .n = 1000 + self->key };
-            if (weft_spawn(&c, &self->jh) != 0)
-                WEFT_RETURN(WEFT_UNIT);
+            { /* c is copied into the task: a local whose scope ends before the await */
+                compute_t c = { WEFT_FRAME_INIT(compute), .n = 1000 + self->key };
+                if (weft_spawn(&c, &self->jh) != 0)
+                    WEFT_RETURN(WEFT_UNIT);
+            }
             /* A worker completes it and wakes us; we resume on the owner. */
             WEFT_AWAIT_REF(weft_join(&self->jh, &self->value), &self->rc);
             if (self->rc != 0)

@@ -142,7 +142,34 @@ typedef struct weft__watch {
     _Alignas(WEFT_CACHELINE) _Atomic uint64_t seq; /* odd while a task is being polled */
     _Atomic(weft_task_t *) task;                   /* the task of poll `seq` */
     _Atomic uint64_t hazard;                       /* seq the watchdog is reading; 0 none */
+    /* The thread running the worker's loop: its kernel tid (0: unknown)
+     * and CPU-time clock, stored when a thread becomes the worker
+     * (weft__tls_set_worker), before its first poll there. */
+    _Atomic int tid;
+    _Atomic clockid_t cpu_clock;
 } weft__watch_t;
+
+struct weft__worker;
+/* Records the calling thread in w's watch slot (watchdog.c). */
+void weft__watch_bind_thread(struct weft__worker *w);
+
+/* Where a long poll's time went, over the span the watchdog timed. */
+typedef struct weft__poll_split {
+    uint64_t ran_ns;     /* on a CPU */
+    uint64_t waited_ns;  /* runnable, waiting for a CPU */
+    uint64_t blocked_ns; /* the rest: asleep (a syscall, a lock, a page fault) */
+} weft__poll_split_t;
+/* The detector's rule (watchdog.c): splits span_ns from the thread's CPU
+ * time and run-queue wait measured over it, clamped so that the three
+ * parts add up to span_ns, and says whether the poll is an offence.
+ * `runnable`: the thread was running or waiting for a CPU when measured. */
+bool weft__watch_judge(uint64_t threshold_ns, uint64_t span_ns, uint64_t ran_ns, uint64_t waited_ns, bool runnable,
+                       weft__poll_split_t *split);
+#ifdef WEFT_TEST_HOOKS
+/* Tests: the watchdog acts as if the kernel kept no scheduler statistics.
+ * Set before the runtime is created. */
+extern bool weft__watch_test_no_schedstat;
+#endif
 
 /* ---- Workers and the scheduler -------------------------------------------- */
 typedef struct weft__worker {
@@ -238,6 +265,8 @@ static inline void weft__tls_set_worker(weft__worker_t *w)
     weft__tls.worker = w;
     weft__tls.worker_index = w != NULL ? (int)w->index : -1;
     weft__tls.serving = w;
+    if (w != NULL && w->sched->watchdog != NULL)
+        weft__watch_bind_thread(w);
 }
 
 /* Unparks worker w, wherever it sleeps: on its futex, or in the I/O

@@ -98,16 +98,18 @@ WEFT_ASYNC_WITH_DROP(owner_t, owner, weft_unit_t, owner_cleanup)
         if (self->r->mode == M_DROP_NEXT && self->i % 2 == 0) {
             /* Poll a join_next once, then drop it: nothing may be lost. */
             self->next = weft_joinset_join_next(&self->set, &self->out, &self->id);
-            weft_waker_t noop = weft_waker_noop();
-            weft_context_t ncx = { &noop };
-            int rc = 0;
-            if (weft_future_poll(WEFT_FUTURE(&self->next), &ncx, &rc) == WEFT_READY) {
-                if (rc == WEFT_ENOENT)
-                    break;
-                self->r->joined[self->r->ok + self->r->cancelled] = self->id;
-                self->r->values[self->r->ok++] = self->out;
-            } else {
-                weft_future_drop(WEFT_FUTURE(&self->next));
+            { /* locals whose scope ends before the await below */
+                weft_waker_t noop = weft_waker_noop();
+                weft_context_t ncx = { &noop };
+                int rc = 0;
+                if (weft_future_poll(WEFT_FUTURE(&self->next), &ncx, &rc) == WEFT_READY) {
+                    if (rc == WEFT_ENOENT)
+                        break;
+                    self->r->joined[self->r->ok + self->r->cancelled] = self->id;
+                    self->r->values[self->r->ok++] = self->out;
+                } else {
+                    weft_future_drop(WEFT_FUTURE(&self->next));
+                }
             }
             WEFT_AWAIT(&self->y, weft_yield_now(), NULL);
             continue;

@@ -27,9 +27,11 @@
  *   }
  *
  * Rules: inside the body, `self` is the frame and anything that must survive
- * an await is a field of it, never a local; no `switch` statement in the body
- * (the resume points are its cases); awaits may sit in loops and branches.
- * docs/async.md shows what the macros expand to.
+ * an await is a field of it, never a local (GCC and Clang reject a local
+ * read after an await; keep locals in blocks that close before the next
+ * await); no `switch` statement in the body (the resume points are its
+ * cases); awaits may sit in loops and branches. docs/async.md shows what
+ * the macros expand to.
  */
 #ifndef WEFT_ASYNC_H
 #define WEFT_ASYNC_H
@@ -87,6 +89,35 @@ extern "C" {
 #define WEFT_OUT_SIZE(type) _Generic((type *)0, weft_unit_t *: 0, default: sizeof(type))
 #endif
 
+/* A block-scope local that lives across an await is a bug the language lets
+ * through: a resume jumps to the await's `case` past the local's
+ * initialization, so its value is garbage. The body therefore runs under
+ * diagnostics that turn it into a compile error (docs/async.md, rule 1):
+ * GCC's C front end rejects a `case` inside the scope of an initialized
+ * local (-Wjump-misses-init, C only); Clang has no such check, but its
+ * flow analysis sees the local read on the resume path without a store
+ * (-Wconditional-uninitialized and friends). C++ needs neither for an
+ * initialized local: jumping past its initialization is already an error
+ * there. WEFT_ASYNC pushes the diagnostic state just before the body's
+ * definition (Clang decides whether to run its analysis at the function's
+ * first token) and WEFT_END pops it, so code outside async bodies keeps
+ * the user's own settings. */
+#if defined(__clang__)
+#define WEFT__BODY_DIAG_PUSH                                            \
+    _Pragma("clang diagnostic push")                                    \
+    _Pragma("clang diagnostic error \"-Wuninitialized\"")               \
+    _Pragma("clang diagnostic error \"-Wsometimes-uninitialized\"")     \
+    _Pragma("clang diagnostic error \"-Wconditional-uninitialized\"")
+#define WEFT__BODY_DIAG_POP _Pragma("clang diagnostic pop")
+#elif defined(__GNUC__) && !defined(__cplusplus)
+#define WEFT__BODY_DIAG_PUSH \
+    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic error \"-Wjump-misses-init\"")
+#define WEFT__BODY_DIAG_POP _Pragma("GCC diagnostic pop")
+#else
+#define WEFT__BODY_DIAG_PUSH
+#define WEFT__BODY_DIAG_POP
+#endif
+
 #define WEFT__ASYNC(frame_type, name, out_type, dropfn)                                             \
     static weft_poll_t name##__body(frame_type *self, weft_context_t *weft__cx, out_type *weft__out); \
     static weft_poll_t name##__poll(weft_future_t *f, weft_context_t *cx, void *out)                 \
@@ -95,6 +126,7 @@ extern "C" {
     }                                                                                                \
     static const weft_future_vtable_t name##__vtable = {                                             \
         name##__poll, dropfn, NULL, sizeof(frame_type), WEFT_OUT_SIZE(out_type), #name};                    \
+    WEFT__BODY_DIAG_PUSH                                                                             \
     static weft_poll_t name##__body(frame_type *self, weft_context_t *weft__cx, out_type *weft__out)
 
 /* Defines the vtable and opens the body of async function `name`, whose
@@ -112,9 +144,14 @@ extern "C" {
     }                                                               \
     WEFT__ASYNC(frame_type, name, out_type, name##__drop)
 
-#define WEFT_BEGIN()                         \
-    (void)weft__cx, (void)weft__out;         \
-    switch (self->weft_frame.state_) {       \
+/* Opens the body. The `default:` label (a frame polled after it finished,
+ * or a corrupt resume point) comes first, ahead of any local of the body,
+ * so that reaching it jumps over no initialization. */
+#define WEFT_BEGIN()                                                           \
+    (void)weft__cx, (void)weft__out;                                           \
+    switch (self->weft_frame.state_) {                                         \
+    default:                                                                   \
+        weft__async_bad_state(&self->weft_frame, __func__, WEFT_SITE);         \
     case 0:
 
 /* Debug builds (WEFT_DEBUG, weft/common.h): poll() takes the destination
@@ -279,13 +316,13 @@ WEFT_API void weft__await_check(const weft_future_t *child, const void *out, siz
         return WEFT_READY;                              \
     } while (0)
 
-/* Closes the body. Reaching it without WEFT_RETURN, or polling a finished
- * frame, aborts with the function's name and this site. */
-#define WEFT_END()                                                             \
-    weft__async_fell_off(__func__, WEFT_SITE);                                 \
-    default:                                                                   \
-        weft__async_bad_state(&self->weft_frame, __func__, WEFT_SITE);         \
-    }
+/* Closes the body. Reaching it without WEFT_RETURN aborts with the
+ * function's name and this site (polling a finished frame aborts naming
+ * WEFT_BEGIN's site). */
+#define WEFT_END()                                 \
+    weft__async_fell_off(__func__, WEFT_SITE);     \
+    }                                              \
+    WEFT__BODY_DIAG_POP
 
 #ifdef __cplusplus
 }

@@ -114,13 +114,22 @@ typedef struct weft_builder_s {
 } weft_builder_t;
 
 /* What the blocking detector saw. The strings are valid during the
- * callback only. */
+ * callback only. weft fills the struct and passes a pointer: fields are
+ * only ever appended. */
 typedef struct weft_blocking_report_s {
     unsigned worker;          /* index of the worker stuck in the poll */
     const char *task_name;    /* NULL when the task has no name */
     const char *task_site;    /* where it was spawned (file:line) */
     uint64_t running_ms;      /* the poll has run at least this long */
     uint64_t threshold_ms;
+    /* Where the worker thread's time went over those running_ms (the
+     * three add up to them, give or take rounding); cpu_known false, and
+     * the three 0, when the kernel keeps no per-thread scheduler
+     * statistics (docs/blocking.md). */
+    bool cpu_known;
+    uint64_t ran_ms;          /* on a CPU */
+    uint64_t waited_ms;       /* runnable, waiting for a CPU */
+    uint64_t blocked_ms;      /* asleep: a syscall, a lock, a page fault */
 } weft_blocking_report_t;
 
 /* Fills *b with the defaults of `flavor` (a macro: it records sizeof *b,
