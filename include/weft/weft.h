@@ -28,6 +28,7 @@
 #include "time.h"
 #include "io.h"
 #include "net.h"
+#include "asyncfd.h"
 #include "signal.h"
 
 #ifdef __cplusplus
