@@ -29,6 +29,7 @@
 #include "io.h"
 #include "net.h"
 #include "asyncfd.h"
+#include "socket.h"
 #include "signal.h"
 
 #ifdef __cplusplus
