@@ -325,19 +325,42 @@ START_TEST(reader_and_writer_at_once)
 END_TEST
 
 /* ---- Deregistered, or closed, under a waiter ------------------------------------------- */
+/* The readable future, raising *waiting (release) once it has returned
+ * pending: its read of afd->io_ then happens before the test thread's
+ * deregister (acquire on *waiting), as the header asks. */
+typedef struct {
+    weft_future_t future;
+    weft_async_fd_ready_t rd;
+    atomic_int *waiting;
+} flagged_t;
+static weft_poll_t flagged_poll(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    flagged_t *fl = (flagged_t *)(void *)f;
+    weft_poll_t p = weft_future_poll(&fl->rd.future, cx, out);
+    if (p == WEFT_PENDING)
+        atomic_store_explicit(fl->waiting, 1, memory_order_release); /* pairs with waiter_woken's acquire */
+    return p;
+}
+static void flagged_drop(weft_future_t *f)
+{
+    weft_future_drop(&((flagged_t *)(void *)f)->rd.future);
+}
+static const weft_future_vtable_t flagged_vt = { flagged_poll, flagged_drop, NULL, sizeof(flagged_t), sizeof(int),
+                                                 "flagged" };
+
 typedef struct {
     WEFT_FRAME;
     weft_async_fd_t *afd;
     weft_async_fd_guard_t g;
-    weft_async_fd_ready_t rd;
+    flagged_t fl;
     atomic_int *waiting;
     int rc;
 } waiter_t;
 WEFT_ASYNC(waiter_t, waiter_fn, int)
 {
     WEFT_BEGIN();
-    atomic_store(self->waiting, 1);
-    WEFT_AWAIT(&self->rd, weft_async_fd_readable(self->afd, &self->g), &self->rc);
+    self->fl = (flagged_t){ { &flagged_vt }, weft_async_fd_readable(self->afd, &self->g), self->waiting };
+    WEFT_AWAIT_REF(&self->fl, &self->rc);
     WEFT_RETURN(self->rc);
     WEFT_END();
 }
@@ -355,10 +378,9 @@ static void waiter_woken(int shape, int mode)
     waiter_t w = { WEFT_FRAME_INIT(waiter_fn), .afd = &afd, .waiting = &waiting };
     weft_join_handle_t h;
     ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &w, &h), 0);
-    for (int i = 0; i < 2000 && !atomic_load(&waiting); i++)
+    for (int i = 0; i < 2000 && !atomic_load_explicit(&waiting, memory_order_acquire); i++)
         let_tasks_run(rt, shape);
-    for (int i = 0; i < 10; i++) /* past its first poll: now pending */
-        let_tasks_run(rt, shape);
+    ck_assert(atomic_load_explicit(&waiting, memory_order_acquire)); /* pending on the fd now */
     if (mode == 1) {
         close(e);
         for (int i = 0; i < 10; i++)

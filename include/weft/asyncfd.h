@@ -88,7 +88,9 @@ WEFT_API WEFT_NODISCARD int weft_async_fd_register(int fd, weft_async_fd_t *out)
  * is left open. Returns the fd (>= 0), -EBADF when afd was not registered
  * or when the fd had been closed while registered (see above), or another
  * -errno from epoll_ctl. Context: any thread; once per registration, not
- * racing another call on the same afd. */
+ * racing another call on the same afd, nor the first poll of a future
+ * made from it (that poll reads afd; later polls do not): from another
+ * thread, deregister once the waiter is known to be waiting. */
 WEFT_API int weft_async_fd_deregister(weft_async_fd_t *afd);
 /* weft_async_fd_deregister, then close(2) on the fd. Returns 0 or the
  * deregistration's error (the fd is closed either way, unless afd was not
