@@ -24,7 +24,7 @@
 /* The retired stack (runtime/list.h) over the sockets' retired link. */
 WEFT__INTAKE_GEN(io_retired, weft__io_t, retired_next)
 
-int weft__io_new(int fd, weft__io_t **out)
+static int io_register(int fd, bool borrowed, weft__io_t **out)
 {
     weft__driver_t *d = weft__cx_driver();
     if (d == NULL || !d->has_io)
@@ -35,6 +35,7 @@ int weft__io_new(int fd, weft__io_t **out)
     atomic_init(&io->ready, 0);
     atomic_init(&io->refs, 1);
     io->fd = fd;
+    io->borrowed = borrowed;
     io->d = d;
     weft_atomic_waker_init(&io->rd);
     weft_atomic_waker_init(&io->wr);
@@ -47,6 +48,16 @@ int weft__io_new(int fd, weft__io_t **out)
     }
     *out = io;
     return 0;
+}
+
+int weft__io_new(int fd, weft__io_t **out)
+{
+    return io_register(fd, false, out);
+}
+
+int weft__io_new_borrowed(int fd, weft__io_t **out)
+{
+    return io_register(fd, true, out);
 }
 
 void weft__io_retain(weft__io_t *io)
@@ -67,8 +78,10 @@ void weft__io_release(weft__io_t *io)
     if (atomic_fetch_sub_explicit(&io->refs, 1, memory_order_acq_rel) != 1)
         return;
     weft__driver_t *d = io->d;
-    epoll_ctl(d->io.epfd, EPOLL_CTL_DEL, io->fd, NULL); /* no-op if close did it */
-    close(io->fd);
+    if (!io->borrowed) { /* a borrowed fd left the set in weft__io_detach */
+        epoll_ctl(d->io.epfd, EPOLL_CTL_DEL, io->fd, NULL); /* no-op if close did it */
+        close(io->fd);
+    }
     io->fd = -1;
     /* Onto the retired stack; ring when it was empty (one doorbell per
      * batch: uv_async_send coalesces, the drain takes the whole stack).
@@ -125,17 +138,33 @@ static uint32_t set_ready(weft__io_t *io, uint32_t bits)
     return s;
 }
 
-void weft__io_close(weft__io_t *io)
+/* weft__io_close and weft__io_detach: returns what EPOLL_CTL_DEL said. */
+static int io_close(weft__io_t *io)
 {
     /* The fd itself stays open until the last reference goes (a future on
      * another thread may be inside a system call on it; closing now could
      * hand it a reused fd number). Waiters see CLOSED and stop. */
     set_ready(io, WEFT_IO_CLOSED | WEFT_IO_READ | WEFT_IO_WRITE);
-    epoll_ctl(io->d->io.epfd, EPOLL_CTL_DEL, io->fd, NULL);
-    shutdown(io->fd, SHUT_RDWR);
+    int rc = epoll_ctl(io->d->io.epfd, EPOLL_CTL_DEL, io->fd, NULL) == 0 ? 0 : -errno;
+    if (!io->borrowed)
+        shutdown(io->fd, SHUT_RDWR);
     weft_atomic_waker_wake(&io->rd);
     weft_atomic_waker_wake(&io->wr);
     weft__io_release(io);
+    return rc;
+}
+
+void weft__io_close(weft__io_t *io)
+{
+    (void)io_close(io);
+}
+
+int weft__io_detach(weft__io_t *io)
+{
+    /* Written by the owner before its release (acq_rel in
+     * weft__io_release), so the last holder, on whatever thread, reads it. */
+    io->borrowed = true;
+    return io_close(io);
 }
 
 uint32_t weft__io_poll_ready(weft__io_t *io, uint32_t bits, weft_context_t *cx)

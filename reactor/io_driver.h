@@ -47,6 +47,7 @@ struct weft__io {
     _Atomic uint32_t ready; /* (tick << 8) | bits */
     _Atomic uint32_t refs;  /* the owner (stream, listener) + futures in flight */
     int fd;
+    bool borrowed; /* the fd is not ours: neither shut down nor closed here */
     weft__driver_t *d;
     weft_atomic_waker_t rd, wr;
     struct weft__io *retired_next;
@@ -62,6 +63,19 @@ void weft__io_release(weft__io_t *io);
 /* Marks closed, wakes both directions, unregisters and closes the fd, and
  * releases the owner's reference. */
 void weft__io_close(weft__io_t *io);
+
+/* A registration whose fd stays the caller's (weft/asyncfd.h, and the
+ * sockets handed back by weft/socket.h): weft__io_new_borrowed registers fd
+ * as weft__io_new does, but no close or release of the record shuts the
+ * fd down or closes it. weft__io_detach is weft__io_close for either kind,
+ * except that the fd is left open and becomes the caller's: it marks the
+ * record closed, wakes both directions, takes the fd out of the epoll set
+ * now (while it is surely still open: a later release must not touch an
+ * fd number the caller may have closed and reused) and releases the
+ * owner's reference. Returns 0, or -errno from epoll_ctl (-EBADF: the fd
+ * was closed while registered; -ENOENT: it had already left the set). */
+int weft__io_new_borrowed(int fd, weft__io_t **out);
+int weft__io_detach(weft__io_t *io);
 
 /* Marks a connected stream ready both ways (no tick): its first read or
  * write tries the system call. `family`: its address family (AF_UNIX

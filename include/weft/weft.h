@@ -28,6 +28,8 @@
 #include "time.h"
 #include "io.h"
 #include "net.h"
+#include "asyncfd.h"
+#include "socket.h"
 #include "signal.h"
 
 #ifdef __cplusplus

@@ -34,6 +34,11 @@ int weft__stream_listen(const struct sockaddr *addr, socklen_t addrlen, int back
     int one = 1;
     if (addr->sa_family != AF_UNIX)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    return weft__stream_listen_fd(fd, addr, addrlen, backlog, out);
+}
+
+int weft__stream_listen_fd(int fd, const struct sockaddr *addr, socklen_t addrlen, int backlog, weft_io_t **out)
+{
     int rc = 0;
     if (bind(fd, addr, addrlen) != 0 || listen(fd, backlog) != 0)
         rc = -errno;

@@ -25,9 +25,19 @@ enum weft__stream_kind {
 /* Binds and listens on addr (already checked by the caller), backlog >= 1;
  * *out receives the registered socket. Returns 0 or a negative errno. */
 int weft__stream_listen(const struct sockaddr *addr, socklen_t addrlen, int backlog, weft_io_t **out);
+/* The second half of weft__stream_listen, for a socket the caller made and
+ * set up (socket.c's builder): binds fd, listens, registers. Takes fd:
+ * it is closed on error. */
+int weft__stream_listen_fd(int fd, const struct sockaddr *addr, socklen_t addrlen, int backlog, weft_io_t **out);
 /* getpeername (peer) or getsockname of io into addr/len; -EBADF if closed. */
 int weft__stream_name(const weft_io_t *io, bool peer, struct sockaddr_storage *addr, socklen_t *len);
 int weft__stream_shutdown(const weft_io_t *io, int how);
+/* Unix paths (unix.c; also socket.c's datagrams): path to an address
+ * (WEFT_EINVAL when empty or longer than sun_path), and the path of io's
+ * own end (peer false) or of its peer into buf ("" when unnamed). */
+struct sockaddr_un;
+int weft__unix_addr(const char *path, struct sockaddr_un *un, socklen_t *len);
+int weft__unix_path(const weft_io_t *io, bool peer, char *buf, size_t len);
 /* Closes *io (tasks waiting on it wake with -EBADF) and clears it. */
 void weft__stream_close(weft_io_t **io);
 

@@ -7,7 +7,7 @@
 
 #include "stream.h"
 
-static int unix_addr(const char *path, struct sockaddr_un *un, socklen_t *len)
+int weft__unix_addr(const char *path, struct sockaddr_un *un, socklen_t *len)
 {
     if (path[0] == 0 || strlen(path) >= sizeof un->sun_path)
         return WEFT_EINVAL;
@@ -18,9 +18,7 @@ static int unix_addr(const char *path, struct sockaddr_un *un, socklen_t *len)
     return 0;
 }
 
-/* The path of io's own end (peer false) or of its peer, into buf. An
- * unnamed socket has an empty path. */
-static int unix_path(const weft_io_t *io, bool peer, char *buf, size_t len)
+int weft__unix_path(const weft_io_t *io, bool peer, char *buf, size_t len)
 {
     struct sockaddr_storage ss;
     socklen_t sl;
@@ -45,7 +43,7 @@ int weft_unix_listen(const char *path, int backlog, weft_unix_listener_t *out)
     WEFT__REQUIRE("weft_unix_listen", out);
     struct sockaddr_un un;
     socklen_t len;
-    int rc = unix_addr(path, &un, &len);
+    int rc = weft__unix_addr(path, &un, &len);
     return rc != 0 ? rc : weft__stream_listen((struct sockaddr *)&un, len, backlog, &out->io_);
 }
 
@@ -53,7 +51,7 @@ int weft_unix_listener_path(const weft_unix_listener_t *l, char *buf, size_t len
 {
     WEFT__REQUIRE("weft_unix_listener_path", l);
     WEFT__REQUIRE("weft_unix_listener_path", buf);
-    return unix_path(l->io_, false, buf, len);
+    return weft__unix_path(l->io_, false, buf, len);
 }
 
 void weft_unix_listener_close(weft_unix_listener_t *l)
@@ -77,7 +75,7 @@ weft_unix_connect_t weft_unix_connect(const char *path, weft_unix_stream_t *out)
     WEFT__REQUIRE("weft_unix_connect", out);
     struct sockaddr_un un;
     socklen_t len;
-    if (unix_addr(path, &un, &len) != 0)
+    if (weft__unix_addr(path, &un, &len) != 0)
         return weft__stream_connect(NULL, 0, &out->io_); /* output WEFT_EINVAL */
     return weft__stream_connect((struct sockaddr *)&un, len, &out->io_);
 }
@@ -128,14 +126,14 @@ int weft_unix_peer_path(const weft_unix_stream_t *s, char *buf, size_t len)
 {
     WEFT__REQUIRE("weft_unix_peer_path", s);
     WEFT__REQUIRE("weft_unix_peer_path", buf);
-    return unix_path(s->io_, true, buf, len);
+    return weft__unix_path(s->io_, true, buf, len);
 }
 
 int weft_unix_local_path(const weft_unix_stream_t *s, char *buf, size_t len)
 {
     WEFT__REQUIRE("weft_unix_local_path", s);
     WEFT__REQUIRE("weft_unix_local_path", buf);
-    return unix_path(s->io_, false, buf, len);
+    return weft__unix_path(s->io_, false, buf, len);
 }
 
 void weft_unix_close(weft_unix_stream_t *s)
