@@ -10,7 +10,8 @@ of a change, measured against the same Tokio runs.
       [--base OLD_BUILD/bench/weft-bench]
 
 Build the peer first: (cd bench/peers/tokio && cargo build --release).
-Lower is better for every figure except tcp_echo (round trips/s).
+Lower is better for every figure except tcp_echo (round trips/s) and
+proxy_throughput (MB/s).
 """
 import argparse
 import statistics

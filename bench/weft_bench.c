@@ -567,6 +567,180 @@ static double run_tcp_echo(void)
     return (double)ECHO_CONNS * ECHO_ROUNDS / secs;
 }
 
+/* ---- proxy_throughput --------------------------------------------------------
+ * PROXY_CONNS clients each push PROXY_BYTES through a copy_bidirectional
+ * proxy to an echo upstream (weft_io_copy of the socket onto itself) and
+ * read them back, writer and reader in two tasks; the client half-closes
+ * when done, which the proxy carries to the echo and back. Figure: MB
+ * (10^6 bytes) sent per second, one way. All in one runtime on 127.0.0.1. */
+#define PROXY_CONNS 4
+#define PROXY_BYTES (32u << 20)
+#define PROXY_CHUNK 65536
+
+static unsigned char proxy_chunk[PROXY_CHUNK];
+
+typedef struct {
+    WEFT_FRAME;
+    weft_tcp_stream_t s;
+    weft_io_copied_t c;
+    weft_io_copy_t copy;
+    weft_io_op_t op;
+    int rc;
+} px_echo_t;
+static void px_echo_cleanup(px_echo_t *e) { weft_tcp_close(&e->s); }
+WEFT_ASYNC_WITH_DROP(px_echo_t, px_echo, weft_unit_t, px_echo_cleanup)
+{
+    WEFT_BEGIN();
+    WEFT_AWAIT(&self->copy, weft_io_copy(weft_tcp_stream_as(&self->s), weft_tcp_stream_as(&self->s), NULL), &self->c);
+    check(self->c.rc, "echo copy");
+    WEFT_AWAIT(&self->op, weft_io_shutdown(weft_tcp_stream_as(&self->s)), &self->rc);
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+typedef struct {
+    WEFT_FRAME;
+    weft_tcp_stream_t s, up;
+    uint16_t up_port;
+    int rc;
+    weft_io_copied2_t c;
+    weft_tcp_connect_t conn;
+    weft_io_copy_t copy;
+} px_session_t;
+static void px_session_cleanup(px_session_t *p)
+{
+    weft_tcp_close(&p->s);
+    weft_tcp_close(&p->up);
+}
+WEFT_ASYNC_WITH_DROP(px_session_t, px_session, weft_unit_t, px_session_cleanup)
+{
+    WEFT_BEGIN();
+    WEFT_AWAIT(&self->conn, weft_tcp_connect_ip("127.0.0.1", self->up_port, &self->up), &self->rc);
+    check(self->rc, "proxy connect");
+    weft_tcp_set_nodelay(&self->s, true);
+    weft_tcp_set_nodelay(&self->up, true);
+    WEFT_AWAIT(&self->copy,
+               weft_io_copy_bidirectional(weft_tcp_stream_as(&self->s), weft_tcp_stream_as(&self->up), NULL),
+               &self->c);
+    check(self->c.rc, "proxy copy");
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+/* Accepts PROXY_CONNS connections on l; each gets an echo (up_port 0) or a
+ * proxy session to up_port. */
+typedef struct {
+    WEFT_FRAME;
+    weft_tcp_listener_t *l;
+    uint16_t up_port;
+    int i, rc;
+    weft_tcp_stream_t s;
+    weft_tcp_accept_t acc;
+} px_acceptor_t;
+WEFT_ASYNC(px_acceptor_t, px_acceptor, weft_unit_t)
+{
+    WEFT_BEGIN();
+    for (self->i = 0; self->i < PROXY_CONNS; self->i++) {
+        WEFT_AWAIT(&self->acc, weft_tcp_accept(self->l, &self->s, NULL), &self->rc);
+        check(self->rc, "accept");
+        if (self->up_port == 0) {
+            px_echo_t e = { WEFT_FRAME_INIT(px_echo), .s = self->s };
+            check(weft_spawn(&e, NULL), "spawn");
+        } else {
+            px_session_t p = { WEFT_FRAME_INIT(px_session), .s = self->s, .up_port = self->up_port };
+            check(weft_spawn(&p, NULL), "spawn");
+        }
+    }
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+typedef struct {
+    WEFT_FRAME;
+    weft_tcp_stream_t *s;
+    size_t sent;
+    ssize_t n;
+    int rc;
+    weft_io_op_t op;
+} px_writer_t;
+WEFT_ASYNC(px_writer_t, px_writer, weft_unit_t)
+{
+    WEFT_BEGIN();
+    for (self->sent = 0; self->sent < PROXY_BYTES; self->sent += PROXY_CHUNK) {
+        WEFT_AWAIT(&self->op, weft_io_write_all(weft_tcp_stream_as(self->s), proxy_chunk, PROXY_CHUNK, NULL), &self->n);
+        if (self->n != PROXY_CHUNK)
+            check((int)self->n, "client write");
+    }
+    WEFT_AWAIT(&self->op, weft_io_shutdown(weft_tcp_stream_as(self->s)), &self->rc);
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+typedef struct {
+    WEFT_FRAME;
+    uint16_t port;
+    int rc;
+    size_t got;
+    ssize_t n;
+    weft_tcp_stream_t s;
+    unsigned char buf[PROXY_CHUNK];
+    weft_tcp_connect_t conn;
+    weft_io_op_t op;
+    px_writer_t w;
+} px_client_t;
+static void px_client_cleanup(px_client_t *c) { weft_tcp_close(&c->s); }
+WEFT_ASYNC_WITH_DROP(px_client_t, px_client, weft_unit_t, px_client_cleanup)
+{
+    WEFT_BEGIN();
+    WEFT_AWAIT(&self->conn, weft_tcp_connect_ip("127.0.0.1", self->port, &self->s), &self->rc);
+    check(self->rc, "connect");
+    self->w = (px_writer_t){ WEFT_FRAME_INIT(px_writer), .s = &self->s };
+    check(weft_spawn(&self->w, NULL), "spawn"); /* a copy runs; this frame outlives it (it reads the echo) */
+    for (;;) {
+        WEFT_AWAIT(&self->op, weft_io_read(weft_tcp_stream_as(&self->s), self->buf, sizeof self->buf), &self->n);
+        if (self->n <= 0)
+            break;
+        self->got += (size_t)self->n;
+    }
+    if (self->n < 0 || self->got != PROXY_BYTES)
+        check(self->n < 0 ? (int)self->n : WEFT_EPIPE, "client read");
+    if (atomic_fetch_sub_explicit(&remaining, 1, memory_order_acq_rel) == 1)
+        latch_signal();
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+static double run_proxy_throughput(void)
+{
+    weft_tcp_listener_t up, px;
+    listen_fut_t lf = { { &listen_vt }, &up };
+    int rc = -1;
+    check(weft_runtime_block_on(g_rt, WEFT_FUTURE(&lf), &rc), "block_on");
+    check(rc, "listen");
+    lf.l = &px;
+    check(weft_runtime_block_on(g_rt, WEFT_FUTURE(&lf), &rc), "block_on");
+    check(rc, "listen");
+    atomic_store(&remaining, PROXY_CONNS);
+    latch_reset();
+    double t0 = now_ns();
+    px_acceptor_t ae = { WEFT_FRAME_INIT(px_acceptor), .l = &up };
+    px_acceptor_t ap = { WEFT_FRAME_INIT(px_acceptor), .l = &px, .up_port = weft_tcp_listener_port(&up) };
+    weft_join_handle_t he, hp;
+    check(weft_handle_spawn(g_handle, &ae, &he), "spawn");
+    check(weft_handle_spawn(g_handle, &ap, &hp), "spawn");
+    for (int i = 0; i < PROXY_CONNS; i++) {
+        px_client_t c = { WEFT_FRAME_INIT(px_client), .port = weft_tcp_listener_port(&px) };
+        check(weft_handle_spawn(g_handle, &c, NULL), "spawn");
+    }
+    latch_wait();
+    double secs = (now_ns() - t0) / 1e9;
+    check(weft_runtime_block_on(g_rt, weft_join(&he, NULL), &rc), "join");
+    check(weft_runtime_block_on(g_rt, weft_join(&hp, NULL), &rc), "join");
+    weft_tcp_listener_close(&up);
+    weft_tcp_listener_close(&px);
+    return (double)PROXY_CONNS * PROXY_BYTES / 1e6 / secs;
+}
+
 /* ---- Locks: mutex_contended, semaphore_contended, rwlock_read_heavy ----------
  * LOCK_TASKS tasks each do LOCK_OPS operations on one lock (shapes in
  * docs/locks.md, the same in bench/peers/tokio). */
@@ -1205,6 +1379,7 @@ static const workload_t workloads[] = {
     { "spawn_blocking", "ns/job", run_spawn_blocking },
     { "spawn_blocking_8_spawners", "ns/job", run_spawn_blocking_8_spawners },
     { "tcp_echo", "round trips/s", run_tcp_echo },
+    { "proxy_throughput", "MB/s", run_proxy_throughput },
     { "mutex_contended", "ns/lock", run_mutex_contended },
     { "semaphore_contended", "ns/acquire", run_semaphore_contended },
     { "rwlock_read_heavy", "ns/op", run_rwlock_read_heavy },

@@ -71,6 +71,7 @@ const WORKLOADS: &[Workload] = &[
         run: timers,
     },
     Workload { figures: &[("tcp_echo", "round trips/s", 0)], run: tcp_echo },
+    Workload { figures: &[("proxy_throughput", "MB/s", 1)], run: proxy_throughput },
     Workload { figures: &[("idle_task_bytes", "bytes/task", 1)], run: idle_task_bytes },
     Workload { figures: &[("mutex_contended", "ns/lock", 1)], run: mutex_contended },
     Workload { figures: &[("semaphore_contended", "ns/acquire", 1)], run: semaphore_contended },
@@ -481,6 +482,89 @@ fn tcp_echo(opts: &Opts) -> Vec<Sample> {
         let secs = start.elapsed().as_secs_f64();
         rt.block_on(acceptor).unwrap();
         vec![(TCP_CONNS * TCP_ROUNDS) as f64 / secs]
+    })
+}
+
+// ---------------------------------------------------------- proxy_throughput
+// The shape of weft-bench's: PROXY_CONNS clients each push PROXY_BYTES
+// through a copy_bidirectional proxy to an echo upstream (io::copy of the
+// socket's read half into its write half) and read them back, writer and
+// reader in two tasks; MB (10^6 bytes) sent per second, one way.
+
+const PROXY_CONNS: usize = 4;
+const PROXY_BYTES: usize = 32 << 20;
+const PROXY_CHUNK: usize = 65536;
+
+async fn px_echo(mut sock: TcpStream) {
+    let (mut r, mut w) = sock.split();
+    tokio::io::copy(&mut r, &mut w).await.expect("echo copy");
+    w.shutdown().await.expect("echo shutdown");
+}
+
+async fn px_session(mut client: TcpStream, up: std::net::SocketAddr) {
+    let mut upstream = TcpStream::connect(up).await.expect("proxy connect");
+    client.set_nodelay(true).unwrap();
+    upstream.set_nodelay(true).unwrap();
+    tokio::io::copy_bidirectional(&mut client, &mut upstream).await.expect("proxy copy");
+}
+
+async fn px_client(addr: std::net::SocketAddr) {
+    let sock = TcpStream::connect(addr).await.expect("connect");
+    let (mut r, mut w) = sock.into_split();
+    let writer = tokio::spawn(async move {
+        let chunk = vec![0x5au8; PROXY_CHUNK];
+        for _ in 0..PROXY_BYTES / PROXY_CHUNK {
+            w.write_all(&chunk).await.expect("client write");
+        }
+        w.shutdown().await.expect("client shutdown");
+    });
+    let mut buf = vec![0u8; PROXY_CHUNK];
+    let mut got = 0;
+    loop {
+        let n = r.read(&mut buf).await.expect("client read");
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    assert_eq!(got, PROXY_BYTES);
+    writer.await.unwrap();
+}
+
+fn proxy_throughput(opts: &Opts) -> Vec<Sample> {
+    repeat(opts, |rt| {
+        let up = rt.block_on(TcpListener::bind("127.0.0.1:0")).expect("bind");
+        let px = rt.block_on(TcpListener::bind("127.0.0.1:0")).expect("bind");
+        let up_addr = up.local_addr().unwrap();
+        let px_addr = px.local_addr().unwrap();
+        let (tx, rx) = mpsc::sync_channel(1);
+        let left = Arc::new(AtomicUsize::new(PROXY_CONNS));
+        let start = Instant::now();
+        let echo_acceptor = rt.spawn(async move {
+            for _ in 0..PROXY_CONNS {
+                let (sock, _) = up.accept().await.expect("accept");
+                tokio::spawn(px_echo(sock));
+            }
+        });
+        let proxy_acceptor = rt.spawn(async move {
+            for _ in 0..PROXY_CONNS {
+                let (sock, _) = px.accept().await.expect("accept");
+                tokio::spawn(px_session(sock, up_addr));
+            }
+        });
+        for _ in 0..PROXY_CONNS {
+            let left = left.clone();
+            let tx = tx.clone();
+            rt.spawn(async move {
+                px_client(px_addr).await;
+                count_down(&left, &tx);
+            });
+        }
+        rx.recv().unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        rt.block_on(echo_acceptor).unwrap();
+        rt.block_on(proxy_acceptor).unwrap();
+        vec![(PROXY_CONNS * PROXY_BYTES) as f64 / 1e6 / secs]
     })
 }
 
