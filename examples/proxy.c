@@ -44,6 +44,7 @@ typedef struct {
     WEFT_FRAME;
     weft_tcp_stream_t client, up;
     int rc, which;
+    weft_io_copy_opts_t opts;
     weft_io_copied2_t copied;
     weft_tcp_connect_t conn;
     weft_timeout_t conn_to;
@@ -72,15 +73,13 @@ WEFT_ASYNC_WITH_DROP(session_t, session_fn, weft_unit_t, session_cleanup)
     }
     (void)weft_tcp_set_nodelay(&self->client, true);
     (void)weft_tcp_set_nodelay(&self->up, true);
-    {
-        weft_io_copy_opts_t o = { .idle_ms = px.idle_ms };
-        WEFT_SELECT_BIASED(&self->sel, &self->which,
-                           WEFT_ARM(&self->copy,
-                                    weft_io_copy_bidirectional(weft_tcp_stream_as(&self->client),
-                                                               weft_tcp_stream_as(&self->up), &o),
-                                    &self->copied),
-                           WEFT_ARM(&self->stop, weft_cancel_token_cancelled(px.root), NULL));
-    }
+    self->opts.idle_ms = px.idle_ms;
+    WEFT_SELECT_BIASED(&self->sel, &self->which,
+                       WEFT_ARM(&self->copy,
+                                weft_io_copy_bidirectional(weft_tcp_stream_as(&self->client),
+                                                           weft_tcp_stream_as(&self->up), &self->opts),
+                                &self->copied),
+                       WEFT_ARM(&self->stop, weft_cancel_token_cancelled(px.root), NULL));
     if (self->which == 0 && self->copied.rc != 0 && self->copied.rc != WEFT_ETIMEDOUT)
         fprintf(stderr, "proxy: connection ended: %s\n", weft_strerror(self->copied.rc));
     WEFT_RETURN(WEFT_UNIT);

@@ -884,17 +884,14 @@ END_TEST
 typedef struct {
     WEFT_FRAME;
     weft_stream_t *a, *b;
-    uint64_t idle_ms;
+    weft_io_copy_opts_t opts;
     weft_io_copied2_t c;
     weft_io_copy_t copy;
 } bidi_t;
 WEFT_ASYNC(bidi_t, bidi_fn, weft_io_copied2_t)
 {
     WEFT_BEGIN();
-    {
-        weft_io_copy_opts_t o = { .idle_ms = self->idle_ms };
-        WEFT_AWAIT(&self->copy, weft_io_copy_bidirectional(self->a, self->b, &o), &self->c);
-    }
+    WEFT_AWAIT(&self->copy, weft_io_copy_bidirectional(self->a, self->b, &self->opts), &self->c);
     WEFT_RETURN(self->c);
     WEFT_END();
 }
@@ -929,7 +926,7 @@ START_TEST(t_copy_idle_timeout)
     weft_join_handle_t ht;
     ck_assert_int_eq(weft_spawn_at(weft_runtime_handle(rt), WEFT_FUTURE(&t), &ht, NULL, WEFT_SITE), 0);
     bidi_t b = { WEFT_FRAME_INIT(bidi_fn), .a = weft_duplex_stream(&p1), .b = weft_duplex_stream(&p2),
-                 .idle_ms = 60 };
+                 .opts = { .idle_ms = 60 } };
     uint64_t t0 = weft_now_ns();
     weft_io_copied2_t out = { 0, 0, 0 };
     ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(&b), &out), 0);
