@@ -1027,6 +1027,53 @@ START_TEST(enomem_paths)
 }
 END_TEST
 
+/* ---- The cooperative budget ----------------------------------------------------------------- */
+/* A task reading lines that are always ready (the script never pends)
+ * still gives its sibling a turn within its budget. */
+typedef struct {
+    WEFT_FRAME;
+    script_t sc;
+    weft_bufreader_t r;
+    weft_bytes_t line;
+    int round, saw;
+    ssize_t n;
+    weft_read_until_t rd;
+} greedy_t;
+static char greedy_in[1000 * 4];
+static void greedy_cleanup(greedy_t *g)
+{
+    weft_bytes_free(&g->line);
+    weft_bufreader_free(&g->r);
+}
+WEFT_ASYNC_WITH_DROP(greedy_t, greedy_fn, int, greedy_cleanup)
+{
+    WEFT_BEGIN();
+    for (size_t i = 0; i < sizeof greedy_in; i += 4)
+        memcpy(greedy_in + i, "abc\n", 4);
+    self->sc = script(greedy_in, sizeof greedy_in, 0, false);
+    if (!WEFT_TEST_CHECK_INT_EQ(weft_bufreader_init(&self->r, &self->sc.s, 0), 0))
+        WEFT_RETURN(0);
+    for (self->round = 1; self->round <= 1000; self->round++) {
+        if (coop_sibling_ran) {
+            self->saw = self->round;
+            break;
+        }
+        weft_bytes_clear(&self->line);
+        WEFT_AWAIT(&self->rd, weft_bufreader_read_line(&self->r, &self->line, 0), &self->n);
+        WEFT_TEST_CHECK_INT_EQ(self->n, 4);
+    }
+    WEFT_RETURN(self->saw);
+    WEFT_END();
+}
+
+START_TEST(read_line_spends_budget)
+{
+    greedy_t g = { WEFT_FRAME_INIT(greedy_fn) };
+    assert_coop_yields(WEFT_FUTURE(&g));
+    ASSERT_NO_TEST_FAIL();
+}
+END_TEST
+
 /* ---- Over TCP on 127.0.0.1, on every runtime shape ---------------------------------------------- */
 #define TCP_LINES 2000
 #define TCP_FRAMES 500
@@ -1194,6 +1241,7 @@ static Suite *bufio_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("cancel");
     tcase_add_test(tc, drop_mid_wait);
+    tcase_add_test(tc, read_line_spends_budget);
     suite_add_tcase(s, tc);
     tc = tcase_create("enomem");
     tcase_add_test(tc, enomem_paths);

@@ -14,8 +14,9 @@
  * the caller's job, after the reader or writer is freed or no longer
  * polled. Each is used by one task at a time (its read side and its write
  * side by one task each, where the inner stream is WEFT_STREAM_DUPLEX).
- * Neither spends the task's cooperative budget itself: the inner stream
- * does, each time the buffer is refilled or written out.
+ * Every future below (and the codecs', weft/codec.h) spends one unit of
+ * the task's cooperative budget per poll, as the channels do: a task
+ * reading lines that its socket keeps coming still yields to others.
  *
  * docs/io-buffering.md has examples and the cancellation rules.
  */

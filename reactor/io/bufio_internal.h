@@ -5,7 +5,24 @@
 #ifndef WEFT_BUFIO_INTERNAL_H
 #define WEFT_BUFIO_INTERNAL_H
 
+#include "../../runtime/context.h"
 #include "weft/bufio.h"
+
+/* The cooperative budget (weft_coop_proceed): every future of the buffered
+ * family spends one unit per poll, as the channels do, since it may finish
+ * from the buffer without the inner stream spending one; a poll that ends
+ * pending gives its unit back. So a task reading lines from a buffer that
+ * its socket keeps full still yields every few hundred lines. */
+#define WEFT__COOP_ENTER(cx)            \
+    do {                                \
+        if (!weft_coop_proceed(cx))     \
+            return WEFT_PENDING;        \
+    } while (0)
+static inline weft_poll_t weft__coop_pending(void)
+{
+    weft__coop_refund();
+    return WEFT_PENDING;
+}
 
 /* Reads once from the inner stream into the free room behind the buffered
  * bytes, moving them to the front of the buffer first. *n: the bytes read

@@ -306,9 +306,10 @@ void weft_bufreader_consume(weft_bufreader_t *r, size_t n)
 static weft_poll_t fill_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_bufreader_fill_t *op = (weft_bufreader_fill_t *)(void *)f;
+    WEFT__COOP_ENTER(cx);
     ssize_t n;
     if (weft_bufreader_poll_fill_buf(op->r_, cx, op->data_, &n) == WEFT_PENDING)
-        return WEFT_PENDING;
+        return weft__coop_pending();
     if (out != NULL)
         *(ssize_t *)out = n;
     return WEFT_READY;
@@ -327,12 +328,13 @@ weft_bufreader_fill_t weft_bufreader_fill_buf(weft_bufreader_t *r, const void **
 static weft_poll_t until_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_read_until_t *op = (weft_read_until_t *)(void *)f;
+    WEFT__COOP_ENTER(cx);
     if (op->r_->buf_ == NULL)
         weft_panic(WEFT_SITE, "weft_bufreader_read_until: the reader is not initialised (or was freed)");
     weft__until_t res;
     if (weft__bufreader_poll_until(op->r_, cx, (unsigned char)op->delim_, op->out_, op->max_, false, NULL, &res) ==
         WEFT_PENDING)
-        return WEFT_PENDING;
+        return weft__coop_pending();
     ssize_t rc = res.kind == WEFT__UNTIL_ERR ? res.err
                : res.kind == WEFT__UNTIL_END ? 0
                                              : (ssize_t)(op->out_->len - op->start_);

@@ -11,7 +11,7 @@
 
 #include "../../runtime/internal.h"
 #include "../../runtime/nonnull.h"
-#include "weft/bufio.h"
+#include "bufio_internal.h"
 
 static weft_bufwriter_t *writer_of(weft_stream_t *s)
 {
@@ -180,12 +180,13 @@ size_t weft_bufwriter_buffered(const weft_bufwriter_t *w)
 static weft_poll_t write_all_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_bufwriter_op_t *op = (weft_bufwriter_op_t *)(void *)f;
+    WEFT__COOP_ENTER(cx);
     ssize_t rc = 0;
     while (op->done_ < op->len_) {
         ssize_t n;
         if (weft_stream_poll_write(&op->w_->stream_, cx, op->buf_ + op->done_, op->len_ - op->done_, &n) ==
             WEFT_PENDING)
-            return WEFT_PENDING;
+            return weft__coop_pending();
         if (n <= 0) {
             rc = n < 0 ? n : WEFT_EPIPE;
             break;
@@ -200,9 +201,10 @@ static weft_poll_t write_all_poll(weft_future_t *f, weft_context_t *cx, void *ou
 static weft_poll_t flush_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_bufwriter_op_t *op = (weft_bufwriter_op_t *)(void *)f;
+    WEFT__COOP_ENTER(cx);
     int rc;
     if (weft_stream_poll_flush(&op->w_->stream_, cx, &rc) == WEFT_PENDING)
-        return WEFT_PENDING;
+        return weft__coop_pending();
     if (out != NULL)
         *(int *)out = rc;
     return WEFT_READY;
@@ -211,9 +213,10 @@ static weft_poll_t flush_poll(weft_future_t *f, weft_context_t *cx, void *out)
 static weft_poll_t shutdown_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_bufwriter_op_t *op = (weft_bufwriter_op_t *)(void *)f;
+    WEFT__COOP_ENTER(cx);
     int rc;
     if (weft_stream_poll_shutdown(&op->w_->stream_, cx, &rc) == WEFT_PENDING)
-        return WEFT_PENDING;
+        return weft__coop_pending();
     if (out != NULL)
         *(int *)out = rc;
     return WEFT_READY;

@@ -29,6 +29,7 @@ static weft_poll_t next_ready(void *out, int rc)
 static weft_poll_t send_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_codec_send_t *op = (weft_codec_send_t *)(void *)f;
+    WEFT__COOP_ENTER(cx);
     if (op->err_ != 0)
         return next_ready(out, op->err_);
     size_t total = op->pre_len_ + op->len_ + op->post_len_;
@@ -52,7 +53,7 @@ static weft_poll_t send_poll(weft_future_t *f, weft_context_t *cx, void *out)
         }
         ssize_t n;
         if (weft_stream_poll_writev(op->w_, cx, iov, cnt, &n) == WEFT_PENDING)
-            return WEFT_PENDING;
+            return weft__coop_pending();
         if (n <= 0)
             return next_ready(out, n < 0 ? (int)n : WEFT_EPIPE);
         op->done_ += (size_t)n;
@@ -130,13 +131,14 @@ static void lines_reset(weft_lines_codec_t *c)
 static weft_poll_t lines_next_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_codec_next_t *op = (weft_codec_next_t *)(void *)f;
+    WEFT__COOP_ENTER(cx);
     weft_lines_codec_t *c = op->codec_;
     if (c->handed_)
         lines_reset(c);
     if (c->discarding_) {
         int rc;
         if (lines_discard(c, cx, &rc) == WEFT_PENDING)
-            return WEFT_PENDING;
+            return weft__coop_pending();
         if (rc <= 0)
             return next_ready(out, rc);
     }
@@ -144,7 +146,7 @@ static weft_poll_t lines_next_poll(weft_future_t *f, weft_context_t *cx, void *o
     size_t window = c->max_ + (keep_cr ? 1 : 2); /* the line and its ending */
     weft__until_t res;
     if (weft__bufreader_poll_until(c->r_, cx, '\n', &c->acc_, window, true, &c->scanned_, &res) == WEFT_PENDING)
-        return WEFT_PENDING;
+        return weft__coop_pending();
     switch (res.kind) {
     case WEFT__UNTIL_END:
         return next_ready(out, 0);
@@ -279,6 +281,7 @@ static weft_poll_t length_hand_out(weft_length_codec_t *c, weft_slice_t *frame, 
 static weft_poll_t length_next_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_codec_next_t *op = (weft_codec_next_t *)(void *)f;
+    WEFT__COOP_ENTER(cx);
     weft_length_codec_t *c = op->codec_;
     weft_bufreader_t *r = c->r_;
     const weft_length_config_t *cfg = &c->cfg_;
@@ -288,7 +291,7 @@ static weft_poll_t length_next_poll(weft_future_t *f, weft_context_t *cx, void *
     if (c->state_ == WEFT__LENGTH_HEADER) {
         while (r->end_ - r->pos_ < cfg->header_bytes) {
             if (weft__bufreader_poll_more(r, cx, &n) == WEFT_PENDING)
-                return WEFT_PENDING;
+                return weft__coop_pending();
             if (n < 0)
                 return length_fail(c, out, (int)n);
             if (n == 0) /* end of stream: clean between frames, else mid-header */
@@ -313,7 +316,7 @@ static weft_poll_t length_next_poll(weft_future_t *f, weft_context_t *cx, void *
         /* The reader's read hands out what it holds first, and reads a large
          * remainder straight into frame_. */
         if (weft_stream_poll_read(&r->stream_, cx, c->frame_.data + c->frame_.len, want, &n) == WEFT_PENDING)
-            return WEFT_PENDING;
+            return weft__coop_pending();
         if (n <= 0)
             return length_fail(c, out, n < 0 ? (int)n : WEFT_EPIPE); /* the stream ended mid-frame */
         c->frame_.len += (size_t)n;
