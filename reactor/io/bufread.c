@@ -329,10 +329,27 @@ static weft_poll_t until_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_read_until_t *op = (weft_read_until_t *)(void *)f;
     WEFT__COOP_ENTER(cx);
-    if (op->r_->buf_ == NULL)
+    weft_bufreader_t *r = op->r_;
+    if (r->buf_ == NULL)
         weft_panic(WEFT_SITE, "weft_bufreader_read_until: the reader is not initialised (or was freed)");
+    /* The common case, inline: the whole line is buffered and out has room. */
+    weft_bytes_t *o = op->out_;
+    size_t avail = r->end_ - r->pos_;
+    if (avail > 0 && o->len < op->max_) {
+        const char *p = r->buf_ + r->pos_;
+        const char *hit = memchr(p, op->delim_, avail < op->max_ - o->len ? avail : op->max_ - o->len);
+        size_t take = hit != NULL ? (size_t)(hit - p) + 1 : 0;
+        if (hit != NULL && o->cap - o->len >= take) {
+            memcpy(o->data + o->len, p, take);
+            o->len += take;
+            r->pos_ += take;
+            if (out != NULL)
+                *(ssize_t *)out = (ssize_t)(o->len - op->start_);
+            return WEFT_READY;
+        }
+    }
     weft__until_t res;
-    if (weft__bufreader_poll_until(op->r_, cx, (unsigned char)op->delim_, op->out_, op->max_, false, NULL, &res) ==
+    if (weft__bufreader_poll_until(r, cx, (unsigned char)op->delim_, o, op->max_, false, NULL, &res) ==
         WEFT_PENDING)
         return weft__coop_pending();
     ssize_t rc = res.kind == WEFT__UNTIL_ERR ? res.err

@@ -181,6 +181,15 @@ static weft_poll_t write_all_poll(weft_future_t *f, weft_context_t *cx, void *ou
 {
     weft_bufwriter_op_t *op = (weft_bufwriter_op_t *)(void *)f;
     WEFT__COOP_ENTER(cx);
+    weft_bufwriter_t *w = op->w_;
+    if (op->done_ == 0 && w->buf_ != NULL && op->len_ < w->cap_ && op->len_ <= w->cap_ - w->len_) {
+        /* The common case, inline: it fits in the buffer (as writer_poll_write). */
+        memcpy(w->buf_ + w->len_, op->buf_, op->len_);
+        w->len_ += op->len_;
+        if (out != NULL)
+            *(ssize_t *)out = (ssize_t)op->len_;
+        return WEFT_READY;
+    }
     ssize_t rc = 0;
     while (op->done_ < op->len_) {
         ssize_t n;
