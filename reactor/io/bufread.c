@@ -27,9 +27,13 @@ int weft_bytes_reserve(weft_bytes_t *b, size_t extra)
     size_t want = b->len + extra, cap = b->cap < 64 ? 64 : b->cap;
     while (cap < want)
         cap = cap > SIZE_MAX / 2 ? want : cap * 2;
-    char *p = weft__realloc(b->data, cap);
+    char *p = weft__alloc(cap); /* not realloc: blocks are freed with their size */
     if (p == NULL)
         return WEFT_ENOMEM;
+    if (b->len > 0)
+        memcpy(p, b->data, b->len);
+    if (b->data != NULL)
+        weft__free(b->data, b->cap);
     b->data = p;
     b->cap = cap;
     return 0;
@@ -54,7 +58,8 @@ void weft_bytes_clear(weft_bytes_t *b)
 void weft_bytes_free(weft_bytes_t *b)
 {
     WEFT__REQUIRE("weft_bytes_free", b);
-    weft__free_unsized(b->data);
+    if (b->data != NULL)
+        weft__free(b->data, b->cap);
     b->data = NULL;
     b->len = b->cap = 0;
 }
