@@ -27,6 +27,8 @@
 #include "watch.h"
 #include "time.h"
 #include "io.h"
+#include "bufio.h"
+#include "codec.h"
 #include "net.h"
 #include "asyncfd.h"
 #include "socket.h"

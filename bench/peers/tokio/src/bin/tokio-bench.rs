@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::{Builder, Runtime};
 use tokio::sync::{oneshot, Mutex, RwLock, Semaphore};
@@ -34,6 +34,8 @@ const TIMER_SEED: u64 = 88172645463325252;
 const TCP_CONNS: usize = 50;
 const TCP_ROUNDS: usize = 2_000;
 const TCP_MSG: usize = 64;
+const LINES_N: usize = 1_000_000;
+const LINES_TEXT: &[u8] = b"0123456789abcde\n";
 const IDLE_TASKS: usize = 100_000;
 
 struct Opts {
@@ -71,6 +73,7 @@ const WORKLOADS: &[Workload] = &[
         run: timers,
     },
     Workload { figures: &[("tcp_echo", "round trips/s", 0)], run: tcp_echo },
+    Workload { figures: &[("lines_throughput", "lines/s", 0)], run: lines_throughput },
     Workload { figures: &[("proxy_throughput", "MB/s", 1)], run: proxy_throughput },
     Workload { figures: &[("idle_task_bytes", "bytes/task", 1)], run: idle_task_bytes },
     Workload { figures: &[("mutex_contended", "ns/lock", 1)], run: mutex_contended },
@@ -565,6 +568,49 @@ fn proxy_throughput(opts: &Opts) -> Vec<Sample> {
         rt.block_on(echo_acceptor).unwrap();
         rt.block_on(proxy_acceptor).unwrap();
         vec![(PROXY_CONNS * PROXY_BYTES) as f64 / 1e6 / secs]
+    })
+}
+
+// ---------------------------------------------------------- lines_throughput
+
+/// A writer task sends LINES_N 16-byte lines over one loopback TCP
+/// connection through a 64 KiB BufWriter; a reader task reads them back
+/// with BufReader (8 KiB, the default) and read_until(b'\n') into a
+/// cleared Vec (weft's read_line: bytes, no UTF-8 check) and counts them.
+fn lines_throughput(opts: &Opts) -> Vec<Sample> {
+    repeat(opts, |rt| {
+        let listener = rt
+            .block_on(TcpListener::bind("127.0.0.1:0"))
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
+        let start = Instant::now();
+        let writer = rt.spawn(async move {
+            let (sock, _) = listener.accept().await.expect("accept");
+            let mut w = BufWriter::with_capacity(65536, sock);
+            for _ in 0..LINES_N {
+                w.write_all(LINES_TEXT).await.expect("write");
+            }
+            w.shutdown().await.expect("shutdown");
+        });
+        let reader = rt.spawn(async move {
+            let sock = TcpStream::connect(addr).await.expect("connect");
+            let mut r = BufReader::with_capacity(8192, sock);
+            let mut line = Vec::new();
+            let mut count = 0usize;
+            loop {
+                line.clear();
+                if r.read_until(b'\n', &mut line).await.expect("read_until") == 0 {
+                    break;
+                }
+                count += 1;
+            }
+            count
+        });
+        let count = rt.block_on(reader).unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        rt.block_on(writer).unwrap();
+        assert_eq!(count, LINES_N);
+        vec![LINES_N as f64 / secs]
     })
 }
 
