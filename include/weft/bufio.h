@@ -32,27 +32,6 @@ extern "C" {
 /* The capacity a reader or writer gets when init is given 0. */
 #define WEFT_BUFIO_DEFAULT_CAPACITY 8192
 
-/* ---- A growable byte buffer ----------------------------------------------------
- * data holds len bytes in a block of cap bytes (data NULL while cap is 0).
- * Read data and len freely; change them only through the calls below.
- * Zero-initialised (or WEFT_BYTES_INIT) it is empty and owns nothing. */
-typedef struct weft_bytes_s {
-    char *data;
-    size_t len;
-    size_t cap;
-} weft_bytes_t;
-#define WEFT_BYTES_INIT { NULL, 0, 0 }
-
-/* Makes room for `extra` more bytes after len (doubling the block as it
- * grows). Returns 0 or WEFT_ENOMEM (b unchanged). Context: any thread. */
-WEFT_API WEFT_NODISCARD int weft_bytes_reserve(weft_bytes_t *b, size_t extra);
-/* Appends len bytes. Returns 0 or WEFT_ENOMEM (b unchanged). */
-WEFT_API WEFT_NODISCARD int weft_bytes_append(weft_bytes_t *b, const void *p, size_t len);
-/* Empties b (len = 0), keeping its block for reuse. */
-WEFT_API void weft_bytes_clear(weft_bytes_t *b);
-/* Frees b's block and leaves it empty. */
-WEFT_API void weft_bytes_free(weft_bytes_t *b);
-
 /* ---- Buffered reader ----------------------------------------------------------- */
 
 /* Fields ending in an underscore are private. The bytes buffered are

@@ -15,54 +15,6 @@
 #include "../../runtime/nonnull.h"
 #include "bufio_internal.h"
 
-/* ---- weft_bytes_t ---------------------------------------------------------------------- */
-
-int weft_bytes_reserve(weft_bytes_t *b, size_t extra)
-{
-    WEFT__REQUIRE("weft_bytes_reserve", b);
-    if (b->cap - b->len >= extra)
-        return 0;
-    if (extra > SIZE_MAX - b->len)
-        return WEFT_ENOMEM;
-    size_t want = b->len + extra, cap = b->cap < 64 ? 64 : b->cap;
-    while (cap < want)
-        cap = cap > SIZE_MAX / 2 ? want : cap * 2;
-    char *p = weft__alloc(cap); /* not realloc: blocks are freed with their size */
-    if (p == NULL)
-        return WEFT_ENOMEM;
-    if (b->len > 0)
-        memcpy(p, b->data, b->len);
-    if (b->data != NULL)
-        weft__free(b->data, b->cap);
-    b->data = p;
-    b->cap = cap;
-    return 0;
-}
-
-int weft_bytes_append(weft_bytes_t *b, const void *p, size_t len)
-{
-    int rc = weft_bytes_reserve(b, len);
-    if (rc == 0 && len > 0) {
-        memcpy(b->data + b->len, p, len);
-        b->len += len;
-    }
-    return rc;
-}
-
-void weft_bytes_clear(weft_bytes_t *b)
-{
-    WEFT__REQUIRE("weft_bytes_clear", b);
-    b->len = 0;
-}
-
-void weft_bytes_free(weft_bytes_t *b)
-{
-    WEFT__REQUIRE("weft_bytes_free", b);
-    if (b->data != NULL)
-        weft__free(b->data, b->cap);
-    b->data = NULL;
-    b->len = b->cap = 0;
-}
 
 /* ---- The reader --------------------------------------------------------------------------- */
 
