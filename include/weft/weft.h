@@ -27,6 +27,7 @@
 #include "watch.h"
 #include "time.h"
 #include "io.h"
+#include "fs.h"
 #include "net.h"
 #include "signal.h"
 

@@ -80,6 +80,7 @@ const WORKLOADS: &[Workload] = &[
     Workload { figures: &[("rwlock_read_heavy", "ns/op", 1)], run: rwlock_read_heavy },
     Workload { figures: &[("joinset", "ns/task", 1)], run: joinset },
     Workload { figures: &[("blockon_spawn_join", "ns/round", 1)], run: blockon_spawn_join },
+    Workload { figures: &[("file_read", "MB/s", 1)], run: file_read },
 ];
 
 fn usage() -> ! {
@@ -857,5 +858,50 @@ fn blockon_spawn_join(opts: &Opts) -> Vec<Sample> {
         let el = start.elapsed();
         assert_eq!(sum, BOJ_ROUNDS * (BOJ_ROUNDS + 1) / 2);
         vec![ns_per(el, BOJ_ROUNDS)]
+    })
+}
+
+// file_read: one task reads a 64 MiB file in 64 KiB chunks through
+// tokio::fs::File (written to a fresh temp directory first, outside the
+// timing, and removed after); MB/s, higher is better.
+const FILE_READ_SIZE: usize = 64 << 20;
+const FILE_READ_CHUNK: usize = 64 << 10;
+
+fn file_read(opts: &Opts) -> Vec<Sample> {
+    repeat(opts, |rt| {
+        let dir = std::env::temp_dir().join(format!("tokio-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("file_read mkdir");
+        let path = dir.join("data");
+        {
+            let mut f = std::fs::File::create(&path).expect("file_read create");
+            let mut block = vec![0u8; FILE_READ_CHUNK];
+            for i in 0..FILE_READ_SIZE / FILE_READ_CHUNK {
+                block.fill((i & 0xff) as u8);
+                f.write_all(&block).expect("file_read write");
+            }
+        }
+        let p = path.clone();
+        let start = Instant::now();
+        let total = rt.block_on(async {
+            tokio::spawn(async move {
+                let mut f = tokio::fs::File::open(&p).await.expect("file_read open");
+                let mut buf = vec![0u8; FILE_READ_CHUNK];
+                let mut total = 0usize;
+                loop {
+                    let n = f.read(&mut buf).await.expect("file_read read");
+                    if n == 0 {
+                        break total;
+                    }
+                    total += n;
+                }
+            })
+            .await
+            .unwrap()
+        });
+        let el = start.elapsed();
+        std::fs::remove_file(&path).expect("file_read remove");
+        std::fs::remove_dir(&dir).expect("file_read rmdir");
+        assert_eq!(total, FILE_READ_SIZE);
+        vec![FILE_READ_SIZE as f64 / 1e6 / el.as_secs_f64()]
     })
 }
