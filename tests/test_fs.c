@@ -423,6 +423,8 @@ WEFT_ASYNC(err_t, err_fn, int)
     /* A path through a regular file: ENOTDIR, for root too. */
     WEFT_AWAIT(&self->op, weft_fs_open(self->under_file, &RW_CREATE, &self->f), &self->enotdir);
     WEFT_AWAIT(&self->op, weft_fs_open(self->ro_dir_file, &RW_CREATE, &self->f), &self->eacces);
+    if (self->eacces == 0) /* root */
+        weft_file_close(&self->f);
     WEFT_AWAIT(&self->op, weft_fs_open(self->dir, WEFT__TMP(weft_open_options_t, .write = true), &self->f),
                &self->eisdir);
     WEFT_AWAIT(&self->op, weft_fs_open(self->dir, WEFT__TMP(weft_open_options_t, .truncate = true), &self->f),
