@@ -1465,6 +1465,74 @@ static double run_fanout_tree(void)
     return ns;
 }
 
+/* ---- file_read ----------------------------------------------------------------- */
+/* One task reads a 64 MiB file in 64 KiB chunks through weft_file_read
+ * (the file is written to a fresh temp directory first, outside the
+ * timing, so it is in the page cache for both runtimes, and removed
+ * after). MB/s: higher is better. */
+#define FILE_READ_SIZE ((size_t)64 << 20)
+#define FILE_READ_CHUNK ((size_t)64 << 10)
+typedef struct {
+    WEFT_FRAME;
+    const char *path;
+    weft_file_t file;
+    weft_fs_op_t open;
+    weft_file_op_t read;
+    int rc;
+    ssize_t n;
+    size_t total;
+    char buf[FILE_READ_CHUNK];
+} file_read_main_t;
+static size_t file_read_total;
+WEFT_ASYNC(file_read_main_t, file_read_main, weft_unit_t)
+{
+    WEFT_BEGIN();
+    WEFT_AWAIT(&self->open, weft_fs_open(self->path, NULL, &self->file), &self->rc);
+    check(self->rc, "file_read open");
+    do {
+        WEFT_AWAIT(&self->read, weft_file_read(&self->file, self->buf, sizeof self->buf), &self->n);
+        check(self->n < 0 ? (int)self->n : 0, "file_read read");
+        self->total += (size_t)self->n;
+    } while (self->n > 0);
+    weft_file_close(&self->file);
+    file_read_total = self->total;
+    latch_signal();
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+static double run_file_read(void)
+{
+    char dir[] = "/tmp/weft-bench-XXXXXX", path[64];
+    if (mkdtemp(dir) == NULL)
+        check(-1, "file_read mkdtemp");
+    snprintf(path, sizeof path, "%s/data", dir);
+    FILE *fp = fopen(path, "wb");
+    char *block = malloc(FILE_READ_CHUNK);
+    if (fp == NULL || block == NULL)
+        check(-1, "file_read create");
+    for (size_t i = 0; i < FILE_READ_SIZE / FILE_READ_CHUNK; i++) {
+        memset(block, (int)(i & 0xff), FILE_READ_CHUNK);
+        if (fwrite(block, 1, FILE_READ_CHUNK, fp) != FILE_READ_CHUNK)
+            check(-1, "file_read write");
+    }
+    fclose(fp);
+    free(block);
+    latch_reset();
+    file_read_main_t *m = malloc(sizeof *m);
+    *m = (file_read_main_t){ WEFT_FRAME_INIT(file_read_main), .path = path };
+    double t0 = now_ns();
+    check(weft_handle_spawn(g_handle, m, NULL), "spawn");
+    latch_wait();
+    double secs = (now_ns() - t0) / 1e9;
+    free(m);
+    unlink(path);
+    rmdir(dir);
+    if (file_read_total != FILE_READ_SIZE)
+        check(-1, "file_read total");
+    return (double)FILE_READ_SIZE / 1e6 / secs;
+}
+
 typedef struct {
     const char *name;
     const char *unit;
@@ -1481,6 +1549,7 @@ static const workload_t workloads[] = {
     { "spawn_blocking_8_spawners", "ns/job", run_spawn_blocking_8_spawners },
     { "tcp_echo", "round trips/s", run_tcp_echo },
     { "lines_throughput", "lines/s", run_lines_throughput },
+    { "file_read", "MB/s", run_file_read },
     { "proxy_throughput", "MB/s", run_proxy_throughput },
     { "mutex_contended", "ns/lock", run_mutex_contended },
     { "semaphore_contended", "ns/acquire", run_semaphore_contended },

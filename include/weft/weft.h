@@ -29,6 +29,7 @@
 #include "io.h"
 #include "bufio.h"
 #include "codec.h"
+#include "fs.h"
 #include "net.h"
 #include "asyncfd.h"
 #include "socket.h"

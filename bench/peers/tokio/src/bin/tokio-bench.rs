@@ -74,6 +74,7 @@ const WORKLOADS: &[Workload] = &[
     },
     Workload { figures: &[("tcp_echo", "round trips/s", 0)], run: tcp_echo },
     Workload { figures: &[("lines_throughput", "lines/s", 0)], run: lines_throughput },
+    Workload { figures: &[("file_read", "MB/s", 1)], run: file_read },
     Workload { figures: &[("proxy_throughput", "MB/s", 1)], run: proxy_throughput },
     Workload { figures: &[("idle_task_bytes", "bytes/task", 1)], run: idle_task_bytes },
     Workload { figures: &[("mutex_contended", "ns/lock", 1)], run: mutex_contended },
@@ -1022,5 +1023,50 @@ fn fanout_tree(opts: &Opts) -> Vec<Sample> {
         let el = start.elapsed();
         assert_eq!(leaves, FANOUT.pow(FANOUT_DEPTH) as u64);
         vec![ns_per(el, tasks)]
+    })
+}
+
+// file_read: one task reads a 64 MiB file in 64 KiB chunks through
+// tokio::fs::File (written to a fresh temp directory first, outside the
+// timing, and removed after); MB/s, higher is better.
+const FILE_READ_SIZE: usize = 64 << 20;
+const FILE_READ_CHUNK: usize = 64 << 10;
+
+fn file_read(opts: &Opts) -> Vec<Sample> {
+    repeat(opts, |rt| {
+        let dir = std::env::temp_dir().join(format!("tokio-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("file_read mkdir");
+        let path = dir.join("data");
+        {
+            let mut f = std::fs::File::create(&path).expect("file_read create");
+            let mut block = vec![0u8; FILE_READ_CHUNK];
+            for i in 0..FILE_READ_SIZE / FILE_READ_CHUNK {
+                block.fill((i & 0xff) as u8);
+                f.write_all(&block).expect("file_read write");
+            }
+        }
+        let p = path.clone();
+        let start = Instant::now();
+        let total = rt.block_on(async {
+            tokio::spawn(async move {
+                let mut f = tokio::fs::File::open(&p).await.expect("file_read open");
+                let mut buf = vec![0u8; FILE_READ_CHUNK];
+                let mut total = 0usize;
+                loop {
+                    let n = f.read(&mut buf).await.expect("file_read read");
+                    if n == 0 {
+                        break total;
+                    }
+                    total += n;
+                }
+            })
+            .await
+            .unwrap()
+        });
+        let el = start.elapsed();
+        std::fs::remove_file(&path).expect("file_read remove");
+        std::fs::remove_dir(&dir).expect("file_read rmdir");
+        assert_eq!(total, FILE_READ_SIZE);
+        vec![FILE_READ_SIZE as f64 / 1e6 / el.as_secs_f64()]
     })
 }
