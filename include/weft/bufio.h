@@ -42,6 +42,7 @@ typedef struct weft_bufreader_s {
     weft_stream_t *inner_;
     char *buf_;
     size_t cap_, pos_, end_;
+    unsigned hits_; /* calls served from the buffer (they spend the coop budget 1 in 32) */
 } weft_bufreader_t;
 
 /* Sets up r over inner, with a buffer of `capacity` bytes (0: the default,
@@ -126,6 +127,7 @@ typedef struct weft_bufwriter_s {
     weft_stream_t *inner_;
     char *buf_;
     size_t cap_, len_, sent_;
+    unsigned hits_; /* writes taken into the buffer (they spend the coop budget 1 in 32) */
 } weft_bufwriter_t;
 
 /* Sets up w over inner with a buffer of `capacity` bytes (0: the default),

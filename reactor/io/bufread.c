@@ -9,8 +9,10 @@
  * memchr per chunk, resuming where the last search stopped, so the cost is
  * linear in the bytes read whatever the chunk sizes.
  */
+#include <stddef.h>
 #include <string.h>
 
+#include "../../runtime/construct.h"
 #include "../../runtime/internal.h"
 #include "../../runtime/nonnull.h"
 #include "bufio_internal.h"
@@ -285,7 +287,6 @@ weft_bufreader_fill_t weft_bufreader_fill_buf(weft_bufreader_t *r, const void **
 static weft_poll_t until_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_read_until_t *op = (weft_read_until_t *)(void *)f;
-    WEFT__COOP_ENTER(cx);
     weft_bufreader_t *r = op->r_;
     if (r->buf_ == NULL)
         weft_panic(WEFT_SITE, "weft_bufreader_read_until: the reader is not initialised (or was freed)");
@@ -297,6 +298,8 @@ static weft_poll_t until_poll(weft_future_t *f, weft_context_t *cx, void *out)
         const char *hit = memchr(p, op->delim_, avail < op->max_ - o->len ? avail : op->max_ - o->len);
         size_t take = hit != NULL ? (size_t)(hit - p) + 1 : 0;
         if (hit != NULL && o->cap - o->len >= take) {
+            if (!weft__coop_buffered(&r->hits_, cx))
+                return WEFT_PENDING;
             memcpy(o->data + o->len, p, take);
             o->len += take;
             r->pos_ += take;
@@ -305,6 +308,7 @@ static weft_poll_t until_poll(weft_future_t *f, weft_context_t *cx, void *out)
             return WEFT_READY;
         }
     }
+    WEFT__COOP_ENTER(cx);
     weft__until_t res;
     if (weft__bufreader_poll_until(r, cx, (unsigned char)op->delim_, o, op->max_, false, NULL, &res) ==
         WEFT_PENDING)
@@ -321,11 +325,27 @@ static const weft_future_vtable_t until_vtable = {
     until_poll, NULL, NULL, sizeof(weft_read_until_t), sizeof(ssize_t), "weft_bufreader_read_until",
 };
 
+#ifdef WEFT__PAIR_STORES
+_Static_assert(offsetof(weft_read_until_t, r_) == 8 && offsetof(weft_read_until_t, out_) == 16 &&
+                   offsetof(weft_read_until_t, max_) == 24 && offsetof(weft_read_until_t, start_) == 32 &&
+                   offsetof(weft_read_until_t, delim_) == 40 && sizeof(weft_read_until_t) == 48,
+               "weft_read_until_t layout (read_until)");
+#endif
 weft_read_until_t weft_bufreader_read_until(weft_bufreader_t *r, unsigned char delim, weft_bytes_t *out, size_t max)
 {
     WEFT__REQUIRE("weft_bufreader_read_until", r);
     WEFT__REQUIRE("weft_bufreader_read_until", out);
-    return (weft_read_until_t){ { &until_vtable }, r, out, max != 0 ? max : SIZE_MAX, out->len, delim };
+    weft_read_until_t op;
+#ifdef WEFT__PAIR_STORES
+    /* The caller copies it with 16-byte loads: 16-byte stores (runtime/construct.h). */
+    unsigned char *p = (unsigned char *)&op;
+    weft__put_pair(p, (uintptr_t)&until_vtable, (uintptr_t)r);
+    weft__put_pair(p + 16, (uintptr_t)out, max != 0 ? max : SIZE_MAX);
+    weft__put_pair(p + 32, out->len, delim);
+#else
+    op = (weft_read_until_t){ { &until_vtable }, r, out, max != 0 ? max : SIZE_MAX, out->len, delim };
+#endif
+    return op;
 }
 
 weft_read_until_t weft_bufreader_read_line(weft_bufreader_t *r, weft_bytes_t *out, size_t max)

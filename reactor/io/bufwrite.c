@@ -7,8 +7,10 @@
  * A write of at least the capacity, once the buffer is empty, goes to the
  * inner stream directly: copying it would only add a memcpy.
  */
+#include <stddef.h>
 #include <string.h>
 
+#include "../../runtime/construct.h"
 #include "../../runtime/internal.h"
 #include "../../runtime/nonnull.h"
 #include "bufio_internal.h"
@@ -180,16 +182,18 @@ size_t weft_bufwriter_buffered(const weft_bufwriter_t *w)
 static weft_poll_t write_all_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_bufwriter_op_t *op = (weft_bufwriter_op_t *)(void *)f;
-    WEFT__COOP_ENTER(cx);
     weft_bufwriter_t *w = op->w_;
     if (op->done_ == 0 && w->buf_ != NULL && op->len_ < w->cap_ && op->len_ <= w->cap_ - w->len_) {
         /* The common case, inline: it fits in the buffer (as writer_poll_write). */
+        if (!weft__coop_buffered(&w->hits_, cx))
+            return WEFT_PENDING;
         memcpy(w->buf_ + w->len_, op->buf_, op->len_);
         w->len_ += op->len_;
         if (out != NULL)
             *(ssize_t *)out = (ssize_t)op->len_;
         return WEFT_READY;
     }
+    WEFT__COOP_ENTER(cx);
     ssize_t rc = 0;
     while (op->done_ < op->len_) {
         ssize_t n;
@@ -241,22 +245,45 @@ static const weft_future_vtable_t shutdown_vtable = {
     shutdown_poll, NULL, NULL, sizeof(weft_bufwriter_op_t), sizeof(int), "weft_bufwriter_shutdown",
 };
 
+/* The caller copies the returned future with 16-byte loads: write it in
+ * 16-byte pieces (runtime/construct.h). */
+#ifdef WEFT__PAIR_STORES
+_Static_assert(offsetof(weft_bufwriter_op_t, w_) == 8 && offsetof(weft_bufwriter_op_t, buf_) == 16 &&
+                   offsetof(weft_bufwriter_op_t, len_) == 24 && offsetof(weft_bufwriter_op_t, done_) == 32 &&
+                   sizeof(weft_bufwriter_op_t) == 40,
+               "weft_bufwriter_op_t layout (make_op)");
+#endif
+static inline weft_bufwriter_op_t make_op(const weft_future_vtable_t *vt, weft_bufwriter_t *w, const void *buf,
+                                          size_t len)
+{
+    weft_bufwriter_op_t op;
+#ifdef WEFT__PAIR_STORES
+    unsigned char *p = (unsigned char *)&op;
+    weft__put_pair(p, (uintptr_t)vt, (uintptr_t)w);
+    weft__put_pair(p + 16, (uintptr_t)buf, len);
+    memset(p + 32, 0, 8);
+#else
+    op = (weft_bufwriter_op_t){ { vt }, w, buf, len, 0 };
+#endif
+    return op;
+}
+
 weft_bufwriter_op_t weft_bufwriter_write_all(weft_bufwriter_t *w, const void *buf, size_t len)
 {
     WEFT__REQUIRE("weft_bufwriter_write_all", w);
     if (len > 0)
         WEFT__REQUIRE("weft_bufwriter_write_all", buf);
-    return (weft_bufwriter_op_t){ { &write_all_vtable }, w, buf, len, 0 };
+    return make_op(&write_all_vtable, w, buf, len);
 }
 
 weft_bufwriter_op_t weft_bufwriter_flush(weft_bufwriter_t *w)
 {
     WEFT__REQUIRE("weft_bufwriter_flush", w);
-    return (weft_bufwriter_op_t){ { &flush_vtable }, w, NULL, 0, 0 };
+    return make_op(&flush_vtable, w, NULL, 0);
 }
 
 weft_bufwriter_op_t weft_bufwriter_shutdown(weft_bufwriter_t *w)
 {
     WEFT__REQUIRE("weft_bufwriter_shutdown", w);
-    return (weft_bufwriter_op_t){ { &shutdown_vtable }, w, NULL, 0, 0 };
+    return make_op(&shutdown_vtable, w, NULL, 0);
 }
