@@ -29,6 +29,7 @@
 #include "io.h"
 #include "net.h"
 #include "signal.h"
+#include "process.h"
 
 #ifdef __cplusplus
 extern "C" {
