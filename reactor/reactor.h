@@ -102,6 +102,8 @@ struct weft__driver {
      * closed yet (libuv thread only). */
     struct weft__proc_req *proc_reqs;
     struct weft__proc *procs;
+    uv_timer_t proc_sweep;  /* the reaping backstop, while children live */
+    bool proc_sweep_init;   /* proc_sweep was initialised (libuv thread only) */
 };
 
 /* ---- uv_thread.c --------------------------------------------------------- */

@@ -16,6 +16,15 @@
  * own signal driver may be watching SIGCHLD too (weft_signal_recv), so
  * after each spawn and close this thread puts weft's handler back on top,
  * chaining to libuv's (reactor/signal_driver.c: weft__signal_reassert).
+ *
+ * A backstop: while this loop has children, a timer sweeps them every
+ * SWEEP_MS with waitpid(pid, WNOHANG), so a SIGCHLD that never reaches
+ * libuv's handler (a program that installs its own SIGCHLD handler with
+ * sigaction and does not chain; a sanitizer runtime that defers signals
+ * to a thread asleep in an uninstrumented futex wait) delays an exit
+ * report by at most that much instead of losing it. A child reaped here
+ * is closed at once, which takes it off libuv's list, so libuv never
+ * waits for it again.
  */
 #include <signal.h>
 #include <string.h>
@@ -111,6 +120,47 @@ static void on_exit_cb(uv_process_t *h, int64_t code, int sig)
     close_proc(p);
 }
 
+/* ---- The reaping backstop ------------------------------------------------------ */
+
+#define SWEEP_MS 200 /* the longest a lost SIGCHLD delays an exit report */
+
+static void report_wait_status(weft__proc_t *p, int st)
+{
+    report_exit(p, WIFEXITED(st) ? WEXITSTATUS(st) : 0, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+static void sweep_cb(uv_timer_t *t)
+{
+    weft__driver_t *d = t->data;
+    weft__proc_t *p = d->procs;
+    while (p != NULL) {
+        weft__proc_t *next = p->next; /* close_proc unlinks p */
+        int st = 0;
+        pid_t r;
+        do
+            r = waitpid(p->pid, &st, WNOHANG);
+        while (r < 0 && errno == EINTR);
+        if (r == p->pid) {
+            report_wait_status(p, st);
+            close_proc(p);
+        }
+        p = next;
+    }
+    if (d->procs == NULL)
+        uv_timer_stop(t);
+}
+
+static void sweep_arm(weft__driver_t *d)
+{
+    if (!d->proc_sweep_init) {
+        (void)uv_timer_init(&d->uv.loop, &d->proc_sweep); /* always 0 */
+        d->proc_sweep.data = d;
+        d->proc_sweep_init = true;
+    }
+    if (!uv_is_active((uv_handle_t *)&d->proc_sweep))
+        uv_timer_start(&d->proc_sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
+}
+
 static int do_spawn(weft__driver_t *d, weft__proc_req_t *req)
 {
     weft__proc_t *p = req->proc;
@@ -148,6 +198,7 @@ static int do_spawn(weft__driver_t *d, weft__proc_req_t *req)
         d->procs->prev = p;
     d->procs = p;
     p->pid = p->uv.pid;
+    sweep_arm(d);
     return 0;
 }
 
@@ -197,10 +248,15 @@ void weft__uv_proc_stop(weft__driver_t *d)
                 r = waitpid(p->pid, &st, 0);
             while (r < 0 && errno == EINTR);
             if (r == p->pid)
-                report_exit(p, WIFEXITED(st) ? WEXITSTATUS(st) : 0, WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+                report_wait_status(p, st);
             else
                 report_exit(p, 0, SIGKILL); /* reaped elsewhere (a waitpid(-1) in the program) */
         }
         close_proc(p);
+    }
+    if (d->proc_sweep_init) {
+        uv_timer_stop(&d->proc_sweep);
+        uv_close((uv_handle_t *)&d->proc_sweep, NULL);
+        d->proc_sweep_init = false;
     }
 }
