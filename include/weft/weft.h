@@ -34,6 +34,7 @@
 #include "asyncfd.h"
 #include "socket.h"
 #include "signal.h"
+#include "process.h"
 
 #ifdef __cplusplus
 extern "C" {
