@@ -13,7 +13,9 @@
  * calling again and returns WEFT_PENDING. Only the waker of the most
  * recent pending call in each direction is kept: one task reads and one
  * task writes at a time (weft_io_split hands out halves that follow that
- * rule).
+ * rule). A stream's handle may be closed between polls (a task waiting on
+ * it then wakes with -EBADF), never while another thread is inside one of
+ * its poll calls.
  *
  * Results: bytes (>= 0) or a negative errno (WEFT_EPIPE, -ECONNRESET,
  * -EBADF for a closed handle, ...). A read of 0 bytes into a non-empty
@@ -201,10 +203,13 @@ WEFT_API WEFT_NODISCARD weft_io_read_to_end_t weft_io_read_to_end(weft_stream_t 
  * transfer over loopback spends its time in the kernel's copies rather
  * than in system-call overhead. */
 #define WEFT_IO_COPY_BUF 16384
+/* The largest buffer a copy takes per direction (a larger buf_size is cut
+ * to it): 16 MiB. */
+#define WEFT_IO_COPY_BUF_MAX ((size_t)16 << 20)
 
 /* Options of copy and copy_bidirectional; zeroed = the defaults. */
 typedef struct weft_io_copy_opts_s {
-    size_t buf_size; /* bytes per direction; 0: WEFT_IO_COPY_BUF */
+    size_t buf_size; /* bytes per direction; 0: WEFT_IO_COPY_BUF; at most WEFT_IO_COPY_BUF_MAX */
     /* copy_bidirectional only: end with WEFT_ETIMEDOUT when no byte moved
      * either way for this many milliseconds. 0: no limit. Needs a runtime
      * with timers. */

@@ -85,7 +85,9 @@ WEFT_API int weft_pipe_fd(const weft_pipe_t *p);
 /* Closes the end: tasks waiting on it wake with -EBADF; the fd itself is
  * closed once no call is using it, and the peer then sees the end of
  * stream (or EPIPE). Idempotent; a zeroed pipe is fine. Context: any
- * thread, while the runtime that registered it is alive. */
+ * thread, while the runtime that registered it is alive, but not while
+ * another thread is inside a read or write of this end (between two polls
+ * is fine: a task waiting on it wakes with -EBADF). */
 WEFT_API void weft_pipe_close(weft_pipe_t *p);
 
 /* ---- Commands ------------------------------------------------------------ */
@@ -163,7 +165,10 @@ WEFT_API WEFT_NODISCARD int weft_child_kill(weft_child_t *c, int signo);
 WEFT_API void weft_child_drop(weft_child_t *c);
 
 /* Waits for the child to exit. First closes c->in (so a child reading its
- * stdin sees the end of it and can finish). Output int: 0 (*st filled in)
+ * stdin sees the end of it and can finish): a task that feeds the child's
+ * stdin while another waits must own the pipe first (move it out of c,
+ * `weft_pipe_t in = c->in; c->in = (weft_pipe_t){ 0 };`, and close it
+ * when done). Output int: 0 (*st filled in)
  * or WEFT_EBADF (a dropped handle). Dropping the future leaves the child
  * alone. c must outlive the future. */
 typedef struct weft_child_wait_s {

@@ -195,14 +195,18 @@ static void run_job(weft__fs_job_t *j)
     j->res = r;
 }
 
-static int job_start(weft__file_t *f, weft_context_t *cx, enum job_kind kind, uint64_t off, size_t len)
+/* side: the job's waker slot for cx (job.h): SIDE_READ for the read
+ * direction, SIDE_OTHER for writes, flushes and the other calls. */
+enum { SIDE_READ = 0, SIDE_OTHER = 1 };
+
+static int job_start(weft__file_t *f, weft_context_t *cx, enum job_kind kind, uint64_t off, size_t len, int side)
 {
     f->jkind = kind;
     f->joff = off;
     f->jlen = len;
     f->seq++;
     f->job.run_if_cancelled = kind == J_WRITE; /* taken bytes are written even at shutdown */
-    int rc = weft__fs_job_start(&f->job, cx, "weft_file");
+    int rc = weft__fs_job_start(&f->job, cx, "weft_file", side);
     if (rc == 0)
         f->busy = true;
     return rc;
@@ -251,23 +255,23 @@ static void take_result(weft__file_t *f)
 
 /* Lets the job in flight finish and takes its result; false while it
  * still runs (cx's waker is then registered). */
-static bool settle(weft__file_t *f, weft_context_t *cx)
+static bool settle(weft__file_t *f, weft_context_t *cx, int side)
 {
     if (!f->busy)
         return true;
-    if (!weft__fs_job_ready(&f->job, cx))
+    if (!weft__fs_job_ready(&f->job, cx, side))
         return false;
     take_result(f);
     return true;
 }
 
 /* Hands the pending writes in front to a job. No job may be in flight. */
-static int start_write(weft__file_t *f, weft_context_t *cx)
+static int start_write(weft__file_t *f, weft_context_t *cx, int side)
 {
     if (f->back.role == B_READ || f->back.role == B_ERR)
         f->back.role = B_EMPTY;
     buf_swap(f);
-    int rc = job_start(f, cx, J_WRITE, f->back.start, f->back.len);
+    int rc = job_start(f, cx, J_WRITE, f->back.start, f->back.len, side);
     if (rc != 0) /* nothing started: the writes stay pending */
         buf_swap(f);
     return rc;
@@ -278,10 +282,10 @@ static int start_write(weft__file_t *f, weft_context_t *cx)
 static weft_poll_t drain(weft__file_t *f, weft_context_t *cx, int64_t *rc)
 {
     for (;;) {
-        if (!settle(f, cx))
+        if (!settle(f, cx, SIDE_OTHER))
             return WEFT_PENDING;
         if (f->front.role == B_WRITE && f->front.len > 0) {
-            int r = start_write(f, cx);
+            int r = start_write(f, cx, SIDE_OTHER);
             if (r != 0) {
                 *rc = r;
                 return WEFT_READY;
@@ -314,16 +318,16 @@ static void read_ahead(weft__file_t *f, weft_context_t *cx)
     if (buf_reserve(&f->back, blk) != 0)
         return;
     f->back.role = B_EMPTY;
-    (void)job_start(f, cx, J_READ, next, blk);
+    (void)job_start(f, cx, J_READ, next, blk, SIDE_READ);
 }
 
 static weft_poll_t file_read(weft__file_t *f, weft_context_t *cx, char *buf, size_t len, int64_t *n)
 {
     for (;;) {
-        if (!settle(f, cx))
+        if (!settle(f, cx, SIDE_READ))
             return WEFT_PENDING;
         if (f->front.role == B_WRITE && f->front.len > 0) { /* what was written must be read back */
-            int rc = start_write(f, cx);
+            int rc = start_write(f, cx, SIDE_READ);
             if (rc != 0) {
                 *n = rc;
                 return WEFT_READY;
@@ -361,7 +365,7 @@ static weft_poll_t file_read(weft__file_t *f, weft_context_t *cx, char *buf, siz
         int rc = buf_reserve(&f->back, blk);
         if (rc == 0) {
             f->back.role = B_EMPTY;
-            rc = job_start(f, cx, J_READ, f->pos, blk);
+            rc = job_start(f, cx, J_READ, f->pos, blk, SIDE_READ);
         }
         if (rc != 0) {
             *n = rc;
@@ -399,7 +403,7 @@ static int64_t take_bytes(weft__file_t *f, const char *buf, size_t len)
 static weft_poll_t file_write(weft__file_t *f, weft_context_t *cx, const char *buf, size_t len, int64_t *n)
 {
     for (;;) {
-        if (f->busy && f->jkind == J_WRITE && !weft__fs_job_ready(&f->job, cx)) {
+        if (f->busy && f->jkind == J_WRITE && !weft__fs_job_ready(&f->job, cx, SIDE_OTHER)) {
             /* A write runs: pile up behind it. */
             if (f->front.role == B_READ || f->front.role == B_ERR)
                 f->front.role = B_EMPTY;
@@ -409,7 +413,7 @@ static weft_poll_t file_write(weft__file_t *f, weft_context_t *cx, const char *b
             *n = k;
             return WEFT_READY;
         }
-        if (!settle(f, cx))
+        if (!settle(f, cx, SIDE_OTHER))
             return WEFT_PENDING;
         if (f->werr != 0) {
             *n = f->werr;
@@ -419,7 +423,7 @@ static weft_poll_t file_write(weft__file_t *f, weft_context_t *cx, const char *b
         drop_reads(f);
         int64_t k = take_bytes(f, buf, len);
         if (k > 0) {
-            int rc = start_write(f, cx);
+            int rc = start_write(f, cx, SIDE_OTHER);
             if (rc != 0) { /* give the bytes back: the caller sees the error instead */
                 f->front.len -= (size_t)k;
                 f->pos -= (uint64_t)k;
@@ -430,7 +434,7 @@ static weft_poll_t file_write(weft__file_t *f, weft_context_t *cx, const char *b
             *n = k;
             return WEFT_READY;
         }
-        int rc = start_write(f, cx); /* pending writes elsewhere in the file go first */
+        int rc = start_write(f, cx, SIDE_OTHER); /* pending writes elsewhere in the file go first */
         if (rc != 0) {
             *n = rc;
             return WEFT_READY;
@@ -515,7 +519,7 @@ static weft_poll_t op_begin(weft_file_op_t *op, weft__file_t *f, weft_context_t 
     }
     if (kind != J_PREAD && kind != J_PWRITE && f->back.role == B_READ)
         f->back.role = B_EMPTY; /* the job owns back while it runs */
-    if ((rc = job_start(f, cx, kind, off, len)) != 0) {
+    if ((rc = job_start(f, cx, kind, off, len, SIDE_OTHER)) != 0) {
         *res = rc;
         return WEFT_READY;
     }
@@ -526,7 +530,7 @@ static weft_poll_t op_begin(weft_file_op_t *op, weft__file_t *f, weft_context_t 
 
 static weft_poll_t op_finish(weft_file_op_t *op, weft__file_t *f, weft_context_t *cx, int64_t *res)
 {
-    if (f->busy && f->seq == op->seq_ && !settle(f, cx))
+    if (f->busy && f->seq == op->seq_ && !settle(f, cx, SIDE_OTHER))
         return WEFT_PENDING;
     if (f->last_seq != op->seq_) { /* another call took the result: only by misuse (two ops at once) */
         *res = WEFT_ECANCELED;
@@ -799,7 +803,8 @@ static void file_destroy(weft__file_t *f)
         weft__free(f->front.p, f->front.cap);
     if (f->back.p != NULL)
         weft__free(f->back.p, f->back.cap);
-    weft_atomic_waker_drop(&f->job.waker);
+    weft_atomic_waker_drop(&f->job.wakers[0]);
+    weft_atomic_waker_drop(&f->job.wakers[1]);
     weft__free(f, sizeof *f);
 }
 

@@ -9,7 +9,8 @@ void weft__fs_job_init(weft__fs_job_t *j, void (*run)(weft__fs_job_t *), void (*
 {
     atomic_init(&j->refs, 1);
     atomic_init(&j->done, 0);
-    weft_atomic_waker_init(&j->waker);
+    weft_atomic_waker_init(&j->wakers[0]);
+    weft_atomic_waker_init(&j->wakers[1]);
     j->run = run;
     j->free = free_fn;
     j->res = 0;
@@ -29,7 +30,8 @@ static void publish(weft__fs_job_t *j)
     /* release: res (and whatever run wrote into the owner) reaches the
      * poller's acquire load in weft__fs_job_ready. */
     atomic_store_explicit(&j->done, 1, memory_order_release);
-    weft_atomic_waker_wake(&j->waker);
+    weft_atomic_waker_wake(&j->wakers[0]);
+    weft_atomic_waker_wake(&j->wakers[1]);
     weft__fs_job_release(j);
 }
 
@@ -51,7 +53,7 @@ static void job_cancelled(void *arg)
     publish(j);
 }
 
-int weft__fs_job_start(weft__fs_job_t *j, weft_context_t *cx, const char *name)
+int weft__fs_job_start(weft__fs_job_t *j, weft_context_t *cx, const char *name, int side)
 {
     if (weft_handle_current() == NULL)
         return WEFT_ENOSYS; /* no runtime on this thread: no pool to run it */
@@ -59,7 +61,7 @@ int weft__fs_job_start(weft__fs_job_t *j, weft_context_t *cx, const char *name)
      * spawn publishes them to the pool thread. */
     atomic_store_explicit(&j->done, 0, memory_order_relaxed);
     atomic_fetch_add_explicit(&j->refs, 1, memory_order_relaxed);
-    weft_atomic_waker_register(&j->waker, cx->waker);
+    weft_atomic_waker_register(&j->wakers[side], cx->waker);
     const weft_blocking_opts_t opts = { name, job_cancelled, 0 };
     int rc = weft_spawn_blocking_at(NULL, job_main, j, NULL, &opts, WEFT_SITE);
     if (rc != 0) /* nothing was spawned: the job's hold is ours to give back, and it is not the last */
@@ -67,9 +69,9 @@ int weft__fs_job_start(weft__fs_job_t *j, weft_context_t *cx, const char *name)
     return rc;
 }
 
-bool weft__fs_job_ready(weft__fs_job_t *j, weft_context_t *cx)
+bool weft__fs_job_ready(weft__fs_job_t *j, weft_context_t *cx, int side)
 {
-    weft_atomic_waker_register(&j->waker, cx->waker);
+    weft_atomic_waker_register(&j->wakers[side], cx->waker);
     /* acquire: pairs with publish's release store. */
     return atomic_load_explicit(&j->done, memory_order_acquire) != 0;
 }

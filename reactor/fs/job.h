@@ -27,7 +27,10 @@ typedef struct weft__fs_job weft__fs_job_t;
 struct weft__fs_job {
     _Atomic int refs;
     _Atomic int done; /* the result is published */
-    weft_atomic_waker_t waker;
+    /* The pollers to wake when it is: wakers[0] for reads (and for path
+     * requests), wakers[1] for everything else on a file, so the two
+     * halves of a split file (weft_io_split) each keep theirs. */
+    weft_atomic_waker_t wakers[2];
     void (*run)(weft__fs_job_t *j);  /* on a pool thread: does the call, sets res */
     void (*free)(weft__fs_job_t *j); /* by the last holder */
     int64_t res;                     /* the result: >= 0 or a negative errno */
@@ -40,12 +43,13 @@ struct weft__fs_job {
 /* Sets up j for its first use with one holder (the owner). */
 void weft__fs_job_init(weft__fs_job_t *j, void (*run)(weft__fs_job_t *), void (*free_fn)(weft__fs_job_t *));
 /* Starts j on the current runtime's blocking pool, registering cx's waker
- * first. The job takes a hold of its own. Returns 0, WEFT_ENOSYS (no
- * runtime here) or WEFT_ENOMEM (nothing started, no hold taken). */
-int weft__fs_job_start(weft__fs_job_t *j, weft_context_t *cx, const char *name);
-/* Registers cx's waker and says whether the result is published (then
- * j->res may be read). */
-bool weft__fs_job_ready(weft__fs_job_t *j, weft_context_t *cx);
+ * first (in wakers[side]). The job takes a hold of its own. Returns 0,
+ * WEFT_ENOSYS (no runtime here) or WEFT_ENOMEM (nothing started, no hold
+ * taken). */
+int weft__fs_job_start(weft__fs_job_t *j, weft_context_t *cx, const char *name, int side);
+/* Registers cx's waker (in wakers[side]) and says whether the result is
+ * published (then j->res may be read). */
+bool weft__fs_job_ready(weft__fs_job_t *j, weft_context_t *cx, int side);
 /* Lets go of one hold; the last one calls j->free. */
 void weft__fs_job_release(weft__fs_job_t *j);
 

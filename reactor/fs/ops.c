@@ -363,7 +363,8 @@ static void req_free(weft__fs_job_t *j)
         weft__free(r->path2, r->path2_size);
     if (r->data != NULL)
         weft__free(r->data, r->data_len);
-    weft_atomic_waker_drop(&j->waker);
+    weft_atomic_waker_drop(&j->wakers[0]);
+    weft_atomic_waker_drop(&j->wakers[1]);
     weft__free(r, sizeof *r);
 }
 
@@ -468,13 +469,13 @@ static weft_poll_t fs_op_poll(weft_future_t *fut, weft_context_t *cx, void *out)
     if (r == NULL) {
         if ((rc = req_new(op, &r)) != 0)
             goto done;
-        if ((rc = weft__fs_job_start(&r->job, cx, "weft_fs")) != 0) {
+        if ((rc = weft__fs_job_start(&r->job, cx, "weft_fs", 0)) != 0) {
             weft__fs_job_release(&r->job);
             goto done;
         }
         op->req_ = r;
     }
-    if (!weft__fs_job_ready(&r->job, cx))
+    if (!weft__fs_job_ready(&r->job, cx, 0))
         return WEFT_PENDING;
     rc = (int)r->job.res;
     if (rc == 0)

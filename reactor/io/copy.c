@@ -140,6 +140,8 @@ static weft_io_copy_t make_copy(const weft_future_vtable_t *vt, weft_stream_t *a
     c.a_ = a;
     c.b_ = b;
     c.buf_size_ = opts != NULL && opts->buf_size != 0 ? opts->buf_size : WEFT_IO_COPY_BUF;
+    if (c.buf_size_ > WEFT_IO_COPY_BUF_MAX) /* bounded memory, and no overflow in the two-direction size */
+        c.buf_size_ = WEFT_IO_COPY_BUF_MAX;
     uint64_t idle_ms = opts != NULL ? opts->idle_ms : 0;
     c.idle_ns_ = idle_ms > UINT64_MAX / 2000000u ? UINT64_MAX / 2 : idle_ms * 1000000u;
     return c;

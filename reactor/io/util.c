@@ -338,7 +338,9 @@ static weft_poll_t read_to_end_poll(weft_future_t *f, weft_context_t *cx, void *
         }
         if (b->len == b->cap && (rc = grow(b, r->max_)) != 0)
             break;
-        if (weft_stream_poll_read(r->s_, cx, b->data + b->len, b->cap - b->len, &n) == WEFT_PENDING)
+        /* Never past max, even into a reused buffer's larger block. */
+        size_t room = (b->cap < r->max_ ? b->cap : r->max_) - b->len;
+        if (weft_stream_poll_read(r->s_, cx, b->data + b->len, room, &n) == WEFT_PENDING)
             return WEFT_PENDING;
         if (n <= 0) {
             rc = n == 0 ? (ssize_t)(b->len - r->start_) : n;

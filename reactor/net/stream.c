@@ -328,7 +328,7 @@ static weft_poll_t transfer(weft__io_t *io, weft_context_t *cx, int op, const vo
                 mh.msg_iovlen = len;
                 n = sendmsg(io->fd, &mh, MSG_NOSIGNAL);
             } else {
-                n = writev(io->fd, (const struct iovec *)p, (int)(len > IOV_MAX ? IOV_MAX : len));
+                n = writev(io->fd, (const struct iovec *)p, (int)len); /* len <= IOV_MAX (weft__fd_poll) */
             }
         } else if (op == WEFT__FD_READ) {
             /* recv, not read, on sockets: it goes to the socket without
@@ -374,6 +374,8 @@ weft_poll_t weft__fd_poll(weft__io_t **handle, weft_context_t *cx, int op, const
         *res = -EBADF;
         return WEFT_READY;
     }
+    if (op == WEFT__FD_WRITEV && len > IOV_MAX)
+        len = IOV_MAX; /* the rest in the caller's next call; `asked` must count only these */
     size_t asked = op == WEFT__FD_WRITEV ? iov_bytes(p, len) : len;
     weft_poll_t r = transfer(io, cx, op, p, len, asked, sock, res);
     weft__io_let_go(&io);

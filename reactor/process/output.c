@@ -6,6 +6,7 @@
  * other way round) never stalls. Past the cap the bytes are still read,
  * and dropped, so the child is never left blocked on a full pipe.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "pipe.h"
@@ -167,7 +168,7 @@ weft_command_output_t weft_command_output(const weft_command_t *cmd, size_t cap,
     memset(&c, 0, sizeof c);
     c.future.vtable = &output_vtable;
     c.cmd_ = cmd;
-    c.cap_ = cap;
+    c.cap_ = cap < SIZE_MAX / 2 ? cap : SIZE_MAX / 2; /* SIZE_MAX = no cap; room for the NUL and the doubling */
     c.o_ = o;
     memset(o, 0, sizeof *o);
     return c;

@@ -8,11 +8,14 @@
  * EAGAIN. The reader's end of stream comes as the write end's HUP (sticky),
  * and a write after the reader left fails with EPIPE.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
 
 #include "../net/stream.h"
 #include "pipe.h"
@@ -74,8 +77,20 @@ static weft_poll_t pipe_poll_writev(weft_stream_t *s, weft_context_t *cx, const 
 static weft_poll_t pipe_poll_shutdown(weft_stream_t *s, weft_context_t *cx, int *rc)
 {
     (void)cx;
-    weft_pipe_close((weft_pipe_t *)(void *)s); /* the reader sees the end once the fd closes */
-    *rc = 0;
+    weft_pipe_t *p = (weft_pipe_t *)(void *)s;
+    if (s->vtable->poll_read == NULL) {
+        weft_pipe_close(p); /* a write end: the reader sees the end once the fd closes */
+        *rc = 0;
+        return WEFT_READY;
+    }
+    /* A duplex end (an adopted socket or terminal): reading goes on, so
+     * only a socket's write direction can close; a terminal has none to
+     * close and its shutdown does nothing. */
+    int fd = weft_pipe_fd(p);
+    if (fd < 0)
+        *rc = WEFT_EBADF;
+    else
+        *rc = shutdown(fd, SHUT_WR) == 0 || errno == ENOTSOCK ? 0 : -errno;
     return WEFT_READY;
 }
 
@@ -113,8 +128,13 @@ int weft__pipe_adopt(int fd, weft_pipe_end_t end, weft_pipe_t *out)
     if (rc != 0)
         return rc;
     /* Try first: a pipe with data (or room) already has no edge to wait
-     * for. A short read does mean the pipe was drained. */
-    weft__io_assume_ready(io, AF_UNSPEC);
+     * for. A short read does mean a FIFO was drained; on anything else (a
+     * terminal hands out one line per read, a socket stops at a message
+     * boundary) it proves nothing, so those clear their readiness on
+     * EAGAIN only (AF_UNIX marks the io NOSHORT). */
+    struct stat st;
+    bool fifo = fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+    weft__io_assume_ready(io, fifo ? AF_UNSPEC : AF_UNIX);
     out->stream_.vtable = end == WEFT_PIPE_READ ? &read_vtable : end == WEFT_PIPE_WRITE ? &write_vtable : &duplex_vtable;
     out->io_ = io;
     weft__sigpipe_policy();
