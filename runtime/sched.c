@@ -198,8 +198,9 @@ void weft__spawn_check_future(const char *what, weft_future_t *fut, const char *
 }
 
 /* The spawn after the task holds its future: the join handle, then the
- * shutdown rule. *out: the task to schedule, NULL when it was dropped. */
-static int spawn_built(weft__sched_t *s, weft_task_t *t, weft_join_handle_t *jh, weft_task_t **out)
+ * shutdown rule. Returns the task to schedule, or NULL when it was
+ * dropped. */
+static weft_task_t *spawn_built(weft__sched_t *s, weft_task_t *t, weft_join_handle_t *jh)
 {
     if (jh != NULL)
         weft__join_handle_init(jh, t);
@@ -208,10 +209,9 @@ static int spawn_built(weft__sched_t *s, weft_task_t *t, weft_join_handle_t *jh,
      * shutdown drains, and the draining cancels it: task.h.) */
     if (atomic_load_explicit(&s->shutdown, memory_order_acquire)) {
         weft__task_drop_queued(t, WEFT__ENTRY_WAKE);
-        return 0;
+        return NULL;
     }
-    *out = t;
-    return 0;
+    return t;
 }
 
 int weft__task_spawn_new(weft__sched_t *s, weft_future_t *fut, weft_join_handle_t *jh, const char *name,
@@ -221,7 +221,8 @@ int weft__task_spawn_new(weft__sched_t *s, weft_future_t *fut, weft_join_handle_
     weft_task_t *t = weft__task_new(s, fut, jh != NULL, name, site);
     if (t == NULL)
         return WEFT_ENOMEM;
-    return spawn_built(s, t, jh, out);
+    *out = spawn_built(s, t, jh);
+    return 0;
 }
 
 static weft__sched_t *spawn_target(weft_handle_t *h, const char *site)
@@ -262,8 +263,8 @@ int weft_spawn_in_place_at(weft_handle_t *h, const weft_future_vtable_t *vtable,
     if (fut->vtable != vtable)
         weft_panic(site, "weft_spawn_in_place: init left a future of another vtable (%s) than the one given (%s)",
                    fut->vtable && fut->vtable->name ? fut->vtable->name : "?", vtable->name ? vtable->name : "?");
-    int rc = spawn_built(s, t, jh, &t);
+    t = spawn_built(s, t, jh);
     if (t != NULL)
         weft__sched_spawned(s, t);
-    return rc;
+    return 0;
 }
