@@ -6,20 +6,24 @@
  * weft_coop_proceed; the clock (clock_gettime(CLOCK_MONOTONIC), 20 ns on a
  * quiet machine through the vDSO, 100 ns on a loaded VM) is read only now
  * and then, so that a loop over cheap resources (a receiver draining a
- * channel at 30 ns a message) pays about two reads per full poll:
+ * channel at 30 ns a message) pays three reads per full poll of 128 units
+ * (at units 8, 16 and 80):
  *
- *   - first at the WEFT__COOP_CLOCK_FIRST-th unit: the slice starts there (a poll
- *     that spends fewer units reads no clock at all: a poll of a few units
- *     is short unless one of them is dear, which the last rule covers);
+ *   - first at the WEFT__COOP_CLOCK_FIRST-th unit (8): the slice starts
+ *     there (a poll that spends fewer units reads no clock at all: a poll
+ *     of a few units is short unless one of them is dear, which the last
+ *     rule covers);
+ *   - then COOP_CLOCK_PACE units later, to learn what the units cost;
  *   - then every COOP_CLOCK_EVERY units while the units are cheap (at that
  *     pace the whole budget fits in the slice), and at every unit once an
  *     interval shows them dear (more than slice/WEFT_COOP_BUDGET each);
  *   - and at the unit after an operation known to be dear
  *     (weft__coop_note_dear: a spawn that copies or faults in a page or
  *     more), whatever the count.
- * So a poll ends within the slice plus about one unit when its units are
- * dear, and within WEFT__COOP_CLOCK_FIRST units plus the slice plus
- * COOP_CLOCK_EVERY cheap units otherwise. Wall time, not the thread's CPU
+ * So a poll of uniformly dear units ends within the slice plus about one
+ * unit, counted from the first read (16 units at most before the pace is
+ * known, one after a dear spawn); units that turn dear after a cheap
+ * stretch are seen within COOP_CLOCK_EVERY units. Wall time, not the thread's CPU
  * time (a syscall away): a poll that lost its CPU for a while yields a
  * little early, which costs a requeue and nothing else.
  */
@@ -80,13 +84,9 @@ weft_task_id_t weft_task_current_id(void)
 
 /* The second read comes this many units after the first, to learn what
  * the units cost. */
-#ifndef COOP_CLOCK_PACE
 #define COOP_CLOCK_PACE 8
-#endif
 /* Then, while they are cheap, every COOP_CLOCK_EVERY units. */
-#ifndef COOP_CLOCK_EVERY
 #define COOP_CLOCK_EVERY 64
-#endif
 
 uint64_t weft__coop_slice_ns = WEFT_COOP_SLICE_NS;
 

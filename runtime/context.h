@@ -91,9 +91,7 @@ void weft__coop_set_slice_ns(uint64_t ns);
 
 /* The unit at which a poll first reads the clock (context.c): polls that
  * spend fewer units, most of them, read none. */
-#ifndef WEFT__COOP_CLOCK_FIRST
 #define WEFT__COOP_CLOCK_FIRST 8
-#endif
 
 /* Saved coop state, for a nested poll with a budget of its own (a local
  * set's task inside its run future's poll, a block_on inside a blocking
