@@ -741,6 +741,107 @@ static double run_proxy_throughput(void)
     return (double)PROXY_CONNS * PROXY_BYTES / 1e6 / secs;
 }
 
+/* ---- lines_throughput -----------------------------------------------------------
+ * A writer task sends LINES_N lines of 16 bytes ("0123456789abcde\n") over
+ * one TCP connection on 127.0.0.1 through a 64 KiB buffered writer; a
+ * reader task reads them back one at a time with read_line through an
+ * 8 KiB buffered reader (Tokio's default) and counts them. Both tasks run
+ * in the bench runtime; the figure is lines per second. The Tokio peer
+ * does the same with BufWriter + BufReader::read_until. */
+#define LINES_N 1000000
+#define LINES_TEXT "0123456789abcde\n"
+
+typedef struct {
+    WEFT_FRAME;
+    weft_tcp_listener_t *l;
+    weft_tcp_stream_t s;
+    weft_bufwriter_t w;
+    int rc, i;
+    ssize_t n;
+    weft_tcp_accept_t acc;
+    weft_bufwriter_op_t op;
+} lines_tx_t;
+static void lines_tx_cleanup(lines_tx_t *t)
+{
+    (void)!weft_bufwriter_free(&t->w);
+    weft_tcp_close(&t->s);
+}
+WEFT_ASYNC_WITH_DROP(lines_tx_t, lines_tx, weft_unit_t, lines_tx_cleanup)
+{
+    WEFT_BEGIN();
+    WEFT_AWAIT(&self->acc, weft_tcp_accept(self->l, &self->s, NULL), &self->rc);
+    check(self->rc, "accept");
+    check(weft_bufwriter_init(&self->w, weft_tcp_stream_as(&self->s), 65536), "bufwriter");
+    for (self->i = 0; self->i < LINES_N; self->i++) {
+        WEFT_AWAIT(&self->op, weft_bufwriter_write_all(&self->w, LINES_TEXT, sizeof LINES_TEXT - 1), &self->n);
+        check(self->n < 0 ? (int)self->n : 0, "write");
+    }
+    WEFT_AWAIT(&self->op, weft_bufwriter_shutdown(&self->w), &self->rc);
+    check(self->rc, "shutdown");
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+typedef struct {
+    WEFT_FRAME;
+    uint16_t port;
+    weft_tcp_stream_t s;
+    weft_bufreader_t r;
+    weft_bytes_t line;
+    long count;
+    int rc;
+    ssize_t n;
+    weft_tcp_connect_t conn;
+    weft_read_until_t rd;
+} lines_rx_t;
+static void lines_rx_cleanup(lines_rx_t *t)
+{
+    weft_bytes_free(&t->line);
+    weft_bufreader_free(&t->r);
+    weft_tcp_close(&t->s);
+}
+WEFT_ASYNC_WITH_DROP(lines_rx_t, lines_rx, weft_unit_t, lines_rx_cleanup)
+{
+    WEFT_BEGIN();
+    WEFT_AWAIT(&self->conn, weft_tcp_connect_ip("127.0.0.1", self->port, &self->s), &self->rc);
+    check(self->rc, "connect");
+    check(weft_bufreader_init(&self->r, weft_tcp_stream_as(&self->s), 8192), "bufreader");
+    for (;;) {
+        weft_bytes_clear(&self->line);
+        WEFT_AWAIT(&self->rd, weft_bufreader_read_line(&self->r, &self->line, 0), &self->n);
+        check(self->n < 0 ? (int)self->n : 0, "read_line");
+        if (self->n == 0)
+            break;
+        self->count++;
+    }
+    if (self->count != LINES_N)
+        check(WEFT_EIO, "line count");
+    latch_signal();
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+static double run_lines_throughput(void)
+{
+    weft_tcp_listener_t l;
+    listen_fut_t lf = { { &listen_vt }, &l };
+    int rc = -1;
+    check(weft_runtime_block_on(g_rt, WEFT_FUTURE(&lf), &rc), "block_on");
+    check(rc, "listen");
+    latch_reset();
+    double t0 = now_ns();
+    lines_tx_t tx = { WEFT_FRAME_INIT(lines_tx), .l = &l };
+    weft_join_handle_t ht;
+    check(weft_handle_spawn(g_handle, &tx, &ht), "spawn");
+    lines_rx_t rx = { WEFT_FRAME_INIT(lines_rx), .port = weft_tcp_listener_port(&l) };
+    check(weft_handle_spawn(g_handle, &rx, NULL), "spawn");
+    latch_wait();
+    double secs = (now_ns() - t0) / 1e9;
+    check(weft_runtime_block_on(g_rt, weft_join(&ht, NULL), &rc), "join");
+    weft_tcp_listener_close(&l);
+    return LINES_N / secs;
+}
+
 /* ---- Locks: mutex_contended, semaphore_contended, rwlock_read_heavy ----------
  * LOCK_TASKS tasks each do LOCK_OPS operations on one lock (shapes in
  * docs/locks.md, the same in bench/peers/tokio). */
@@ -1364,6 +1465,74 @@ static double run_fanout_tree(void)
     return ns;
 }
 
+/* ---- file_read ----------------------------------------------------------------- */
+/* One task reads a 64 MiB file in 64 KiB chunks through weft_file_read
+ * (the file is written to a fresh temp directory first, outside the
+ * timing, so it is in the page cache for both runtimes, and removed
+ * after). MB/s: higher is better. */
+#define FILE_READ_SIZE ((size_t)64 << 20)
+#define FILE_READ_CHUNK ((size_t)64 << 10)
+typedef struct {
+    WEFT_FRAME;
+    const char *path;
+    weft_file_t file;
+    weft_fs_op_t open;
+    weft_file_op_t read;
+    int rc;
+    ssize_t n;
+    size_t total;
+    char buf[FILE_READ_CHUNK];
+} file_read_main_t;
+static size_t file_read_total;
+WEFT_ASYNC(file_read_main_t, file_read_main, weft_unit_t)
+{
+    WEFT_BEGIN();
+    WEFT_AWAIT(&self->open, weft_fs_open(self->path, NULL, &self->file), &self->rc);
+    check(self->rc, "file_read open");
+    do {
+        WEFT_AWAIT(&self->read, weft_file_read(&self->file, self->buf, sizeof self->buf), &self->n);
+        check(self->n < 0 ? (int)self->n : 0, "file_read read");
+        self->total += (size_t)self->n;
+    } while (self->n > 0);
+    weft_file_close(&self->file);
+    file_read_total = self->total;
+    latch_signal();
+    WEFT_RETURN(WEFT_UNIT);
+    WEFT_END();
+}
+
+static double run_file_read(void)
+{
+    char dir[] = "/tmp/weft-bench-XXXXXX", path[64];
+    if (mkdtemp(dir) == NULL)
+        check(-1, "file_read mkdtemp");
+    snprintf(path, sizeof path, "%s/data", dir);
+    FILE *fp = fopen(path, "wb");
+    char *block = malloc(FILE_READ_CHUNK);
+    if (fp == NULL || block == NULL)
+        check(-1, "file_read create");
+    for (size_t i = 0; i < FILE_READ_SIZE / FILE_READ_CHUNK; i++) {
+        memset(block, (int)(i & 0xff), FILE_READ_CHUNK);
+        if (fwrite(block, 1, FILE_READ_CHUNK, fp) != FILE_READ_CHUNK)
+            check(-1, "file_read write");
+    }
+    fclose(fp);
+    free(block);
+    latch_reset();
+    file_read_main_t *m = malloc(sizeof *m);
+    *m = (file_read_main_t){ WEFT_FRAME_INIT(file_read_main), .path = path };
+    double t0 = now_ns();
+    check(weft_handle_spawn(g_handle, m, NULL), "spawn");
+    latch_wait();
+    double secs = (now_ns() - t0) / 1e9;
+    free(m);
+    unlink(path);
+    rmdir(dir);
+    if (file_read_total != FILE_READ_SIZE)
+        check(-1, "file_read total");
+    return (double)FILE_READ_SIZE / 1e6 / secs;
+}
+
 typedef struct {
     const char *name;
     const char *unit;
@@ -1379,6 +1548,8 @@ static const workload_t workloads[] = {
     { "spawn_blocking", "ns/job", run_spawn_blocking },
     { "spawn_blocking_8_spawners", "ns/job", run_spawn_blocking_8_spawners },
     { "tcp_echo", "round trips/s", run_tcp_echo },
+    { "lines_throughput", "lines/s", run_lines_throughput },
+    { "file_read", "MB/s", run_file_read },
     { "proxy_throughput", "MB/s", run_proxy_throughput },
     { "mutex_contended", "ns/lock", run_mutex_contended },
     { "semaphore_contended", "ns/acquire", run_semaphore_contended },
@@ -1464,7 +1635,7 @@ int main(int argc, char **argv)
         w->run(); /* warm-up */
         for (int k = 0; k < iters; k++)
             v[k] = w->run();
-        printf(strcmp(w->unit, "round trips/s") == 0 ? "%s %.0f %s\n" : "%s %.1f %s\n", w->name, median(v, iters), w->unit);
+        printf(strcmp(w->unit, "round trips/s") == 0 || strcmp(w->unit, "lines/s") == 0 ? "%s %.0f %s\n" : "%s %.1f %s\n", w->name, median(v, iters), w->unit);
         fflush(stdout);
     }
     weft_blocking_stats_t bst;

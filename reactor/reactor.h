@@ -7,9 +7,10 @@
  *                         words, event dispatch, closed sockets' retirement;
  *   time  (time_driver.c) one timing wheel per worker (a shard with its own
  *                         lock), firing by workers, the backstop's firing;
- *   uv    (uv_thread.c)   the libuv thread: a doorbell, the backstop timer,
- *                         the signal pipe's watch and (current-thread) the
- *                         epoll set's watch. Every libuv call is there.
+ *   uv    (uv_thread.c,   the libuv thread: a doorbell, the backstop timer,
+ *          uv_process.c)  the signal pipe's watch, (current-thread) the
+ *                         epoll set's watch, and child processes. Every
+ *                         libuv call is in these two files.
  *
  * and the parking of one idle worker inside it (driver.c). The resources
  * built on the drivers (reactor/net, reactor/time, reactor/signal) include
@@ -96,6 +97,13 @@ struct weft__driver {
     weft__driver_park_t park; /* when workers_drive */
     weft__uv_thread_t uv;
     char name[16];
+    /* Child processes (reactor/process, uv_process.c): requests waiting
+     * for the libuv thread (under `lock`), and the children it has not
+     * closed yet (libuv thread only). */
+    struct weft__proc_req *proc_reqs;
+    struct weft__proc *procs;
+    uv_timer_t proc_sweep;  /* the reaping backstop, while children live */
+    bool proc_sweep_init;   /* proc_sweep was initialised (libuv thread only) */
 };
 
 /* ---- uv_thread.c --------------------------------------------------------- */
@@ -108,5 +116,13 @@ void weft__uv_stop(weft__driver_t *d);
 /* Rings the doorbell (the thread then frees retired sockets and re-arms
  * the backstop timer) unless the driver is stopped. Context: any thread. */
 void weft__uv_ring(weft__driver_t *d);
+
+/* ---- uv_process.c (child processes, reactor/process/proc.h) --------------- */
+/* Answers the queued process requests (spawn, kill). libuv thread. */
+void weft__uv_proc_run(weft__driver_t *d);
+/* At the stop: sends SIGKILL to every child still running, reaps it
+ * (waitpid), reports its status to its waiter and closes every child's
+ * handle. libuv thread, before the loop's handles close. */
+void weft__uv_proc_stop(weft__driver_t *d);
 
 #endif

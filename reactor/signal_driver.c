@@ -12,6 +12,11 @@ static int sig_pipe[2] = { -1, -1 };
 static _Atomic uint64_t sig_count[WEFT__SIG_MAX + 1];
 static bool sig_installed[WEFT__SIG_MAX + 1]; /* under sig_lock */
 static weft_signal_t *waiters;                 /* under sig_lock */
+/* SIGCHLD only: the handler weft's replaced (libuv's child reaper,
+ * reactor/uv_process.c), called after weft's own work; NULL: none. Written
+ * under sig_lock before the sigaction that installs on_signal, so a
+ * handler run sees it (relaxed: sigaction orders it). */
+static _Atomic(void (*)(int)) sig_chained;
 
 static void on_signal(int signo)
 {
@@ -22,6 +27,57 @@ static void on_signal(int signo)
     ssize_t r = write(sig_pipe[1], &b, 1); /* full pipe: the count still tells */
     (void)r;
     errno = saved;
+    if (signo == SIGCHLD) {
+        void (*next)(int) = atomic_load_explicit(&sig_chained, memory_order_relaxed);
+        if (next != NULL)
+            next(signo);
+        errno = saved;
+    }
+}
+
+/* Installs on_signal for signo (under sig_lock). For SIGCHLD, a handler
+ * already there (libuv's, which reaps weft's children) is kept and
+ * chained, so watching SIGCHLD never stops children from being reaped.
+ * *replaced: another disposition was in place (so a SIGCHLD may have gone
+ * to it alone). */
+static int install(int signo, bool *replaced)
+{
+    struct sigaction sa, old;
+    *replaced = false;
+    if (signo == SIGCHLD) {
+        if (sigaction(signo, NULL, &old) != 0)
+            return -errno;
+        if (old.sa_handler == on_signal)
+            return 0;
+        *replaced = true;
+        bool fn = !(old.sa_flags & SA_SIGINFO) && old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN;
+        atomic_store_explicit(&sig_chained, fn ? old.sa_handler : NULL, memory_order_relaxed);
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(signo, &sa, NULL) == 0 ? 0 : -errno;
+}
+
+void weft__signal_reassert(int signo)
+{
+    pthread_mutex_lock(&sig_lock);
+    bool replaced = false;
+    if (sig_installed[signo])
+        (void)install(signo, &replaced); /* only fails for a bad signo, checked at the watch */
+    pthread_mutex_unlock(&sig_lock);
+    if (replaced) {
+        /* While the other disposition was in place (libuv's handler from
+         * its SIGCHLD watch's start, or SIG_DFL after its stop), a SIGCHLD
+         * may have reached it alone. Report one, so no waiter misses a
+         * child's exit: SIGCHLD never promised a count (deliveries
+         * coalesce), so an extra one is harmless where a lost one is not. */
+        atomic_fetch_add_explicit(&sig_count[signo], 1, memory_order_release);
+        char b = (char)signo;
+        ssize_t r = write(sig_pipe[1], &b, 1);
+        (void)r;
+    }
 }
 
 int weft__signal_pipe_fd(void)
@@ -68,13 +124,9 @@ int weft__signal_watch(weft_signal_t *s)
 {
     pthread_mutex_lock(&sig_lock);
     if (!sig_installed[s->signo]) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_signal;
-        sa.sa_flags = SA_RESTART;
-        sigemptyset(&sa.sa_mask);
-        if (sigaction(s->signo, &sa, NULL) != 0) {
-            int rc = -errno;
+        bool replaced;
+        int rc = install(s->signo, &replaced);
+        if (rc != 0) {
             pthread_mutex_unlock(&sig_lock);
             return rc;
         }

@@ -26,6 +26,11 @@ void weft__signal_dispatch(void);
  * waiter, recording the deliveries so far. Returns 0 or -errno from
  * sigaction. */
 int weft__signal_watch(weft_signal_t *s);
+/* If weft's handler was ever installed for signo, puts it back when
+ * someone replaced it (libuv's SIGCHLD watch starting or stopping,
+ * reactor/uv_process.c), chaining to the replacement for SIGCHLD. Any
+ * thread. */
+void weft__signal_reassert(int signo);
 /* Unlinks s if linked. */
 void weft__signal_unwatch(weft_signal_t *s);
 /* True once s's signal was delivered after its weft__signal_watch.

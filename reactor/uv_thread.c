@@ -2,12 +2,15 @@
  * and the only file that calls libuv.
  *
  * Its loop has a doorbell (uv_async_t: rung to free retired sockets, to
- * re-arm the backstop timer for an earlier deadline, and to stop), the time
+ * re-arm the backstop timer for an earlier deadline, to answer child
+ * process requests (uv_process.c), and to stop), the time
  * driver's backstop timer (uv_timer_t: fires what no worker fired in time;
  * on a current-thread runtime every timer), a watch on the process's
  * signal pipe (uv_poll_t), and on a current-thread runtime a watch on the
  * I/O driver's epoll set (its one worker is the block_on thread, which
- * never sleeps in epoll). Workers never block on this thread.
+ * never sleeps in epoll). Workers never block on this thread. Child
+ * processes (spawn, kill, reaping) are in uv_process.c, the one other file
+ * that calls libuv.
  */
 #include <fcntl.h>
 #include <limits.h>
@@ -163,8 +166,10 @@ static void doorbell_cb(uv_async_t *a)
 {
     weft__driver_t *d = a->data;
     weft__io_free_retired(d);
+    weft__uv_proc_run(d);
     /* acquire: pairs with weft__uv_stop's release store. */
     if (atomic_load_explicit(&d->uv.stopping, memory_order_acquire)) {
+        weft__uv_proc_stop(d);
         close_handles(d);
         return;
     }

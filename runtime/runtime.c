@@ -49,6 +49,7 @@ static void builder_defaults(weft_builder_t *b, weft_flavor_t flavor)
     b->blocking_keep_alive_ms = 10000;
     b->detect_blocking = true;
     b->blocking_threshold_ms = 10;
+    b->block_on_runs_tasks = true;
 }
 
 void weft_builder_init_sized(weft_builder_t *b, weft_flavor_t flavor, size_t size)
@@ -161,6 +162,8 @@ int weft_runtime_new(const weft_builder_t *b, weft_runtime_t **out)
     s->nworkers = n;
     s->cfg = *b;
     s->gqi = b->global_queue_interval ? b->global_queue_interval : 61;
+    s->block_on_runs_tasks = b->flavor == WEFT_RUNTIME_MULTI_THREAD && b->block_on_runs_tasks &&
+                             b->on_thread_start == NULL && b->on_thread_stop == NULL;
     snprintf(s->name, sizeof s->name, "%s", b->thread_name ? b->thread_name : "weft-wrk");
     atomic_init(&s->shutdown, false);
     atomic_init(&s->driver_busy, false);
@@ -277,6 +280,23 @@ static void root_drop(const void *d)
 
 const weft_waker_vtable_t weft__root_waker_vtable = { root_clone, root_wake, root_wake_by_ref, root_drop };
 
+/* Multi-thread: the block_on thread, its future pending, runs one task from
+ * the inject queue instead of sleeping (builder: block_on_runs_tasks). A
+ * spawn from this thread and an await of its handle then cost no hand-off
+ * to a worker and back (blockon_spawn_join). The thread is no worker: what
+ * the task wakes or spawns goes to the inject queue and a worker is
+ * notified, as from any outside thread. Returns whether it ran one. */
+static bool help_run_task(weft__sched_t *s)
+{
+    weft_task_t *t;
+    if (weft__inject_pop(&s->inject, &t, 1) == 0)
+        return false;
+    weft__coop_start();
+    weft__task_run(t);
+    weft__coop_stop();
+    return true;
+}
+
 int weft_runtime_block_on(weft_runtime_t *rt, weft_future_t *fut, void *out)
 {
     WEFT__REQUIRE("weft_runtime_block_on", rt);
@@ -343,7 +363,8 @@ int weft_runtime_block_on(weft_runtime_t *rt, weft_future_t *fut, void *out)
             unsigned ran = weft__ct_run_some(s, s->gqi);
             if (ran == 0 && !atomic_load_explicit(&r->woken, memory_order_acquire))
                 weft__ct_idle(s, &r->woken); /* parks; a paused clock may jump instead (clock.c) */
-        } else if (!atomic_load_explicit(&r->woken, memory_order_acquire)) {
+        } else if (!atomic_load_explicit(&r->woken, memory_order_acquire) &&
+                   !(s->block_on_runs_tasks && help_run_task(s))) {
             weft__park(r->target);
         }
     }

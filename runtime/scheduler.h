@@ -199,6 +199,9 @@ typedef struct weft__sched {
     weft__owned_t owned;
     _Atomic bool shutdown;
     unsigned gqi;
+    /* Multi-thread: block_on threads run inject-queue tasks while they
+     * wait (builder.block_on_runs_tasks, and no thread hooks). */
+    bool block_on_runs_tasks;
     weft_builder_t cfg;
     char name[16];
     /* current-thread: the block_on thread owns worker 0 while this is set. */

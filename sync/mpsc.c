@@ -109,7 +109,7 @@
 
 #include "../runtime/context.h"
 #include "../runtime/nonnull.h"
-#include "construct.h"
+#include "../runtime/construct.h"
 #include "waiters.h"
 #include "weft/mpsc.h"
 
@@ -931,7 +931,7 @@ static void sender_retain(weft_mpsc_t *c)
     atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
 }
 
-/* ---- Writing a future (sync/construct.h) ------------------------------------ */
+/* ---- Writing a future (runtime/construct.h) ------------------------------------ */
 #ifdef WEFT__PAIR_STORES
 _Static_assert(offsetof(weft_mpsc_send_t, chan_) == 8 && offsetof(weft_mpsc_send_t, value_) == 16 &&
                    offsetof(weft_mpsc_send_t, permit_) == 24 && offsetof(weft_mpsc_send_t, node_) == 32 &&

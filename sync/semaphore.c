@@ -43,7 +43,7 @@
 
 #include "../runtime/context.h"
 #include "../runtime/nonnull.h"
-#include "construct.h"
+#include "../runtime/construct.h"
 #include "sem_internal.h"
 #include "waiters.h"
 
@@ -517,7 +517,7 @@ _Static_assert(offsetof(weft_semaphore_acquire_t, node_) == 8 && offsetof(weft_s
 
 /* node_ is initialized when the acquire queues (queue_locked): a future
  * moves until it is first polled. Written in 16-byte pieces
- * (sync/construct.h). */
+ * (runtime/construct.h). */
 weft_semaphore_acquire_t weft__semaphore_acquire_with(weft_semaphore_t *sem, size_t n, const weft_future_vtable_t *vt)
 {
     weft_semaphore_acquire_t a;

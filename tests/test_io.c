@@ -297,7 +297,7 @@ START_TEST(t_read_to_end)
     for (size_t chunk = 1; chunk <= 4096; chunk *= 3) {
         scripted_t s;
         scripted_init(&s, pattern, sizeof pattern, NULL, 0, chunk);
-        weft_io_bytes_t b = { 0 };
+        weft_bytes_t b = { 0 };
         ssize_t n = 0;
         weft_io_read_to_end_t r = weft_io_read_to_end(&s.stream, &b, sizeof pattern);
         drive(WEFT_FUTURE(&r), &n); /* exactly the cap: fine */
@@ -310,7 +310,7 @@ START_TEST(t_read_to_end)
         drive(WEFT_FUTURE(&r), &n);
         ck_assert_int_eq(n, 10);
         ck_assert_uint_eq(b.len, sizeof pattern + 10);
-        weft_io_bytes_free(&b);
+        weft_bytes_free(&b);
         ck_assert_ptr_null(b.data);
     }
 }
@@ -322,31 +322,31 @@ START_TEST(t_read_to_end_over_cap)
     for (size_t chunk = 1; chunk <= 64; chunk *= 4) {
         scripted_t s;
         scripted_init(&s, pattern, 100, NULL, 0, chunk);
-        weft_io_bytes_t b = { 0 };
+        weft_bytes_t b = { 0 };
         ssize_t n = 0;
         weft_io_read_to_end_t r = weft_io_read_to_end(&s.stream, &b, 99);
         drive(WEFT_FUTURE(&r), &n);
-        ck_assert_int_eq(n, -EMSGSIZE);
+        ck_assert_int_eq(n, WEFT_EMSGSIZE);
         ck_assert_uint_eq(b.len, 99); /* what was kept, still ours to free */
         ck_assert_uint_le(b.cap, 99); /* never allocated past the cap */
         ck_assert_int_eq(memcmp(b.data, pattern, 99), 0);
         /* a reused buffer already past a smaller cap */
         r = weft_io_read_to_end(&s.stream, &b, 10);
         drive(WEFT_FUTURE(&r), &n);
-        ck_assert_int_eq(n, -EMSGSIZE);
-        weft_io_bytes_free(&b);
+        ck_assert_int_eq(n, WEFT_EMSGSIZE);
+        weft_bytes_free(&b);
     }
     /* the stream's error is passed through, with the bytes so far kept */
     scripted_t s;
     scripted_init(&s, pattern, 50, NULL, 0, 8);
     s.read_end = -ECONNRESET;
-    weft_io_bytes_t b = { 0 };
+    weft_bytes_t b = { 0 };
     ssize_t n = 0;
     weft_io_read_to_end_t r = weft_io_read_to_end(&s.stream, &b, 1000);
     drive(WEFT_FUTURE(&r), &n);
     ck_assert_int_eq(n, -ECONNRESET);
     ck_assert_uint_eq(b.len, 50);
-    weft_io_bytes_free(&b);
+    weft_bytes_free(&b);
 }
 END_TEST
 
@@ -356,7 +356,7 @@ START_TEST(t_read_to_end_enomem)
     for (long k = 1; k <= 2; k++) { /* the first allocation, then the growth */
         scripted_t s;
         scripted_init(&s, pattern, sizeof pattern, NULL, 0, 4096);
-        weft_io_bytes_t b = { 0 };
+        weft_bytes_t b = { 0 };
         ssize_t n = 0;
         weft_io_read_to_end_t r = weft_io_read_to_end(&s.stream, &b, 1 << 20);
         weft__alloc_fail_after(k);
@@ -365,7 +365,7 @@ START_TEST(t_read_to_end_enomem)
         ck_assert_int_eq(n, WEFT_ENOMEM);
         /* what arrived before the failed growth is kept */
         ck_assert_uint_eq(b.len, k == 1 ? 0 : sizeof pattern);
-        weft_io_bytes_free(&b);
+        weft_bytes_free(&b);
     }
 }
 END_TEST
@@ -492,11 +492,11 @@ START_TEST(t_drop_mid_wait)
     }
     for (int i = 4; i < 8; i++)
         weft_future_drop(WEFT_FUTURE(&ops[i])); /* dropped unpolled */
-    weft_io_bytes_t b = { 0 };
+    weft_bytes_t b = { 0 };
     weft_io_read_to_end_t r = weft_io_read_to_end(&s.stream, &b, 100);
     poll_pending(WEFT_FUTURE(&r), &w);
     weft_future_drop(WEFT_FUTURE(&r));
-    weft_io_bytes_free(&b);
+    weft_bytes_free(&b);
     scripted_t a, c;
     scripted_init(&a, pattern, 64, buf, sizeof buf, 2);
     scripted_init(&c, pattern, 64, buf, sizeof buf, 2);
@@ -741,11 +741,11 @@ typedef struct {
     WEFT_FRAME;
     weft_stream_t *s;
     size_t want;
-    weft_io_bytes_t b;
+    weft_bytes_t b;
     ssize_t n;
     weft_io_read_to_end_t r;
 } reader_t;
-static void reader_cleanup(reader_t *r) { weft_io_bytes_free(&r->b); }
+static void reader_cleanup(reader_t *r) { weft_bytes_free(&r->b); }
 WEFT_ASYNC_WITH_DROP(reader_t, reader_fn, int, reader_cleanup)
 {
     WEFT_BEGIN();
@@ -1106,13 +1106,13 @@ typedef struct {
     const char *say;
     size_t expect;
     char buf[64];
-    weft_io_bytes_t got;
+    weft_bytes_t got;
     ssize_t n;
     int rc;
     weft_io_op_t op;
     weft_io_read_to_end_t rte;
 } talker_t;
-static void talker_cleanup(talker_t *t) { weft_io_bytes_free(&t->got); }
+static void talker_cleanup(talker_t *t) { weft_bytes_free(&t->got); }
 WEFT_ASYNC_WITH_DROP(talker_t, talker_fn, int, talker_cleanup)
 {
     WEFT_BEGIN();

@@ -491,6 +491,71 @@ START_TEST(displaced_spawn_runs_on_idle_worker)
 }
 END_TEST
 
+/* ---- block_on runs inject-queue tasks while it waits -------------------------- */
+static _Atomic(pthread_t) ran_on;
+static _Atomic int ran_flag;
+static weft_poll_t where_poll(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    (void)f, (void)cx;
+    atomic_store(&ran_on, pthread_self());
+    atomic_store(&ran_flag, 1);
+    *(int *)out = 7;
+    return WEFT_READY;
+}
+static const weft_future_vtable_t where_vt = { where_poll, NULL, NULL, sizeof(weft_future_t), sizeof(int), "where" };
+
+static void noop_hook(void *arg) { (void)arg; }
+
+/* The only worker is stuck in a poll: a task spawned from the test thread
+ * and awaited in block_on can only run on the block_on thread (shape 0:
+ * the default), and must wait for the worker when the option is off
+ * (shape 1) or thread hooks are set (shape 2). */
+START_TEST(block_on_runs_inject_tasks_while_waiting)
+{
+    weft_builder_t b;
+    weft_builder_init(&b, WEFT_RUNTIME_MULTI_THREAD);
+    b.workers = 1;
+    b.detect_blocking = false;
+    ck_assert(b.block_on_runs_tasks); /* the default */
+    if (_i == 1)
+        b.block_on_runs_tasks = false;
+    if (_i == 2)
+        b.on_thread_start = noop_hook;
+    weft_runtime_t *rt = NULL;
+    ck_assert_int_eq(weft_runtime_new(&b, &rt), 0);
+    stuck_release = 0;
+    stuck_entered = 0;
+    stuck_t st = { { &stuck_vt } };
+    ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &st, NULL), 0);
+    while (!stuck_entered)
+        sleep_ms(1);
+    ran_flag = 0;
+    weft_future_t w = { &where_vt };
+    weft_join_handle_t jh;
+    ck_assert_int_eq(weft_handle_spawn(weft_runtime_handle(rt), &w, &jh), 0);
+    pthread_t th;
+    if (_i != 0) {
+        /* Off: nothing runs it until the worker is free again. */
+        sleep_ms(50);
+        ck_assert_int_eq(ran_flag, 0);
+        pthread_create(&th, NULL, release_later, NULL);
+    }
+    int out = 0, rc = -1;
+    ck_assert_int_eq(weft_runtime_block_on(rt, weft_join(&jh, &out), &rc), 0);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(out, 7);
+    if (_i == 0) {
+        ck_assert(pthread_equal(atomic_load(&ran_on), pthread_self()));
+        stuck_release = 1;
+    } else {
+        ck_assert(!pthread_equal(atomic_load(&ran_on), pthread_self()));
+        pthread_join(th, NULL);
+    }
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("runtime");
@@ -516,6 +581,7 @@ int main(void)
     tcase_add_loop_test(tc, coop_budget_forces_yield, 0, N_SHAPES);
     tcase_add_loop_test(tc, woken_while_running_runs_again_once, 0, 2);
     tcase_add_test(tc, displaced_spawn_runs_on_idle_worker);
+    tcase_add_loop_test(tc, block_on_runs_inject_tasks_while_waiting, 0, 3);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -397,6 +397,7 @@ static weft_runtime_t *spinning_rt(unsigned workers)
     weft_builder_init(&b, WEFT_RUNTIME_MULTI_THREAD);
     b.workers = workers;
     b.detect_blocking = false; /* its tasks spin on purpose */
+    b.block_on_runs_tasks = false; /* the spinners must hold the workers, not the test thread */
     weft_runtime_t *rt = NULL;
     ck_assert_int_eq(weft_runtime_new(&b, &rt), 0);
     return rt;

@@ -248,7 +248,7 @@ static inline bool can_fork(void)
  * coop_sibling_ran set, or 0. Spawned on a current-thread runtime next to
  * a sibling task that sets the flag, it must give way within its budget:
  * the sibling runs in the middle, not before the first round nor after
- * the last. */
+ * the last (assert_coop_yields_within: a greedy future of `rounds`). */
 static _Atomic int coop_sibling_ran;
 static inline weft_poll_t coop_sibling_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
@@ -258,7 +258,7 @@ static inline weft_poll_t coop_sibling_poll(weft_future_t *f, weft_context_t *cx
 }
 static const weft_future_vtable_t coop_sibling_vt = { coop_sibling_poll, NULL, NULL, sizeof(weft_future_t), 0,
                                                       "coop_sibling" };
-static inline void assert_coop_yields(weft_future_t *greedy)
+static inline void assert_coop_yields_within(weft_future_t *greedy, int rounds)
 {
     coop_sibling_ran = 0;
     weft_runtime_t *rt = test_rt(WEFT_RUNTIME_CURRENT_THREAD, 1);
@@ -269,8 +269,12 @@ static inline void assert_coop_yields(weft_future_t *greedy)
     int saw = 0;
     ck_assert_int_eq(join_out(rt, &hg, &saw), 0);
     ck_assert_int_gt(saw, 0);
-    ck_assert_int_lt(saw, 1000); /* the sibling ran in the middle */
+    ck_assert_int_lt(saw, rounds); /* the sibling ran in the middle */
     weft_runtime_free(rt);
+}
+static inline void assert_coop_yields(weft_future_t *greedy)
+{
+    assert_coop_yields_within(greedy, 1000);
 }
 
 /* A waker whose data is a counter: for polling a future by hand on the

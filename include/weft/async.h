@@ -173,8 +173,19 @@ WEFT_API void weft__await_check(const weft_future_t *child, const void *out, siz
 #define WEFT__DST_SIZE(out) \
     _Generic((out), void *: (size_t)0, const void *: (size_t)0, int: (size_t)0, default: sizeof(*WEFT__DST_PTR(out)))
 #define WEFT__DST_PTR(out) _Generic((out), void *: (const char *)0, const void *: (const char *)0, int: (const char *)0, default: (out))
+/* The common case (sizes agree) costs a load and a compare inline; only a
+ * mismatch, or something that is no future, calls out to report it. */
+static inline void weft__await_check_inline(const weft_future_t *child, const void *out, size_t out_size,
+                                            const char *fn, const char *site)
+{
+    if (out == NULL || out_size == 0)
+        return;
+    size_t have = (child != NULL && child->vtable != NULL) ? child->vtable->out_size : (size_t)-1;
+    if (have != out_size && !(have == 0 && out_size == sizeof(weft_unit_t)))
+        weft__await_check(child, out, out_size, fn, site);
+}
 #define WEFT__AWAIT_CHECK(child, out) \
-    weft__await_check(WEFT_FUTURE(child), (const void *)(out), WEFT__DST_SIZE(out), __func__, WEFT_SITE)
+    weft__await_check_inline(WEFT_FUTURE(child), (const void *)(out), WEFT__DST_SIZE(out), __func__, WEFT_SITE)
 #else
 #define WEFT__AWAIT_CHECK(child, out) ((void)0)
 #endif

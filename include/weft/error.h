@@ -37,7 +37,8 @@ extern "C" {
     X(EADDRINUSE, "address already in use")                            \
     X(EMFILE, "too many open files")                                   \
     X(EAFNOSUPPORT, "address family not supported")                    \
-    X(EOVERFLOW, "the receiver fell behind and missed messages")
+    X(EOVERFLOW, "the receiver fell behind and missed messages")      \
+    X(EMSGSIZE, "message too long")
 
 enum weft_errno_e {
 #define WEFT__ERR_ENUM(name, msg) WEFT_##name = -name,

@@ -155,33 +155,44 @@ WEFT_API WEFT_NODISCARD weft_io_op_t weft_io_flush(weft_stream_t *s);
  * Output int: 0 or a negative errno. */
 WEFT_API WEFT_NODISCARD weft_io_op_t weft_io_shutdown(weft_stream_t *s);
 
-/* A growable byte buffer owned by the caller: zero it to start empty
- * (or reuse one: reads append after len). Free with weft_io_bytes_free. */
-typedef struct weft_io_bytes_s {
-    unsigned char *data;
-    size_t len; /* bytes held */
-    size_t cap; /* bytes allocated */
-} weft_io_bytes_t;
-/* Frees b's storage and empties it. Context: any thread. */
-WEFT_API void weft_io_bytes_free(weft_io_bytes_t *b);
+/* ---- A growable byte buffer (read_to_end, read_until, codecs) ----------------------------------------------------
+ * data holds len bytes in a block of cap bytes (data NULL while cap is 0).
+ * Read data and len freely; change them only through the calls below.
+ * Zero-initialised (or WEFT_BYTES_INIT) it is empty and owns nothing. */
+typedef struct weft_bytes_s {
+    char *data;
+    size_t len;
+    size_t cap;
+} weft_bytes_t;
+#define WEFT_BYTES_INIT { NULL, 0, 0 }
+
+/* Makes room for `extra` more bytes after len (doubling the block as it
+ * grows). Returns 0 or WEFT_ENOMEM (b unchanged). Context: any thread. */
+WEFT_API WEFT_NODISCARD int weft_bytes_reserve(weft_bytes_t *b, size_t extra);
+/* Appends len bytes. Returns 0 or WEFT_ENOMEM (b unchanged). */
+WEFT_API WEFT_NODISCARD int weft_bytes_append(weft_bytes_t *b, const void *p, size_t len);
+/* Empties b (len = 0), keeping its block for reuse. */
+WEFT_API void weft_bytes_clear(weft_bytes_t *b);
+/* Frees b's block and leaves it empty. */
+WEFT_API void weft_bytes_free(weft_bytes_t *b);
 
 /* The future of weft_io_read_to_end. Fields private. */
 typedef struct weft_io_read_to_end_s {
     weft_future_t future;
     weft_stream_t *s_;
-    weft_io_bytes_t *buf_;
+    weft_bytes_t *buf_;
     size_t max_;
     size_t start_;
     bool started_;
 } weft_io_read_to_end_t;
 /* Reads until end of stream, appending to *buf (grown by doubling, never
  * past max bytes in all). Output ssize_t: the bytes appended, or a
- * negative errno: -EMSGSIZE when the stream holds more than buf may
+ * negative errno: WEFT_EMSGSIZE when the stream holds more than buf may
  * (buf then holds max bytes and one more byte was read and dropped),
  * WEFT_ENOMEM when growing failed, or the stream's error. On every
  * outcome, dropped or not, what was read stays in *buf, the caller's to
- * free (weft_io_bytes_free). */
-WEFT_API WEFT_NODISCARD weft_io_read_to_end_t weft_io_read_to_end(weft_stream_t *s, weft_io_bytes_t *buf,
+ * free (weft_bytes_free). */
+WEFT_API WEFT_NODISCARD weft_io_read_to_end_t weft_io_read_to_end(weft_stream_t *s, weft_bytes_t *buf,
                                                                   size_t max);
 
 /* ---- copy ---------------------------------------------------------------------- */

@@ -111,6 +111,15 @@ typedef struct weft_builder_s {
     weft_task_order_t task_order;
     uint64_t seed;
     bool print_seed;
+    /* Multi-thread (default true): a thread in weft_runtime_block_on whose
+     * future is pending runs tasks waiting in the runtime's inject queue
+     * (spawns and wakes from outside the workers) before it sleeps, so a
+     * task spawned from outside and awaited there runs at once, with no
+     * hand-off to a worker and back. Such a task then runs on that thread:
+     * neither the thread hooks nor the blocking detector see it there.
+     * Ignored (off) when on_thread_start or on_thread_stop is set; false:
+     * tasks run on the workers only. */
+    bool block_on_runs_tasks;
 } weft_builder_t;
 
 /* What the blocking detector saw. The strings are valid during the

@@ -27,10 +27,14 @@
 #include "watch.h"
 #include "time.h"
 #include "io.h"
+#include "bufio.h"
+#include "codec.h"
+#include "fs.h"
 #include "net.h"
 #include "asyncfd.h"
 #include "socket.h"
 #include "signal.h"
+#include "process.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -245,27 +245,67 @@ weft_io_op_t weft_io_shutdown(weft_stream_t *s)
     return make_op(&shutdown_vtable, s, NULL, 0, NULL);
 }
 
-/* ---- read_to_end ------------------------------------------------------------- */
+/* ---- weft_bytes_t ---------------------------------------------------------------------- */
 
-/* The first allocation of an empty buffer; it then doubles. */
-#define READ_TO_END_FIRST 4096
-
-void weft_io_bytes_free(weft_io_bytes_t *b)
+int weft_bytes_reserve(weft_bytes_t *b, size_t extra)
 {
-    WEFT__REQUIRE("weft_io_bytes_free", b);
+    WEFT__REQUIRE("weft_bytes_reserve", b);
+    if (b->cap - b->len >= extra)
+        return 0;
+    if (extra > SIZE_MAX - b->len)
+        return WEFT_ENOMEM;
+    size_t want = b->len + extra, cap = b->cap < 64 ? 64 : b->cap;
+    while (cap < want)
+        cap = cap > SIZE_MAX / 2 ? want : cap * 2;
+    char *p = weft__alloc(cap); /* not realloc: blocks are freed with their size */
+    if (p == NULL)
+        return WEFT_ENOMEM;
+    if (b->len > 0)
+        memcpy(p, b->data, b->len);
+    if (b->data != NULL)
+        weft__free(b->data, b->cap);
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+int weft_bytes_append(weft_bytes_t *b, const void *p, size_t len)
+{
+    int rc = weft_bytes_reserve(b, len);
+    if (rc == 0 && len > 0) {
+        memcpy(b->data + b->len, p, len);
+        b->len += len;
+    }
+    return rc;
+}
+
+void weft_bytes_clear(weft_bytes_t *b)
+{
+    WEFT__REQUIRE("weft_bytes_clear", b);
+    b->len = 0;
+}
+
+void weft_bytes_free(weft_bytes_t *b)
+{
+    WEFT__REQUIRE("weft_bytes_free", b);
     if (b->data != NULL)
         weft__free(b->data, b->cap);
     b->data = NULL;
     b->len = b->cap = 0;
 }
 
+/* ---- read_to_end ------------------------------------------------------------- */
+
+/* The first allocation of an empty buffer; it then doubles. */
+#define READ_TO_END_FIRST 4096
+
 /* Makes room for more bytes in b, never past max. Returns 0 or WEFT_ENOMEM. */
-static int grow(weft_io_bytes_t *b, size_t max)
+static int grow(weft_bytes_t *b, size_t max)
 {
     size_t want = b->cap < READ_TO_END_FIRST / 2 ? READ_TO_END_FIRST : b->cap * 2;
     if (want > max || want < b->cap) /* the cap, or an overflow */
         want = max;
-    unsigned char *p = weft__realloc(b->data, want);
+    char *p = weft__realloc(b->data, want);
     if (p == NULL)
         return WEFT_ENOMEM;
     b->data = p;
@@ -276,7 +316,7 @@ static int grow(weft_io_bytes_t *b, size_t max)
 static weft_poll_t read_to_end_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_io_read_to_end_t *r = (weft_io_read_to_end_t *)(void *)f;
-    weft_io_bytes_t *b = r->buf_;
+    weft_bytes_t *b = r->buf_;
     if (!r->started_) {
         r->started_ = true;
         r->start_ = b->len;
@@ -285,7 +325,7 @@ static weft_poll_t read_to_end_poll(weft_future_t *f, weft_context_t *cx, void *
     for (;;) {
         ssize_t n;
         if (b->len > r->max_) { /* a reused buffer already past the cap */
-            rc = -EMSGSIZE;
+            rc = WEFT_EMSGSIZE;
             break;
         }
         if (b->len == r->max_) {
@@ -293,7 +333,7 @@ static weft_poll_t read_to_end_poll(weft_future_t *f, weft_context_t *cx, void *
             unsigned char probe;
             if (weft_stream_poll_read(r->s_, cx, &probe, 1, &n) == WEFT_PENDING)
                 return WEFT_PENDING;
-            rc = n == 0 ? (ssize_t)(b->len - r->start_) : n < 0 ? n : -EMSGSIZE;
+            rc = n == 0 ? (ssize_t)(b->len - r->start_) : n < 0 ? n : WEFT_EMSGSIZE;
             break;
         }
         if (b->len == b->cap && (rc = grow(b, r->max_)) != 0)
@@ -314,7 +354,7 @@ static const weft_future_vtable_t read_to_end_vtable = {
     read_to_end_poll, NULL, NULL, sizeof(weft_io_read_to_end_t), sizeof(ssize_t), "weft_io_read_to_end",
 };
 
-weft_io_read_to_end_t weft_io_read_to_end(weft_stream_t *s, weft_io_bytes_t *buf, size_t max)
+weft_io_read_to_end_t weft_io_read_to_end(weft_stream_t *s, weft_bytes_t *buf, size_t max)
 {
     WEFT__REQUIRE("weft_io_read_to_end", s);
     WEFT__REQUIRE("weft_io_read_to_end", buf);

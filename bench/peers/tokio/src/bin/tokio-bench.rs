@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::{Builder, Runtime};
 use tokio::sync::{oneshot, Mutex, RwLock, Semaphore};
@@ -34,6 +34,8 @@ const TIMER_SEED: u64 = 88172645463325252;
 const TCP_CONNS: usize = 50;
 const TCP_ROUNDS: usize = 2_000;
 const TCP_MSG: usize = 64;
+const LINES_N: usize = 1_000_000;
+const LINES_TEXT: &[u8] = b"0123456789abcde\n";
 const IDLE_TASKS: usize = 100_000;
 
 struct Opts {
@@ -71,6 +73,8 @@ const WORKLOADS: &[Workload] = &[
         run: timers,
     },
     Workload { figures: &[("tcp_echo", "round trips/s", 0)], run: tcp_echo },
+    Workload { figures: &[("lines_throughput", "lines/s", 0)], run: lines_throughput },
+    Workload { figures: &[("file_read", "MB/s", 1)], run: file_read },
     Workload { figures: &[("proxy_throughput", "MB/s", 1)], run: proxy_throughput },
     Workload { figures: &[("idle_task_bytes", "bytes/task", 1)], run: idle_task_bytes },
     Workload { figures: &[("mutex_contended", "ns/lock", 1)], run: mutex_contended },
@@ -568,6 +572,49 @@ fn proxy_throughput(opts: &Opts) -> Vec<Sample> {
     })
 }
 
+// ---------------------------------------------------------- lines_throughput
+
+/// A writer task sends LINES_N 16-byte lines over one loopback TCP
+/// connection through a 64 KiB BufWriter; a reader task reads them back
+/// with BufReader (8 KiB, the default) and read_until(b'\n') into a
+/// cleared Vec (weft's read_line: bytes, no UTF-8 check) and counts them.
+fn lines_throughput(opts: &Opts) -> Vec<Sample> {
+    repeat(opts, |rt| {
+        let listener = rt
+            .block_on(TcpListener::bind("127.0.0.1:0"))
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
+        let start = Instant::now();
+        let writer = rt.spawn(async move {
+            let (sock, _) = listener.accept().await.expect("accept");
+            let mut w = BufWriter::with_capacity(65536, sock);
+            for _ in 0..LINES_N {
+                w.write_all(LINES_TEXT).await.expect("write");
+            }
+            w.shutdown().await.expect("shutdown");
+        });
+        let reader = rt.spawn(async move {
+            let sock = TcpStream::connect(addr).await.expect("connect");
+            let mut r = BufReader::with_capacity(8192, sock);
+            let mut line = Vec::new();
+            let mut count = 0usize;
+            loop {
+                line.clear();
+                if r.read_until(b'\n', &mut line).await.expect("read_until") == 0 {
+                    break;
+                }
+                count += 1;
+            }
+            count
+        });
+        let count = rt.block_on(reader).unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        rt.block_on(writer).unwrap();
+        assert_eq!(count, LINES_N);
+        vec![LINES_N as f64 / secs]
+    })
+}
+
 // ----------------------------------------------------------- idle_task_bytes
 
 extern "C" {
@@ -976,5 +1023,50 @@ fn fanout_tree(opts: &Opts) -> Vec<Sample> {
         let el = start.elapsed();
         assert_eq!(leaves, FANOUT.pow(FANOUT_DEPTH) as u64);
         vec![ns_per(el, tasks)]
+    })
+}
+
+// file_read: one task reads a 64 MiB file in 64 KiB chunks through
+// tokio::fs::File (written to a fresh temp directory first, outside the
+// timing, and removed after); MB/s, higher is better.
+const FILE_READ_SIZE: usize = 64 << 20;
+const FILE_READ_CHUNK: usize = 64 << 10;
+
+fn file_read(opts: &Opts) -> Vec<Sample> {
+    repeat(opts, |rt| {
+        let dir = std::env::temp_dir().join(format!("tokio-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("file_read mkdir");
+        let path = dir.join("data");
+        {
+            let mut f = std::fs::File::create(&path).expect("file_read create");
+            let mut block = vec![0u8; FILE_READ_CHUNK];
+            for i in 0..FILE_READ_SIZE / FILE_READ_CHUNK {
+                block.fill((i & 0xff) as u8);
+                f.write_all(&block).expect("file_read write");
+            }
+        }
+        let p = path.clone();
+        let start = Instant::now();
+        let total = rt.block_on(async {
+            tokio::spawn(async move {
+                let mut f = tokio::fs::File::open(&p).await.expect("file_read open");
+                let mut buf = vec![0u8; FILE_READ_CHUNK];
+                let mut total = 0usize;
+                loop {
+                    let n = f.read(&mut buf).await.expect("file_read read");
+                    if n == 0 {
+                        break total;
+                    }
+                    total += n;
+                }
+            })
+            .await
+            .unwrap()
+        });
+        let el = start.elapsed();
+        std::fs::remove_file(&path).expect("file_read remove");
+        std::fs::remove_dir(&dir).expect("file_read rmdir");
+        assert_eq!(total, FILE_READ_SIZE);
+        vec![FILE_READ_SIZE as f64 / 1e6 / el.as_secs_f64()]
     })
 }

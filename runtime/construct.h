@@ -1,4 +1,4 @@
-/* sync/construct.h - writing a future that its constructor returns by
+/* runtime/construct.h - writing a future that its constructor returns by
  * value (internal).
  *
  * The awaiting code copies a returned future into its frame at once
