@@ -30,6 +30,12 @@ typedef struct weft__tls {
     bool in_block_on;            /* inside weft_runtime_block_on */
     bool yielded;                /* the running task woke itself (see task.c) */
     int budget;                  /* coop budget left; -1 = unconstrained */
+    /* The budget's time slice (context.c): units left before the next
+     * clock read, the units of the interval that read ends, when the slice
+     * ends and when the clock was read last (ns, CLOCK_MONOTONIC;
+     * budget_deadline 0: not read yet in this poll). */
+    int budget_tick, budget_span;
+    uint64_t budget_deadline, budget_read;
     struct weft__pool *pool;     /* set on a blocking-pool thread (blocking.c) */
     /* task-local bindings of the scopes being polled here, innermost first
      * (task_local.c); empty at the start of every task's or root's poll */
@@ -63,7 +69,81 @@ static inline int weft__cx_worker_index(const struct weft__driver *d)
     return (d != NULL && weft__tls.driver == d) ? weft__tls.worker_index : -1;
 }
 
+/* ---- Cooperative budget (context.c) ----------------------------------------
+ * A task's poll may spend WEFT_COOP_BUDGET units (one per resource poll
+ * that makes progress) and may last WEFT_COOP_SLICE_NS, whichever runs out
+ * first; then weft_coop_proceed says no and every resource returns
+ * WEFT_PENDING after waking the task, so the poll ends and the worker
+ * moves on. Units alone bound a loop over cheap resources; the time slice
+ * bounds one whose units are dear (an accept loop spawning tasks with
+ * large frames, a copy moving 16 KiB per unit). */
 #define WEFT_COOP_BUDGET 128
+/* 1 ms: a tenth of the blocking detector's default threshold, so a poll
+ * cut at the slice, plus the unit in progress, stays well clear of it;
+ * and a timer tick, so a busy task delays due timers by about one tick.
+ * A poll of 128 ordinary units takes a few microseconds and never gets
+ * near it: the units end such polls, as before. */
+#define WEFT_COOP_SLICE_NS 1000000u
+/* The slice every budget started from now on gets (tests shorten or
+ * lengthen it: weft__coop_set_slice_ns). */
+extern uint64_t weft__coop_slice_ns;
+void weft__coop_set_slice_ns(uint64_t ns);
+
+/* The unit at which a poll first reads the clock (context.c): polls that
+ * spend fewer units, most of them, read none. */
+#define WEFT__COOP_CLOCK_FIRST 8
+
+/* Saved coop state, for a nested poll with a budget of its own (a local
+ * set's task inside its run future's poll, a block_on inside a blocking
+ * job). */
+typedef struct {
+    int budget, tick, span;
+    uint64_t deadline, read;
+} weft__coop_saved_t;
+
+/* A fresh budget for the task about to be polled: WEFT_COOP_BUDGET units
+ * and a time slice that starts at the first clock read (context.c). */
+static inline void weft__coop_start(void)
+{
+    weft__tls.budget = WEFT_COOP_BUDGET;
+    weft__tls.budget_tick = weft__tls.budget_span = WEFT__COOP_CLOCK_FIRST;
+    weft__tls.budget_deadline = 0;
+}
+
+/* Something dear just happened in this poll (a spawn that copied or
+ * faulted in a page or more): the next weft_coop_proceed reads the clock,
+ * so a loop of such operations is cut at the slice within one unit. */
+static inline void weft__coop_note_dear(void)
+{
+    weft__tls_t *c = &weft__tls;
+    if (c->budget > 0 && c->budget_tick > 1) {
+        c->budget_span -= c->budget_tick - 1; /* the interval ends at the next unit */
+        c->budget_tick = 1;
+    }
+}
+
+/* Outside a task's poll: unconstrained. */
+static inline void weft__coop_stop(void)
+{
+    weft__tls.budget = -1;
+}
+
+static inline weft__coop_saved_t weft__coop_save(void)
+{
+    weft__coop_saved_t c = { weft__tls.budget, weft__tls.budget_tick, weft__tls.budget_span,
+                             weft__tls.budget_deadline, weft__tls.budget_read };
+    return c;
+}
+
+static inline void weft__coop_restore(weft__coop_saved_t c)
+{
+    weft__tls.budget = c.budget;
+    weft__tls.budget_tick = c.tick;
+    weft__tls.budget_span = c.span;
+    weft__tls.budget_deadline = c.deadline;
+    weft__tls.budget_read = c.read;
+}
+
 /* Gives back the unit spent by weft_coop_proceed when the resource made no
  * progress (returned WEFT_PENDING). */
 static inline void weft__coop_refund(void)

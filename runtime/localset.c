@@ -254,12 +254,12 @@ static void run_task(weft_task_t *t)
 {
     weft_task_t *outer_task = weft__tls.task;
     bool outer_yielded = weft__tls.yielded;
-    int outer_budget = weft__tls.budget;
-    weft__tls.budget = WEFT_COOP_BUDGET;
+    weft__coop_saved_t outer_budget = weft__coop_save();
+    weft__coop_start();
     weft__task_run(t);
     weft__tls.task = outer_task;
     weft__tls.yielded = outer_yielded;
-    weft__tls.budget = outer_budget;
+    weft__coop_restore(outer_budget);
 }
 
 /* Runs up to LOCAL_TASKS_PER_POLL ready tasks; returns whether some are

@@ -291,9 +291,9 @@ static bool help_run_task(weft__sched_t *s)
     weft_task_t *t;
     if (weft__inject_pop(&s->inject, &t, 1) == 0)
         return false;
-    weft__tls.budget = WEFT_COOP_BUDGET;
+    weft__coop_start();
     weft__task_run(t);
-    weft__tls.budget = -1;
+    weft__coop_stop();
     return true;
 }
 
@@ -338,7 +338,7 @@ int weft_runtime_block_on(weft_runtime_t *rt, weft_future_t *fut, void *out)
     weft__sched_t *outer = weft__tls.sched;
     weft_task_t *outer_task = weft__tls.task;
     const struct weft_task_local_binding_s *outer_locals = weft__tls.locals;
-    int outer_budget = weft__tls.budget;
+    weft__coop_saved_t outer_budget = weft__coop_save();
     bool outer_yielded = weft__tls.yielded;
     weft__tls_set_runtime(s);
     weft__tls.task = NULL; /* the root future is not inside the outer task */
@@ -353,9 +353,9 @@ int weft_runtime_block_on(weft_runtime_t *rt, weft_future_t *fut, void *out)
         }
         /* acquire: pairs with root_wake_by_ref's release. */
         if (atomic_exchange_explicit(&r->woken, false, memory_order_acquire)) {
-            weft__tls.budget = WEFT_COOP_BUDGET;
+            weft__coop_start();
             weft_poll_t p = weft_future_poll(fut, &cx, out);
-            weft__tls.budget = -1;
+            weft__coop_stop();
             if (p == WEFT_READY)
                 break;
         }
@@ -371,7 +371,7 @@ int weft_runtime_block_on(weft_runtime_t *rt, weft_future_t *fut, void *out)
     weft__tls_set_runtime(outer);
     weft__tls.task = outer_task;
     weft__tls.locals = outer_locals;
-    weft__tls.budget = outer_budget;
+    weft__coop_restore(outer_budget);
     weft__tls.yielded = outer_yielded;
     weft__tls_set_worker(NULL);
     weft__tls.in_block_on = false;

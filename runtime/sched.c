@@ -183,13 +183,35 @@ bool weft__sched_has_work(weft__sched_t *s)
     return false;
 }
 
+static void check_vtable(const char *what, const weft_future_vtable_t *vt, const char *site)
+{
+    if (vt == NULL || vt->poll == NULL)
+        weft_panic(site, "%s: not a future (NULL or no vtable)", what);
+    if (vt->size < sizeof(weft_future_t))
+        weft_panic(site, "%s: the future's vtable gives its size as %zu bytes, less than a weft_future_t", what,
+                   vt->size);
+}
+
 void weft__spawn_check_future(const char *what, weft_future_t *fut, const char *site)
 {
-    if (fut == NULL || fut->vtable == NULL || fut->vtable->poll == NULL)
-        weft_panic(site, "%s: not a future (NULL or no vtable)", what);
-    if (fut->vtable->size < sizeof(weft_future_t))
-        weft_panic(site, "%s: the future's vtable gives its size as %zu bytes, less than a weft_future_t", what,
-                   fut->vtable->size);
+    check_vtable(what, fut != NULL ? fut->vtable : NULL, site);
+}
+
+/* The spawn after the task holds its future: the join handle, then the
+ * shutdown rule. Returns the task to schedule, or NULL when it was
+ * dropped. */
+static weft_task_t *spawn_built(weft__sched_t *s, weft_task_t *t, weft_join_handle_t *jh)
+{
+    if (jh != NULL)
+        weft__join_handle_init(jh, t);
+    /* Shutdown began: drop the future now, the handle reports
+     * WEFT_ECANCELED. (A spawn that races the flag lands in a queue that
+     * shutdown drains, and the draining cancels it: task.h.) */
+    if (atomic_load_explicit(&s->shutdown, memory_order_acquire)) {
+        weft__task_drop_queued(t, WEFT__ENTRY_WAKE);
+        return NULL;
+    }
+    return t;
 }
 
 int weft__task_spawn_new(weft__sched_t *s, weft_future_t *fut, weft_join_handle_t *jh, const char *name,
@@ -199,30 +221,50 @@ int weft__task_spawn_new(weft__sched_t *s, weft_future_t *fut, weft_join_handle_
     weft_task_t *t = weft__task_new(s, fut, jh != NULL, name, site);
     if (t == NULL)
         return WEFT_ENOMEM;
-    if (jh != NULL)
-        weft__join_handle_init(jh, t);
-    /* Shutdown began: drop the future now, the handle reports
-     * WEFT_ECANCELED. (A spawn that races the flag lands in a queue that
-     * shutdown drains, and the draining cancels it: task.h.) */
-    if (atomic_load_explicit(&s->shutdown, memory_order_acquire)) {
-        weft__task_drop_queued(t, WEFT__ENTRY_WAKE);
-        return 0;
-    }
-    *out = t;
+    *out = spawn_built(s, t, jh);
     return 0;
 }
 
-int weft_spawn_at(weft_handle_t *h, weft_future_t *fut, weft_join_handle_t *jh, const weft_spawn_opts_t *opts,
-                  const char *site)
+static weft__sched_t *spawn_target(weft_handle_t *h, const char *site)
 {
     weft__sched_t *s = h ? (weft__sched_t *)h : weft__tls.sched;
     if (s == NULL)
         weft_panic(site, "weft_spawn called with no runtime current on this thread: call it from a task or "
                    "block_on, or use weft_handle_spawn with a runtime handle");
+    return s;
+}
+
+int weft_spawn_at(weft_handle_t *h, weft_future_t *fut, weft_join_handle_t *jh, const weft_spawn_opts_t *opts,
+                  const char *site)
+{
+    weft__sched_t *s = spawn_target(h, site);
     weft__spawn_check_future("weft_spawn", fut, site);
     weft_task_t *t;
     int rc = weft__task_spawn_new(s, fut, jh, opts ? opts->name : NULL, site, &t);
     if (t != NULL)
         weft__sched_spawned(s, t);
     return rc;
+}
+
+int weft_spawn_in_place_at(weft_handle_t *h, const weft_future_vtable_t *vtable, weft_future_init_cb init,
+                           void *arg, weft_join_handle_t *jh, const weft_spawn_opts_t *opts, const char *site)
+{
+    weft__sched_t *s = spawn_target(h, site);
+    check_vtable("weft_spawn_in_place", vtable, site);
+    if (init == NULL)
+        weft_panic(site, "weft_spawn_in_place: init is NULL");
+    weft_task_t *t = weft__task_alloc(s, vtable, jh != NULL, opts ? opts->name : NULL, site);
+    if (t == NULL)
+        return WEFT_ENOMEM; /* init never called */
+    /* Built where it will be polled: no copy, and the frame's pages are
+     * touched once, by init and the polls. No one else sees t yet. */
+    weft_future_t *fut = weft__task_future(t);
+    init(fut, arg);
+    if (fut->vtable != vtable)
+        weft_panic(site, "weft_spawn_in_place: init left a future of another vtable (%s) than the one given (%s)",
+                   fut->vtable && fut->vtable->name ? fut->vtable->name : "?", vtable->name ? vtable->name : "?");
+    t = spawn_built(s, t, jh);
+    if (t != NULL)
+        weft__sched_spawned(s, t);
+    return 0;
 }

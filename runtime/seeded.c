@@ -134,9 +134,9 @@ unsigned weft__seeded_run_some(weft__sched_t *s, unsigned max)
     unsigned n = 0;
     weft_task_t *t;
     while (n < max && (t = pick(s, w)) != NULL) {
-        weft__tls.budget = WEFT_COOP_BUDGET;
+        weft__coop_start();
         weft__task_run(t);
-        weft__tls.budget = -1;
+        weft__coop_stop();
         n++;
     }
     return n;

@@ -79,10 +79,13 @@ static inline weft__owned_t *owned_list(weft_task_t *t)
     return WEFT_UNLIKELY(weft__task_is_local(t)) ? weft__local_owned(t->local) : &t->sched->owned;
 }
 
-weft_task_t *weft__task_new(weft__sched_t *s, weft_future_t *fut, bool with_handle, const char *name,
-                            const char *site)
+/* A page: a spawn that copies this much, or touches it for the first time,
+ * costs microseconds rather than nanoseconds (the budget hears of it). */
+#define DEAR_TASK_BYTES 4096
+
+weft_task_t *weft__task_alloc(weft__sched_t *s, const weft_future_vtable_t *vt, bool with_handle, const char *name,
+                              const char *site)
 {
-    const weft_future_vtable_t *vt = fut->vtable;
     size_t namelen = name ? strlen(name) + 1 : 0;
     weft__task_layout_t l = weft__task_layout(vt, namelen);
     weft_task_t *t = weft__alloc(l.total);
@@ -96,13 +99,23 @@ weft_task_t *weft__task_new(weft__sched_t *s, weft_future_t *fut, bool with_hand
     weft__dnode_init(&t->owned);
     t->join_waker = (weft_waker_t){ NULL, NULL };
     t->vtable = vt;
-    memcpy(t + 1, fut, vt->size);
     *(const char **)(void *)((char *)t + l.site_off) = site;
     *(uint64_t *)(void *)((char *)t + l.id_off) = next_task_id();
     if (name)
         memcpy((char *)t + l.name_off, name, namelen);
     WEFT_LIVE_INC(WEFT_LIVE_TASK);
     WEFT_LIVE_INC(WEFT_LIVE_FRAME);
+    if (l.total >= DEAR_TASK_BYTES)
+        weft__coop_note_dear();
+    return t;
+}
+
+weft_task_t *weft__task_new(weft__sched_t *s, weft_future_t *fut, bool with_handle, const char *name,
+                            const char *site)
+{
+    weft_task_t *t = weft__task_alloc(s, fut->vtable, with_handle, name, site);
+    if (t != NULL)
+        memcpy(weft__task_future(t), fut, fut->vtable->size);
     return t;
 }
 

@@ -122,8 +122,14 @@ typedef enum {
     WEFT__ENTRY_WAKE,
 } weft__entry_t;
 
-/* Allocates a task holding a copy of fut. refs: owned + queue (+ handle).
- * Returns NULL on allocation failure. */
+/* Allocates a task for a future of vtable vt, the future's room left
+ * unwritten (weft__task_future: the caller builds the future there before
+ * anyone else sees the task). refs: owned + queue (+ handle). Returns NULL
+ * on allocation failure. A task of a page or more tells the coop budget
+ * (weft__coop_note_dear). */
+weft_task_t *weft__task_alloc(struct weft__sched *s, const weft_future_vtable_t *vt, bool with_handle,
+                              const char *name, const char *site);
+/* As weft__task_alloc, with a copy of fut in the future's room. */
 weft_task_t *weft__task_new(struct weft__sched *s, weft_future_t *fut, bool with_handle, const char *name,
                             const char *site);
 /* Polls (or cancels) a task whose queue reference the caller holds; the

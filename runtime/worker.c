@@ -16,7 +16,8 @@
  *      one last look at every queue; the first worker to park sleeps in
  *      the driver (weft__driver_park), the others on their futex.
  * Each task taken from a queue gets a fresh cooperative budget of
- * WEFT_COOP_BUDGET, shared with the LIFO successors it runs (as in Tokio).
+ * WEFT_COOP_BUDGET units and a time slice (context.h), shared with the
+ * LIFO successors it runs (as in Tokio, which counts units only).
  * The inject check counts scheduling ticks (tasks taken), not polls.
  */
 #include <string.h>
@@ -108,7 +109,7 @@ static weft_task_t *next_task(weft__sched_t *s, weft__worker_t *w)
 void weft__worker_run_task(weft__worker_t *w, weft_task_t *t)
 {
     weft__sched_t *s = w->sched;
-    weft__tls.budget = WEFT_COOP_BUDGET;
+    weft__coop_start();
     weft__task_run(t);
     unsigned lifo_polls = 0;
     while (WEFT_LIKELY(weft__tls.worker == w) && w->lifo != NULL) {
@@ -121,7 +122,7 @@ void weft__worker_run_task(weft__worker_t *w, weft_task_t *t)
         lifo_polls++;
         weft__task_run(t);
     }
-    weft__tls.budget = -1;
+    weft__coop_stop();
 }
 
 static weft_task_t *steal_work(weft__sched_t *s, weft__worker_t *w)

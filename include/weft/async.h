@@ -57,6 +57,12 @@ typedef struct weft_frame_s {
 #define WEFT_FRAME weft_frame_t weft_frame
 #define WEFT_FRAME_INIT(name) \
     .weft_frame = { .future = { &name##__vtable }, .state_ = 0, .owned_ = 0, .awaiting_ = NULL }
+/* The same header written into a frame that already exists (a frame built
+ * in place by weft_spawn_frame's init): the other fields are left alone,
+ * so set every one the body reads before writing it, and zero each
+ * weft_owned_t. */
+#define WEFT_FRAME_INIT_AT(frame, name) \
+    ((void)((frame)->weft_frame = (weft_frame_t){ { &name##__vtable }, 0, 0, NULL }))
 #define WEFT_STATE_DONE UINT32_MAX
 
 /* A frame field that lets the frame own one child future constructed ahead

@@ -231,6 +231,39 @@ WEFT_API WEFT_NODISCARD int weft_spawn_at(weft_handle_t *h, weft_future_t *fut, 
 #define weft_spawn_named(name, fut, jh) \
     weft_spawn_at(NULL, WEFT_FUTURE(fut), (jh), WEFT__TMP(weft_spawn_opts_t, (name)), WEFT_SITE)
 
+/* Builds a future in the memory weft_spawn_in_place_at gives it: dst has
+ * room for vtable->size bytes (16-byte aligned, not initialized) and init
+ * must leave a future there whose vtable is the one given (its first
+ * member), ready for its first poll. It must not fail: do what can fail
+ * before spawning. */
+typedef void (*weft_future_init_cb)(weft_future_t *dst, void *arg);
+
+/* Spawns a task whose future init(dst, arg) builds directly in the task's
+ * memory, instead of building it on the caller's stack and copying it in as
+ * weft_spawn_at does: for large futures (an async frame with a 16 KiB
+ * buffer), the copy and a second set of pages to touch are saved, and so
+ * is the room on the caller's stack. h, jh, opts and site as for
+ * weft_spawn_at. init runs once, on the calling thread, before the task
+ * can be polled (docs/tasks.md).
+ * Returns 0, or WEFT_ENOMEM: nothing was spawned and init was not called.
+ * After shutdown began, init still runs and the future is dropped at once
+ * (its drop releases what init gave it); the handle reports WEFT_ECANCELED
+ * (returns 0). So on 0 the future owns whatever init moved into it, on
+ * WEFT_ENOMEM the caller still owns it all.
+ * Aborts when vtable is NULL or gives a size below a weft_future_t, when
+ * init is NULL, or when init left another vtable in dst.
+ * Context: as weft_spawn_at (any thread; never blocks unless init does). */
+WEFT_API WEFT_NODISCARD int weft_spawn_in_place_at(weft_handle_t *h, const weft_future_vtable_t *vtable,
+                                                   weft_future_init_cb init, void *arg, weft_join_handle_t *jh,
+                                                   const weft_spawn_opts_t *opts, const char *site);
+#define weft_spawn_in_place(vtable, init, arg, jh) \
+    weft_spawn_in_place_at(NULL, (vtable), (init), (arg), (jh), NULL, WEFT_SITE)
+/* The async function `name`'s frame (WEFT_ASYNC), built in place by init:
+ * init starts it with WEFT_FRAME_INIT_AT(frame, name) and sets the
+ * arguments it needs (weft/async.h). */
+#define weft_spawn_frame(name, init, arg, jh) \
+    weft_spawn_in_place_at(NULL, &name##__vtable, (init), (arg), (jh), NULL, WEFT_SITE)
+
 /* Sets where the output goes (dst, of the task's output size, or NULL to
  * discard it) and returns the handle as a future to await. */
 WEFT_API weft_future_t *weft_join(weft_join_handle_t *jh, void *dst);
@@ -318,11 +351,17 @@ WEFT_API const char *weft_task_current_site(void);
  * (a block_on root is not a task). See weft_task_id_t. */
 WEFT_API weft_task_id_t weft_task_current_id(void);
 
-/* Cooperative budget: every weft resource (join handle, channels, ...)
- * spends one unit per poll that makes progress; a task has 128 per
- * scheduling. When it is spent, the resource returns WEFT_PENDING after
- * waking the task, so a task looping over always-ready resources still
- * yields. Returns true when the caller may proceed. */
+/* Cooperative budget: every weft resource (join handle, channels, accept,
+ * reads and writes, ...) spends one unit per poll that makes progress; a
+ * task has 128 per scheduling, and a time slice of about 1 ms, checked
+ * every few units and after each spawn of a large future. When either is
+ * spent, the resource returns WEFT_PENDING after waking the task, so a
+ * task looping over always-ready resources still yields, and one whose
+ * every iteration is dear (an accept loop spawning large tasks) yields
+ * after about a millisecond rather than 128 iterations
+ * (docs/tasks.md). Returns true when the caller may proceed; outside a
+ * task's poll (a plain thread, a blocking job) always true.
+ * Context: inside a poll, with that poll's cx. */
 WEFT_API bool weft_coop_proceed(weft_context_t *cx);
 
 #ifdef __cplusplus
