@@ -50,6 +50,10 @@ typedef struct weft__tls {
      * task in the worker's LIFO slot or local queue with plain stores: the
      * loop looks there again when that code returns (sched.c). */
     struct weft__worker *serving;
+    /* Scheduler's own: set while a multi-thread runtime's block_on thread
+     * runs a task of the inject queue (runtime.c, help_run_task): a task
+     * of a multi-thread runtime, on no worker. */
+    bool helping;
 } weft__tls_t;
 
 extern _Thread_local weft__tls_t weft__tls;

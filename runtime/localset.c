@@ -328,7 +328,7 @@ static void check_driver(weft_local_run_t *r)
     if (r->state_ == RUN_DONE)
         weft_panic(WEFT_SITE, "a LocalSet's run future polled after it completed");
     const weft__worker_t *w = weft__tls.worker;
-    if (w != NULL && w->sched->flavor == WEFT_RUNTIME_MULTI_THREAD)
+    if ((w != NULL && w->sched->flavor == WEFT_RUNTIME_MULTI_THREAD) || weft__tls.helping)
         weft_panic(WEFT_SITE, "a LocalSet's run future polled by a task of a multi-thread runtime: that task may "
                    "resume on another worker; drive the set from weft_runtime_block_on");
     check_owner(set, "a LocalSet's run future polled", WEFT_SITE);

@@ -291,9 +291,12 @@ static bool help_run_task(weft__sched_t *s)
     weft_task_t *t;
     if (weft__inject_pop(&s->inject, &t, 1) == 0)
         return false;
+    bool outer = weft__tls.helping; /* a block_on nested in one of these tasks (block_in_place) */
+    weft__tls.helping = true;
     weft__coop_start();
     weft__task_run(t);
     weft__coop_stop();
+    weft__tls.helping = outer;
     return true;
 }
 

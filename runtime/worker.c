@@ -294,7 +294,15 @@ int weft_block_in_place(weft_blocking_fn_t fn, void *arg, void **result)
     if (w != NULL && w->sched->flavor == WEFT_RUNTIME_CURRENT_THREAD) {
         return WEFT_EPERM; /* this thread runs every task: nothing could go on */
     } else if (w == NULL || weft__tls.task == NULL) {
-        r = fn(arg); /* not inside a worker's poll: nothing waits behind us */
+        /* Not inside a worker's poll: nothing waits behind us. A task that
+         * a block_on thread runs while it waits (runtime.c) may block_on
+         * in fn, as it could from a worker: the thread's own block_on is
+         * not polling meanwhile. */
+        bool in_block_on = weft__tls.in_block_on;
+        if (weft__tls.helping)
+            weft__tls.in_block_on = false;
+        r = fn(arg);
+        weft__tls.in_block_on = in_block_on;
     } else {
         weft__sched_t *s = w->sched;
         weft__watch_end(w); /* this thread stops being watched as a worker */
