@@ -477,6 +477,48 @@ static void spinning_rt_free(weft_runtime_t *rt)
     ASSERT_NO_LIVE();
 }
 
+/* A sleep first polled while another thread holds its worker's shard lock
+ * (here the task itself holds it, as a firer would) registers in another
+ * shard instead of waiting, and still fires there. */
+typedef struct {
+    WEFT_FRAME;
+    weft_sleep_t s;
+    unsigned home, got;
+} busy_home_t;
+WEFT_ASYNC(busy_home_t, busy_home, int)
+{
+    WEFT_BEGIN();
+    {
+        weft__driver_t *d = weft__cx_driver();
+        self->home = weft__time_shard_here(d);
+        weft__time_shard_t *sh = &d->time.shards[self->home];
+        pthread_mutex_lock(&sh->lock);
+        self->s = weft_sleep_ms(5);
+        weft_poll_t p = weft_future_poll(&self->s.future, weft__cx, NULL);
+        pthread_mutex_unlock(&sh->lock);
+        (void)WEFT_TEST_CHECK(p == WEFT_PENDING);
+        self->got = self->s.entry_.shard_;
+    }
+    WEFT_AWAIT_REF(&self->s, NULL);
+    WEFT_RETURN(self->got != self->home ? 0 : 1);
+    WEFT_END();
+}
+
+START_TEST(sleep_registers_elsewhere_when_its_shard_is_busy)
+{
+    weft_runtime_t *rt = test_rt(WEFT_RUNTIME_MULTI_THREAD, 2);
+    busy_home_t bh = { WEFT_FRAME_INIT(busy_home) };
+    int rc = -1;
+    uint64_t t0 = weft_now_ns();
+    ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(&bh), &rc), 0);
+    ASSERT_NO_TEST_FAIL();
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_ge(weft_now_ns() - t0, 5u * 1000000u);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
 START_TEST(stuck_owner_timers_still_fire)
 {
     weft_runtime_t *rt = spinning_rt((unsigned)_i);
@@ -595,6 +637,7 @@ int main(void)
     tcase_add_loop_test(tc, abort_sleepers_while_firing, 0, N_SHAPES);
     tcase_add_test(tc, shutdown_ends_foreign_sleeps);
     tcase_add_loop_test(tc, stuck_owner_timers_still_fire, 1, 3);
+    tcase_add_test(tc, sleep_registers_elsewhere_when_its_shard_is_busy);
     tcase_add_test(tc, parked_driver_kicked_only_for_earlier_deadline);
     tcase_add_test(tc, driver_busy_hands_over_for_pending_timers);
     suite_add_tcase(s, tc);
