@@ -35,6 +35,11 @@ def median(samples, name):
     return statistics.median(vals) if vals else None
 
 
+def fmt(v):
+    """Small figures (lateness in ms) keep three decimals."""
+    return f" {v:12.3f}" if abs(v) < 10 else f" {v:12.1f}"
+
+
 def ratio(a, b):
     return f"{a / b:10.2f}" if a is not None and b else f"{'n/a':>10}"
 
@@ -76,8 +81,8 @@ def main():
         line = f"{name:<26}"
         if a.base:
             bv = median(samples["base"], name)
-            line += f" {bv:12.1f}" if bv is not None else f" {'-':>12}"
-        line += f" {wv:12.1f}" + (f" {tv:12.1f}" if tv is not None else f" {'-':>12}")
+            line += fmt(bv) if bv is not None else f" {'-':>12}"
+        line += fmt(wv) + (fmt(tv) if tv is not None else f" {'-':>12}")
         line += f"  {ratio(wv, tv)}"
         if a.base:
             line += f"  {ratio(wv, median(samples['base'], name))}"

@@ -396,14 +396,21 @@ static double run_idle_task_bytes(unsigned workers)
     return (double)(after - before) / NUM_IDLE;
 }
 
-/* ---- timers ------------------------------------------------------------------- */
+/* ---- timers, timers_1m ---------------------------------------------------------
+ * n tasks spawned from outside the runtime, task i sleeping 1 + x_i % range
+ * ms (xorshift64 from the same seed) from its first poll; lateness is
+ * measured inside each task, from its first poll, so the time the spawning
+ * took is not in it. timers: 100,000 sleeps of 1-50 ms; timers_1m:
+ * 1,000,000 concurrent sleeps of 1-1000 ms. The Tokio peer does the same. */
 #define NUM_TIMERS 100000
+#define NUM_TIMERS_1M 1000000
 static double *lateness; /* ms, one per task */
 
 typedef struct {
     WEFT_FRAME;
     int idx;
-    uint64_t ms, start;
+    uint32_t ms;
+    uint64_t start;
     weft_sleep_t sleep;
 } sleeper_t;
 WEFT_ASYNC(sleeper_t, sleeper, weft_unit_t)
@@ -420,29 +427,52 @@ WEFT_ASYNC(sleeper_t, sleeper, weft_unit_t)
 
 static double timers_p50, timers_p99;
 static int cmp_double(const void *a, const void *b);
+static double median(double *v, int n);
 
-static double run_timers(void)
+static double run_timers_n(int n, unsigned range_ms)
 {
     if (lateness == NULL)
-        lateness = calloc(NUM_TIMERS, sizeof *lateness);
-    atomic_store(&remaining, NUM_TIMERS);
+        lateness = calloc(NUM_TIMERS_1M, sizeof *lateness);
+    atomic_store(&remaining, n);
     latch_reset();
     uint64_t x = 88172645463325252ull;
     double t0 = now_ns();
-    for (int i = 0; i < NUM_TIMERS; i++) {
+    for (int i = 0; i < n; i++) {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        sleeper_t sl = { WEFT_FRAME_INIT(sleeper), .idx = i, .ms = 1 + x % 50 };
+        sleeper_t sl = { WEFT_FRAME_INIT(sleeper), .idx = i, .ms = (uint32_t)(1 + x % range_ms) };
         check(weft_handle_spawn(g_handle, &sl, NULL), "spawn");
     }
     latch_wait();
     double wall = (now_ns() - t0) / 1e6;
-    qsort(lateness, NUM_TIMERS, sizeof *lateness, cmp_double);
+    qsort(lateness, (size_t)n, sizeof *lateness, cmp_double);
     /* nearest rank, as the Tokio peer computes them */
-    timers_p50 = lateness[(size_t)(0.50 * NUM_TIMERS + 0.5) - 1];
-    timers_p99 = lateness[(size_t)(0.99 * NUM_TIMERS + 0.5) - 1];
+    timers_p50 = lateness[(size_t)(0.50 * n + 0.5) - 1];
+    timers_p99 = lateness[(size_t)(0.99 * n + 0.5) - 1];
     return wall;
+}
+
+static double run_timers(void) { return run_timers_n(NUM_TIMERS, 50); }
+static double run_timers_1m(void) { return run_timers_n(NUM_TIMERS_1M, 1000); }
+
+/* Runs one of the timers shapes (warm-up, then iters) and prints its three
+ * figures, prefix_wall, prefix_late_p50, prefix_late_p99. */
+static void report_timers(const char *prefix, double (*run)(void), double *v, int iters)
+{
+    double *p50 = calloc((size_t)iters, sizeof *p50), *p99 = calloc((size_t)iters, sizeof *p99);
+    run(); /* warm-up */
+    for (int k = 0; k < iters; k++) {
+        v[k] = run();
+        p50[k] = timers_p50;
+        p99[k] = timers_p99;
+    }
+    printf("%s_wall %.3f ms\n", prefix, median(v, iters));
+    printf("%s_late_p50 %.3f ms\n", prefix, median(p50, iters));
+    printf("%s_late_p99 %.3f ms\n", prefix, median(p99, iters));
+    fflush(stdout);
+    free(p50);
+    free(p99);
 }
 
 /* ---- tcp_echo ------------------------------------------------------------------ */
@@ -1574,12 +1604,26 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+/* --only names a timers shape by its prefix or by one of its figures. */
+static bool is_timers(const char *only, const char *prefix)
+{
+    static const char *const figs[] = { "", "_wall", "_late_p50", "_late_p99" };
+    size_t n = strlen(prefix);
+    if (strncmp(only, prefix, n) != 0)
+        return false;
+    for (size_t i = 0; i < sizeof figs / sizeof figs[0]; i++)
+        if (strcmp(only + n, figs[i]) == 0)
+            return true;
+    return false;
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: weft-bench [--workers N] [--only NAME] [--iters N] [--no-detector]\nworkloads:");
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++)
         fprintf(stderr, " %s", workloads[i].name);
-    fprintf(stderr, " idle_task_bytes timers (timers_wall, timers_late_p50, timers_late_p99)\n");
+    fprintf(stderr, " idle_task_bytes timers (timers_wall, timers_late_p50, timers_late_p99)"
+                    " timers_1m (timers_1m_wall, timers_1m_late_p50, timers_1m_late_p99)\n");
     exit(2);
 }
 
@@ -1603,7 +1647,8 @@ int main(int argc, char **argv)
     }
     if (workers < 1 || workers > 1024 || iters < 1 || iters > 1000)
         usage();
-    bool known = only == NULL || strcmp(only, "idle_task_bytes") == 0 || strncmp(only, "timers", 6) == 0;
+    bool known = only == NULL || strcmp(only, "idle_task_bytes") == 0 || is_timers(only, "timers") ||
+                 is_timers(only, "timers_1m");
     for (size_t i = 0; i < sizeof workloads / sizeof workloads[0]; i++)
         known = known || strcmp(only, workloads[i].name) == 0;
     if (!known)
@@ -1641,21 +1686,11 @@ int main(int argc, char **argv)
     weft_blocking_stats_t bst;
     weft_blocking_stats(g_handle, &bst);
     printf("# blocking pool: %u threads alive (%u idle)\n", bst.threads, bst.idle);
-    if (only == NULL || strncmp(only, "timers", 6) == 0) {
-        double *p50 = calloc((size_t)iters, sizeof *p50), *p99 = calloc((size_t)iters, sizeof *p99);
-        run_timers(); /* warm-up */
-        for (int k = 0; k < iters; k++) {
-            v[k] = run_timers();
-            p50[k] = timers_p50;
-            p99[k] = timers_p99;
-        }
-        printf("timers_wall %.3f ms\n", median(v, iters));
-        printf("timers_late_p50 %.3f ms\n", median(p50, iters));
-        printf("timers_late_p99 %.3f ms\n", median(p99, iters));
-        free(p50);
-        free(p99);
-        free(lateness);
-    }
+    if (only == NULL || is_timers(only, "timers"))
+        report_timers("timers", run_timers, v, iters);
+    if (only == NULL || is_timers(only, "timers_1m"))
+        report_timers("timers_1m", run_timers_1m, v, iters);
+    free(lateness);
     weft_runtime_free(rt);
     free(v);
     return 0;

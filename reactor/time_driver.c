@@ -118,7 +118,7 @@ bool weft__time_insert_locked(weft__driver_t *d, weft__time_shard_t *sh, weft__t
         return false;
     if (!weft__wheel_insert(&sh->wheel, e, ms))
         return false;
-    uint64_t due = e->wheel_deadline_;
+    uint64_t due = weft__wheel_due(&sh->wheel, e); /* a far timer's slot cascades before its deadline */
     /* A store even when the value stays, so that the fence below orders it
      * (the fence pairs with the backstop's in weft__time_backstop and the
      * parked worker's in weft__time_park_begin, which store their wake-up
@@ -225,7 +225,7 @@ static unsigned fire_shard(weft__driver_t *d, weft__time_shard_t *sh, uint64_t n
 {
     fire_batch_t b;
     b.n = 0;
-    unsigned fired = 0;
+    unsigned woke = 0;
     if (lock == LOCK_WAIT)
         pthread_mutex_lock(&sh->lock);
     else if (pthread_mutex_trylock(&sh->lock) != 0)
@@ -234,17 +234,19 @@ static unsigned fire_shard(weft__driver_t *d, weft__time_shard_t *sh, uint64_t n
         pthread_mutex_unlock(&sh->lock);
         return 0;
     }
+    /* FIRE_BATCH timers handled (fired or cascaded) per hold of the lock. */
     while (weft__wheel_advance_max(&sh->wheel, now, fire_timer, &b, FIRE_BATCH) == FIRE_BATCH) {
         pthread_mutex_unlock(&sh->lock);
-        wake_fired(&b, fired > 0 ? WEFT__WAKE_SHARED : route);
-        fired += FIRE_BATCH;
+        unsigned n = b.n;
+        wake_fired(&b, woke > 0 ? WEFT__WAKE_SHARED : route);
+        woke += n;
         pthread_mutex_lock(&sh->lock);
     }
     atomic_store_explicit(&sh->due_ms, weft__wheel_next(&sh->wheel), memory_order_relaxed);
     pthread_mutex_unlock(&sh->lock);
     unsigned last = b.n;
-    wake_fired(&b, fired > 0 ? WEFT__WAKE_SHARED : route);
-    return fired + last;
+    wake_fired(&b, woke > 0 ? WEFT__WAKE_SHARED : route);
+    return woke + last;
 }
 
 uint64_t weft__time_due_ms(weft__driver_t *d)

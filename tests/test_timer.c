@@ -68,7 +68,75 @@ START_TEST(wheel_fires_each_timer_once_on_time)
     wheel_run(0, 7, UINT64_MAX, 50);
     wheel_run(0, 8, 64, 50);       /* the reactor's batches of 64 */
     wheel_run(1000, 9, 3, 5000);   /* tiny batches, deadlines across levels 0-2 */
-    wheel_run(0, 10, 64, 300000);  /* up to level 3 */
+    wheel_run(0, 10, 64, 300000);  /* up to level 2 */
+    wheel_run(4000, 13, 5, 4200);  /* across the ring's edge: ring and level 1 */
+    wheel_run(123456, 14, 64, 40000000); /* up to level 3 */
+}
+END_TEST
+
+static uint64_t wcount;
+static void wcount_fire(weft__timer_t *e, void *a)
+{
+    (void)e;
+    (void)a;
+    wcount++;
+}
+
+START_TEST(wheel_ring_timers_never_cascade)
+{
+    /* Anything due within the ring (4096 ms) sits in its own millisecond's
+     * slot: the wheel's next work is the deadline itself, and every timer
+     * advance handles is fired, none moved. */
+    static weft__timer_t t[WEFT_WHEEL_RING];
+    weft__wheel_t w;
+    weft__wheel_init(&w, 5000);
+    for (unsigned i = 1; i < WEFT_WHEEL_RING; i++) {
+        ck_assert(weft__wheel_insert(&w, &t[i], 5000 + i));
+        ck_assert_uint_eq(t[i].level_, 0);
+    }
+    wcount = 0;
+    for (uint64_t now = 5001; now < 5000 + WEFT_WHEEL_RING; now += 7) {
+        ck_assert_uint_eq(weft__wheel_next(&w), now - 6 > 5001 ? now - 6 : 5001);
+        uint64_t before = wcount;
+        uint64_t handled = weft__wheel_advance_max(&w, now, wcount_fire, NULL, UINT64_MAX);
+        ck_assert_uint_eq(handled, wcount - before);
+        ck_assert_uint_eq(wcount, now - 5000);
+    }
+    weft__wheel_advance(&w, 5000 + WEFT_WHEEL_RING, wcount_fire, NULL);
+    ck_assert_uint_eq(wcount, WEFT_WHEEL_RING - 1);
+    ck_assert_uint_eq(w.count, 0);
+}
+END_TEST
+
+START_TEST(wheel_far_slot_cascades_early_in_pieces)
+{
+    /* 1000 timers due in [10000, 10240): beyond the ring, in one level-1
+     * slot (2048 ms from 8192). The wheel has work for it 2048 ms before
+     * its start; advance moves it into the ring `max` timers at a time,
+     * firing none, and then they fire on their own deadlines. */
+    static weft__timer_t t[1000];
+    weft__wheel_t w;
+    weft__wheel_init(&w, 0);
+    for (unsigned i = 0; i < 1000; i++) {
+        ck_assert(weft__wheel_insert(&w, &t[i], 10000 + i % 240));
+        ck_assert_uint_eq(t[i].level_, 1);
+        ck_assert_uint_eq(weft__wheel_due(&w, &t[i]), 8192 - WEFT_WHEEL_RING / 2);
+    }
+    ck_assert_uint_eq(weft__wheel_next(&w), 8192 - WEFT_WHEEL_RING / 2);
+    wcount = 0;
+    ck_assert_uint_eq(weft__wheel_advance_max(&w, 6143, wcount_fire, NULL, 64), 0);
+    unsigned rounds = 0;
+    while (weft__wheel_advance_max(&w, 6144, wcount_fire, NULL, 64) == 64)
+        rounds++;
+    ck_assert_uint_eq(rounds, 1000 / 64);
+    ck_assert_uint_eq(wcount, 0);
+    for (unsigned i = 0; i < 1000; i++)
+        ck_assert_uint_eq(t[i].level_, 0);
+    ck_assert_uint_eq(weft__wheel_next(&w), 10000);
+    ck_assert_uint_eq(weft__wheel_advance(&w, 9999, wcount_fire, NULL), 0);
+    ck_assert_uint_eq(weft__wheel_advance(&w, 10000, wcount_fire, NULL), 5); /* i % 240 == 0 */
+    ck_assert_uint_eq(weft__wheel_advance(&w, 10239, wcount_fire, NULL), 995);
+    ck_assert_uint_eq(w.count, 0);
 }
 END_TEST
 
@@ -410,6 +478,48 @@ static void spinning_rt_free(weft_runtime_t *rt)
     ASSERT_NO_LIVE();
 }
 
+/* A sleep first polled while another thread holds its worker's shard lock
+ * (here the task itself holds it, as a firer would) registers in another
+ * shard instead of waiting, and still fires there. */
+typedef struct {
+    WEFT_FRAME;
+    weft_sleep_t s;
+    unsigned home, got;
+} busy_home_t;
+WEFT_ASYNC(busy_home_t, busy_home, int)
+{
+    WEFT_BEGIN();
+    {
+        weft__driver_t *d = weft__cx_driver();
+        self->home = weft__time_shard_here(d);
+        weft__time_shard_t *sh = &d->time.shards[self->home];
+        pthread_mutex_lock(&sh->lock);
+        self->s = weft_sleep_ms(5);
+        weft_poll_t p = weft_future_poll(&self->s.future, weft__cx, NULL);
+        pthread_mutex_unlock(&sh->lock);
+        (void)WEFT_TEST_CHECK(p == WEFT_PENDING);
+        self->got = self->s.entry_.shard_;
+    }
+    WEFT_AWAIT_REF(&self->s, NULL);
+    WEFT_RETURN(self->got != self->home ? 0 : 1);
+    WEFT_END();
+}
+
+START_TEST(sleep_registers_elsewhere_when_its_shard_is_busy)
+{
+    weft_runtime_t *rt = test_rt(WEFT_RUNTIME_MULTI_THREAD, 2);
+    busy_home_t bh = { WEFT_FRAME_INIT(busy_home) };
+    int rc = -1;
+    uint64_t t0 = weft_now_ns();
+    ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(&bh), &rc), 0);
+    ASSERT_NO_TEST_FAIL();
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_ge(weft_now_ns() - t0, 5u * 1000000u);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
 START_TEST(stuck_owner_timers_still_fire)
 {
     weft_runtime_t *rt = spinning_rt((unsigned)_i);
@@ -516,6 +626,8 @@ int main(void)
     tcase_add_test(tc, wheel_fires_each_timer_once_on_time);
     tcase_add_test(tc, wheel_mock_clock_past_2_pow_36);
     tcase_add_test(tc, wheel_clamps_far_future_and_removes);
+    tcase_add_test(tc, wheel_ring_timers_never_cascade);
+    tcase_add_test(tc, wheel_far_slot_cascades_early_in_pieces);
     suite_add_tcase(s, tc);
     tc = tcase_create("time");
     tcase_set_timeout(tc, 60);
@@ -526,6 +638,7 @@ int main(void)
     tcase_add_loop_test(tc, abort_sleepers_while_firing, 0, N_SHAPES);
     tcase_add_test(tc, shutdown_ends_foreign_sleeps);
     tcase_add_loop_test(tc, stuck_owner_timers_still_fire, 1, 3);
+    tcase_add_test(tc, sleep_registers_elsewhere_when_its_shard_is_busy);
     tcase_add_test(tc, parked_driver_kicked_only_for_earlier_deadline);
     tcase_add_test(tc, driver_busy_hands_over_for_pending_timers);
     suite_add_tcase(s, tc);

@@ -2,8 +2,9 @@
  * wheels (one per worker, reactor/time_driver.h).
  *
  * A sleep registers at its first poll: under the lock of the polling
- * worker's wheel (its shard, kept for the sleep's life) it goes into that
- * wheel, or is due at once. Whoever fires it (a worker, or the libuv
+ * worker's wheel (its shard, kept for the sleep's life; another shard when
+ * that one's lock is taken at the moment) it goes into that wheel, or is
+ * due at once. Whoever fires it (a worker, or the libuv
  * thread as the backstop) does so under the same lock: it sets fired_
  * (release) and wakes the atomic waker. poll registers the waker before it
  * reads fired_ (acquire), so a fire between the two is never missed.
@@ -37,20 +38,54 @@ weft_sleep_t weft_sleep_ms(uint64_t ms)
     return weft_sleep_until(now + add);
 }
 
-/* Registers (or re-registers) s at its deadline in its shard; sets fired_
- * when due now. */
-static void sleep_arm(weft_sleep_t *s)
+/* Under sh's lock: registers (or re-registers) s at its deadline in sh, its
+ * shard; sets fired_ when due now. Returns what weft__time_notify must do
+ * once the lock is released. */
+static unsigned arm_locked(weft_sleep_t *s, weft__time_shard_t *sh)
 {
     weft__driver_t *d = s->driver_;
-    weft__time_shard_t *sh = &d->time.shards[s->entry_.shard_];
     unsigned notify = 0;
-    pthread_mutex_lock(&sh->lock);
     weft__wheel_remove(&sh->wheel, &s->entry_);
     uint64_t ms = weft__time_ms_ceil(d, s->deadline_ns);
     bool pending = weft__time_insert_locked(d, sh, &s->entry_, ms, &notify);
     atomic_store_explicit(WEFT__SLEEP_FIRED_WORD(s), pending ? 0 : WEFT__SLEEP_FIRED, memory_order_release);
+    return notify;
+}
+
+/* Re-registers s in the shard it registered in first. */
+static void sleep_arm(weft_sleep_t *s)
+{
+    weft__time_shard_t *sh = &s->driver_->time.shards[s->entry_.shard_];
+    pthread_mutex_lock(&sh->lock);
+    unsigned notify = arm_locked(s, sh);
     pthread_mutex_unlock(&sh->lock);
-    weft__time_notify(d, notify);
+    weft__time_notify(s->driver_, notify);
+}
+
+/* The first registration: in this thread's shard, or, when another thread
+ * holds its lock right now (firing it, or inserting), in the first other
+ * shard whose lock is free. A worker that blocked on the lock would stall
+ * every task in its queue for as long as the holder runs, and a holder
+ * descheduled on a busy machine runs again only after milliseconds (a
+ * million sleeps on two workers saw first polls wait 11 ms). Only when
+ * every shard is taken does it wait, for its own. */
+static void sleep_register(weft_sleep_t *s)
+{
+    weft__time_driver_t *t = &s->driver_->time;
+    unsigned home = weft__time_shard_here(s->driver_);
+    for (unsigned k = 0; k < t->nshards; k++) {
+        unsigned i = (home + k) % t->nshards;
+        weft__time_shard_t *sh = &t->shards[i];
+        if (pthread_mutex_trylock(&sh->lock) == 0) {
+            s->entry_.shard_ = (uint16_t)i;
+            unsigned notify = arm_locked(s, sh);
+            pthread_mutex_unlock(&sh->lock);
+            weft__time_notify(s->driver_, notify);
+            return;
+        }
+    }
+    s->entry_.shard_ = (uint16_t)home;
+    sleep_arm(s);
 }
 
 static weft_poll_t sleep_poll(weft_future_t *f, weft_context_t *cx, void *out)
@@ -58,8 +93,7 @@ static weft_poll_t sleep_poll(weft_future_t *f, weft_context_t *cx, void *out)
     weft_sleep_t *s = (weft_sleep_t *)(void *)f;
     if (s->driver_ == NULL) {
         s->driver_ = weft__time_current("weft_sleep");
-        s->entry_.shard_ = (uint16_t)weft__time_shard_here(s->driver_);
-        sleep_arm(s);
+        sleep_register(s);
     }
     if (!weft_coop_proceed(cx))
         return WEFT_PENDING;

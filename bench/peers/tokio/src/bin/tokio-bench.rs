@@ -31,6 +31,8 @@ const CHAIN_DEPTH: usize = 1_000;
 const BLOCKING_JOBS: usize = 10_000;
 const TIMER_TASKS: usize = 100_000;
 const TIMER_SEED: u64 = 88172645463325252;
+const TIMER_1M_TASKS: usize = 1_000_000;
+const TIMER_1M_RANGE_MS: u64 = 1_000;
 const TCP_CONNS: usize = 50;
 const TCP_ROUNDS: usize = 2_000;
 const TCP_MSG: usize = 64;
@@ -72,6 +74,14 @@ const WORKLOADS: &[Workload] = &[
         ],
         run: timers,
     },
+    Workload {
+        figures: &[
+            ("timers_1m_wall", "ms", 3),
+            ("timers_1m_late_p50", "ms", 3),
+            ("timers_1m_late_p99", "ms", 3),
+        ],
+        run: timers_1m,
+    },
     Workload { figures: &[("tcp_echo", "round trips/s", 0)], run: tcp_echo },
     Workload { figures: &[("lines_throughput", "lines/s", 0)], run: lines_throughput },
     Workload { figures: &[("file_read", "MB/s", 1)], run: file_read },
@@ -96,7 +106,7 @@ fn usage() -> ! {
             eprint!(" {}", f.0);
         }
     }
-    eprintln!(" (timers runs timers_wall/timers_late_p50/timers_late_p99 together)");
+    eprintln!(" (timers runs timers_wall/timers_late_p50/timers_late_p99 together, timers_1m its three)");
     exit(2);
 }
 
@@ -147,6 +157,7 @@ fn selected(w: &Workload, only: &Option<String>) -> bool {
         Some(name) => {
             w.figures.iter().any(|f| f.0 == name)
                 || (name == "timers" && w.figures[0].0 == "timers_wall")
+                || (name == "timers_1m" && w.figures[0].0 == "timers_1m_wall")
         }
     }
 }
@@ -422,6 +433,43 @@ fn timers(opts: &Opts) -> Vec<Sample> {
                 });
             }
         });
+        let end = rx.recv().unwrap();
+        let wall_ms = end.duration_since(start).as_secs_f64() * 1e3;
+        let mut late: Vec<f64> =
+            lateness.iter().map(|a| f64::from_bits(a.load(Ordering::Relaxed))).collect();
+        late.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        vec![wall_ms, percentile(&late, 50.0), percentile(&late, 99.0)]
+    })
+}
+
+/// timers_1m: a million concurrent sleeps of 1-1000 ms, spawned from outside
+/// the runtime (the main thread) as weft-bench does; lateness measured in each
+/// task from its first poll, so the spawning time is not in it.
+fn timers_1m(opts: &Opts) -> Vec<Sample> {
+    let mut rng = XorShift64(TIMER_SEED);
+    let durations: Vec<u32> =
+        (0..TIMER_1M_TASKS).map(|_| (1 + rng.next() % TIMER_1M_RANGE_MS) as u32).collect();
+    repeat(opts, |rt| {
+        let lateness: Arc<Vec<AtomicU64>> =
+            Arc::new((0..TIMER_1M_TASKS).map(|_| AtomicU64::new(0)).collect());
+        let left = Arc::new(AtomicUsize::new(TIMER_1M_TASKS));
+        let (tx, rx) = mpsc::sync_channel::<Instant>(1);
+        let handle = rt.handle().clone();
+        let start = Instant::now();
+        for (i, &ms) in durations.iter().enumerate() {
+            let lat = lateness.clone();
+            let left = left.clone();
+            let tx = tx.clone();
+            handle.spawn(async move {
+                let t0 = Instant::now();
+                tokio::time::sleep(Duration::from_millis(ms as u64)).await;
+                let late = t0.elapsed().as_secs_f64() * 1e3 - ms as f64;
+                lat[i].store(late.to_bits(), Ordering::Relaxed);
+                if left.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    tx.send(Instant::now()).unwrap();
+                }
+            });
+        }
         let end = rx.recv().unwrap();
         let wall_ms = end.duration_since(start).as_secs_f64() * 1e3;
         let mut late: Vec<f64> =
