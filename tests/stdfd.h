@@ -7,11 +7,13 @@
 #ifndef WEFT_TEST_STDFD_H
 #define WEFT_TEST_STDFD_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -91,6 +93,45 @@ static inline size_t read_with_deadline(int fd, void *buf, size_t len, long ms)
         got += (size_t)n;
     }
     return got;
+}
+
+/* Entries in a /proc/self directory (fd or task), or -1. */
+static inline int proc_self_count(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return strcmp(dir, "/proc/self/fd") == 0 ? n - 1 : n; /* not the fd opendir holds */
+}
+
+typedef struct {
+    int fds, threads;
+} proc_usage_t;
+
+static inline proc_usage_t proc_usage(void)
+{
+    return (proc_usage_t){ proc_self_count("/proc/self/fd"), proc_self_count("/proc/self/task") };
+}
+
+/* Asserts that the fds and threads are back to `before`. A joined thread
+ * can stay listed for a moment after pthread_join returns (the kernel
+ * reaps it after waking the joiner): up to 2 s for that. */
+static inline void assert_usage_back(proc_usage_t before)
+{
+    long long end = stdfd_now_ms() + 2000;
+    proc_usage_t now = proc_usage();
+    while (now.threads != before.threads && stdfd_now_ms() < end) {
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+        now = proc_usage();
+    }
+    ck_assert_int_eq(now.fds, before.fds);
+    ck_assert_int_eq(now.threads, before.threads);
 }
 
 #endif

@@ -80,6 +80,7 @@ static unsigned char *pattern(size_t len)
  * then 0 (end of stream), and again 0 when asked once more. */
 START_TEST(stdin_reads_every_byte_then_the_end)
 {
+    proc_usage_t u0 = proc_usage();
     int p[2];
     ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
     stdfd_swap_t sw;
@@ -113,6 +114,7 @@ START_TEST(stdin_reads_every_byte_then_the_end)
     ck_assert(!nb_before);
     ck_assert(!nb_after);
     free(feeder.buf);
+    assert_usage_back(u0);
     ASSERT_NO_LIVE();
 }
 END_TEST
@@ -122,6 +124,7 @@ END_TEST
  * first read, so no read meets EAGAIN.) */
 START_TEST(stdin_leaves_a_nonblocking_fd_alone)
 {
+    proc_usage_t u0 = proc_usage();
     int p[2];
     ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
     ck_assert_int_eq(write(p[1], "abc", 3), 3);
@@ -144,6 +147,7 @@ START_TEST(stdin_leaves_a_nonblocking_fd_alone)
     bool nb_after = fd_nonblocking(0);
     stdfd_restore(&sw);
     ck_assert(nb_after);
+    assert_usage_back(u0);
     ASSERT_NO_LIVE();
 }
 END_TEST
@@ -183,6 +187,7 @@ WEFT_ASYNC(pieces_t, pieces_fn, int)
  * O_NONBLOCK bit is what it was, set or not. */
 static void writes_in_order(int shape, int fd, bool nonblocking)
 {
+    proc_usage_t u0 = proc_usage();
     int p[2];
     ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
     set_nonblocking(p[1], nonblocking);
@@ -232,6 +237,7 @@ static void writes_in_order(int shape, int fd, bool nonblocking)
         stdfd_restore(&sw);
     }
     ck_assert_int_eq(close(p[0]), 0);
+    assert_usage_back(u0);
     ASSERT_NO_LIVE();
 }
 
@@ -259,6 +265,7 @@ END_TEST
  * the header says to flush first). */
 START_TEST(close_with_a_write_in_flight)
 {
+    proc_usage_t u0 = proc_usage();
     int p[2];
     ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
     stdfd_swap_t sw;
@@ -278,12 +285,28 @@ START_TEST(close_with_a_write_in_flight)
     ck_assert_uint_eq(got, 4);
     ck_assert_mem_eq(buf, "tail", 4);
     ck_assert_int_eq(close(p[0]), 0);
+    assert_usage_back(u0);
     ASSERT_NO_LIVE();
 }
 END_TEST
 
+/* Creates and frees a runtime once before the tests, so that what lives
+ * for the whole process (libuv's signal pipe) is there before a test
+ * counts its fds. */
+static void warm_up(void)
+{
+    weft_builder_t b;
+    weft_builder_init(&b, WEFT_RUNTIME_MULTI_THREAD);
+    b.workers = 2;
+    weft_runtime_t *rt = NULL;
+    if (weft_runtime_new(&b, &rt) != 0)
+        abort();
+    weft_runtime_free(rt);
+}
+
 int main(void)
 {
+    warm_up();
     Suite *s = suite_create("stdio");
     TCase *tc = tcase_create("stdio");
     tcase_set_timeout(tc, 60);
