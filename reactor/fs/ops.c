@@ -41,6 +41,20 @@ struct weft__fs_req {
 
 /* ---- The jobs ------------------------------------------------------------------------ */
 
+/* open(2), again when a signal handler without SA_RESTART interrupted it:
+ * opening a FIFO sleeps until the other end is opened, and that sleep
+ * ends with EINTR. Opening again is safe: an interrupted open returned no
+ * descriptor, and only the open of a file that already exists (a FIFO)
+ * sleeps, so O_CREAT or O_TRUNC had nothing to do. */
+static int open_retrying(const char *path, int flags, mode_t mode)
+{
+    int fd;
+    do
+        fd = open(path, flags, mode);
+    while (fd < 0 && errno == EINTR);
+    return fd;
+}
+
 static int write_all_fd(int fd, const char *p, size_t len)
 {
     while (len > 0) {
@@ -139,7 +153,7 @@ static int copy_fd(int from, int to, uint64_t size)
 
 static int do_copy(struct weft__fs_req *r)
 {
-    int from = open(r->path, O_RDONLY | O_CLOEXEC);
+    int from = open_retrying(r->path, O_RDONLY | O_CLOEXEC, 0);
     if (from < 0)
         return weft__fs_errno();
     struct stat st;
@@ -147,7 +161,7 @@ static int do_copy(struct weft__fs_req *r)
     if (rc == 0 && !S_ISREG(st.st_mode))
         rc = WEFT_EINVAL; /* only a regular file's contents can be copied */
     int to = -1;
-    if (rc == 0 && (to = open(r->path2, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, st.st_mode & 07777)) < 0)
+    if (rc == 0 && (to = open_retrying(r->path2, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, st.st_mode & 07777)) < 0)
         rc = weft__fs_errno();
     if (rc == 0)
         rc = copy_fd(from, to, (uint64_t)st.st_size);
@@ -281,7 +295,7 @@ static void run_req(weft__fs_job_t *j)
     int rc = 0;
     switch (r->kind) {
     case K_OPEN:
-        r->fd = open(r->path, r->oflags | O_CLOEXEC, r->mode);
+        r->fd = open_retrying(r->path, r->oflags | O_CLOEXEC, r->mode);
         if (r->fd < 0) {
             rc = weft__fs_errno();
         } else if (fstat(r->fd, &r->st) != 0) {
@@ -297,7 +311,7 @@ static void run_req(weft__fs_job_t *j)
         rc = zero_or_errno(lstat(r->path, &r->st));
         break;
     case K_READ_FILE: {
-        int fd = open(r->path, O_RDONLY | O_CLOEXEC);
+        int fd = open_retrying(r->path, O_RDONLY | O_CLOEXEC, 0);
         if (fd < 0) {
             rc = weft__fs_errno();
             break;
@@ -313,7 +327,7 @@ static void run_req(weft__fs_job_t *j)
         break;
     }
     case K_WRITE_FILE: {
-        int fd = open(r->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+        int fd = open_retrying(r->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
         if (fd < 0) {
             rc = weft__fs_errno();
             break;
