@@ -210,6 +210,31 @@ int weft__io_failed(weft__io_t *io, uint32_t dir, uint32_t snapshot, weft_contex
     return -err;
 }
 
+weft_poll_t weft__io_attempt(weft__io_t *io, uint32_t dir, weft_context_t *cx, ssize_t (*attempt)(void *arg, int fd),
+                             void *arg, ssize_t *rc)
+{
+    for (;;) {
+        /* acquire: pairs with the release that set the bits. */
+        uint32_t snap = atomic_load_explicit(&io->ready, memory_order_acquire);
+        if (snap & WEFT_IO_CLOSED) {
+            *rc = -EBADF;
+            return WEFT_READY;
+        }
+        ssize_t r = attempt(arg, io->fd);
+        if (r >= 0) {
+            *rc = r;
+            return WEFT_READY;
+        }
+        int k = weft__io_failed(io, dir, snap, cx, (int)-r);
+        if (k == WEFT_IO_WAIT)
+            return WEFT_PENDING;
+        if (k != WEFT_IO_RETRY) {
+            *rc = k;
+            return WEFT_READY;
+        }
+    }
+}
+
 /* ---- Taking events --------------------------------------------------------- */
 
 #define EPOLL_BATCH 64

@@ -125,6 +125,15 @@ static inline void weft__io_let_go(weft__io_t **mine)
 enum { WEFT_IO_WAIT = 0, WEFT_IO_RETRY = 1 };
 int weft__io_failed(weft__io_t *io, uint32_t dir, uint32_t snapshot, weft_context_t *cx, int err);
 
+/* The whole try-wait loop of a one-call operation (a datagram's send or
+ * receive): calls attempt(arg, fd), which returns a count (>= 0) or a
+ * negative errno, until it succeeds or fails otherwise than EINTR or
+ * EAGAIN. WEFT_READY with *rc: that result, or -EBADF once io is closed;
+ * WEFT_PENDING after EAGAIN, with cx's waker registered for `dir` and the
+ * budget unit refunded. */
+weft_poll_t weft__io_attempt(weft__io_t *io, uint32_t dir, weft_context_t *cx, ssize_t (*attempt)(void *arg, int fd),
+                             void *arg, ssize_t *rc);
+
 /* Address helpers shared by tcp.c and udp.c: a usable IPv4/IPv6/Unix
  * address; "1.2.3.4" or "::1" plus a port. */
 bool weft__addr_ok(const struct sockaddr *addr, socklen_t len);

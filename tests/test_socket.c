@@ -261,7 +261,8 @@ START_TEST(adopt_and_hand_back)
     ck_assert_int_eq(adopt(rt, t, 1, &ts), -ENOTCONN);
     close(t);
     /* Unix: a listener, and a connected pair. */
-    const char *path = "/tmp/weft_test_socket_adopt.sock";
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/weft_test_socket_adopt_%d.sock", (int)getpid());
     unlink(path);
     int ul = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un un = { .sun_family = AF_UNIX };
@@ -293,8 +294,16 @@ START_TEST(adopt_and_hand_back)
 END_TEST
 
 /* ---- Unix datagram sockets ---------------------------------------------------------------- */
-#define DG_A "/tmp/weft_test_dgram_a.sock"
-#define DG_B "/tmp/weft_test_dgram_b.sock"
+/* Paths of this process's own (two runs of the suite at once, say a
+ * sanitizer build's beside the plain one, must not meet). */
+static char dg_paths[2][64];
+static const char *dg_path(int which)
+{
+    snprintf(dg_paths[which], sizeof dg_paths[which], "/tmp/weft_test_dgram_%c_%d.sock", 'a' + which, (int)getpid());
+    return dg_paths[which];
+}
+#define DG_A dg_path(0)
+#define DG_B dg_path(1)
 typedef struct {
     weft_unix_dgram_t *a, *b, *c, *p, *q;
 } dgram_args_t;

@@ -70,6 +70,29 @@ void weft_udp_close(weft_udp_socket_t *s)
 
 enum { U_SEND_TO, U_RECV_FROM, U_SEND, U_RECV };
 
+/* One system call of op (weft__io_attempt): a count or a negative errno. */
+static ssize_t udp_once(void *arg, int fd)
+{
+    weft_udp_io_t *op = arg;
+    ssize_t n;
+    switch (op->kind_) {
+    case U_SEND_TO:
+        n = sendto(fd, op->buf_, op->len_, MSG_NOSIGNAL, (struct sockaddr *)&op->addr_, op->addrlen_);
+        break;
+    case U_SEND:
+        n = send(fd, op->buf_, op->len_, MSG_NOSIGNAL);
+        break;
+    default: {
+        socklen_t fl = sizeof(struct sockaddr_storage);
+        n = recvfrom(fd, op->buf_, op->len_, 0, (struct sockaddr *)op->from_, op->from_ ? &fl : NULL);
+        if (n >= 0 && op->fromlen_ != NULL)
+            *op->fromlen_ = fl;
+        break;
+    }
+    }
+    return n >= 0 ? n : -errno;
+}
+
 static weft_poll_t udp_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_udp_io_t *op = (weft_udp_io_t *)(void *)f;
@@ -79,49 +102,13 @@ static weft_poll_t udp_poll(weft_future_t *f, weft_context_t *cx, void *out)
     weft__io_t *io = op->io_ != NULL ? op->io_ : weft__io_hold(&op->io_, op->s_->io_);
     if (io == NULL) {
         rc = -EBADF;
-        goto done;
-    }
-    bool receiving = op->kind_ == U_RECV_FROM || op->kind_ == U_RECV;
-    uint32_t dir = receiving ? WEFT_IO_READ : WEFT_IO_WRITE;
-    for (;;) {
-        uint32_t snap = atomic_load_explicit(&io->ready, memory_order_acquire);
-        if (snap & WEFT_IO_CLOSED) {
-            rc = -EBADF;
-            break;
-        }
-        ssize_t n;
-        if (op->kind_ == U_SEND_TO && op->addrlen_ == 0) {
-            rc = WEFT_EINVAL;
-            break;
-        }
-        switch (op->kind_) {
-        case U_SEND_TO:
-            n = sendto(io->fd, op->buf_, op->len_, MSG_NOSIGNAL, (struct sockaddr *)&op->addr_, op->addrlen_);
-            break;
-        case U_SEND:
-            n = send(io->fd, op->buf_, op->len_, MSG_NOSIGNAL);
-            break;
-        default: {
-            socklen_t fl = sizeof(struct sockaddr_storage);
-            n = recvfrom(io->fd, op->buf_, op->len_, 0, (struct sockaddr *)op->from_, op->from_ ? &fl : NULL);
-            if (n >= 0 && op->fromlen_ != NULL)
-                *op->fromlen_ = fl;
-            break;
-        }
-        }
-        if (n >= 0) {
-            rc = n;
-            break;
-        }
-        int k = weft__io_failed(io, dir, snap, cx, errno);
-        if (k == WEFT_IO_WAIT)
+    } else if (op->kind_ == U_SEND_TO && op->addrlen_ == 0) {
+        rc = WEFT_EINVAL;
+    } else {
+        bool receiving = op->kind_ == U_RECV_FROM || op->kind_ == U_RECV;
+        if (weft__io_attempt(io, receiving ? WEFT_IO_READ : WEFT_IO_WRITE, cx, udp_once, op, &rc) == WEFT_PENDING)
             return WEFT_PENDING;
-        if (k == WEFT_IO_RETRY)
-            continue;
-        rc = k;
-        break;
     }
-done:
     weft__io_let_go(&op->io_);
     if (out != NULL)
         *(ssize_t *)out = rc;

@@ -205,6 +205,11 @@ static ssize_t msg_once(weft_unix_msg_t *op, int fd)
     return n;
 }
 
+static ssize_t msg_attempt(void *op, int fd)
+{
+    return msg_once(op, fd); /* -EMSGSIZE (fds that did not fit, closed) ends it like any error */
+}
+
 static weft_poll_t msg_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_unix_msg_t *op = (weft_unix_msg_t *)(void *)f;
@@ -220,25 +225,9 @@ static weft_poll_t msg_poll(weft_future_t *f, weft_context_t *cx, void *out)
         rc = -EBADF;
         goto done;
     }
-    uint32_t dir = op->kind_ == M_SEND ? WEFT_IO_WRITE : WEFT_IO_READ;
-    for (;;) {
-        /* acquire: pairs with the release that set the bits. */
-        uint32_t snap = atomic_load_explicit(&io->ready, memory_order_acquire);
-        if (snap & WEFT_IO_CLOSED) {
-            rc = -EBADF;
-            break;
-        }
-        rc = msg_once(op, io->fd);
-        if (rc >= 0 || rc == -EMSGSIZE)
-            break;
-        int k = weft__io_failed(io, dir, snap, cx, (int)-rc);
-        if (k == WEFT_IO_WAIT)
-            return WEFT_PENDING;
-        if (k == WEFT_IO_RETRY)
-            continue;
-        rc = k;
-        break;
-    }
+    if (weft__io_attempt(io, op->kind_ == M_SEND ? WEFT_IO_WRITE : WEFT_IO_READ, cx, msg_attempt, op, &rc) ==
+        WEFT_PENDING)
+        return WEFT_PENDING;
 done:
     weft__io_let_go(&op->io_);
     if (out != NULL)
