@@ -520,11 +520,11 @@ START_TEST(t_copy_huge_buf_size_capped)
         scripted_init(&w, NULL, 0, sink, sizeof sink, sizeof pattern);
         weft_io_copied_t c = { 0, 1 };
         weft_io_copy_t f = weft_io_copy(&r.stream, &w.stream, &o);
-        ck_assert_uint_eq(f.buf_size_, WEFT_IO_COPY_BUF_MAX);
         drive(WEFT_FUTURE(&f), &c);
-        ck_assert_int_eq(c.rc, 0);
+        ck_assert_int_eq(c.rc, 0); /* not WEFT_ENOMEM */
         ck_assert_uint_eq(c.bytes, sizeof pattern);
         ck_assert_int_eq(memcmp(sink, pattern, sizeof pattern), 0);
+        ck_assert_uint_eq(f.buf_size_, WEFT_IO_COPY_BUF_MAX);
 
         scripted_t a, b;
         unsigned char sa[sizeof pattern], sb[sizeof pattern];
@@ -532,13 +532,13 @@ START_TEST(t_copy_huge_buf_size_capped)
         scripted_init(&b, pattern + 100, 1000, sb, sizeof sb, sizeof pattern);
         weft_io_copied2_t c2 = { 0, 0, 1 };
         weft_io_copy_t f2 = weft_io_copy_bidirectional(&a.stream, &b.stream, &o);
-        ck_assert_uint_eq(f2.buf_size_, WEFT_IO_COPY_BUF_MAX);
-        drive(WEFT_FUTURE(&f2), &c2);
+        drive(WEFT_FUTURE(&f2), &c2); /* 2 x buf_size wrapped to 0 here once: a tiny block, overrun */
         ck_assert_int_eq(c2.rc, 0);
         ck_assert_uint_eq(c2.a_to_b, sizeof pattern);
         ck_assert_uint_eq(c2.b_to_a, 1000);
         ck_assert_int_eq(memcmp(sb, pattern, sizeof pattern), 0);
         ck_assert_int_eq(memcmp(sa, pattern + 100, 1000), 0);
+        ck_assert_uint_eq(f2.buf_size_, WEFT_IO_COPY_BUF_MAX);
     }
 }
 END_TEST

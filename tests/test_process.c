@@ -739,17 +739,18 @@ END_TEST
 
 /* More than IOV_MAX one-byte buffers: one writev takes IOV_MAX of them and
  * that is not a short write (the pipe has room), so the pipe stays ready:
- * a small write right after must go through, with no new edge to wait
- * for. */
+ * a small write right after, in the same poll, goes through at once. (A
+ * false short write cleared the ready bit: the write then waited for an
+ * edge. On a pipe that edge does come, since every write wakes the pipe's
+ * waiters, so it cost a trip through the driver rather than a hang; the
+ * write in the same poll, before the driver runs, tells them apart.) */
 #define MANY_IOV (IOV_MAX + 7)
 typedef struct {
     WEFT_FRAME;
     weft_pipe_t rd, wr;
     struct iovec iov[MANY_IOV];
     weft_io_op_t op;
-    weft_timeout_t to;
     ssize_t n, w1, w2;
-    int rc;
     char buf[2 * MANY_IOV];
     read_all_t r;
 } manyiov_t;
@@ -765,11 +766,11 @@ WEFT_ASYNC_WITH_DROP(manyiov_t, manyiov_fn, int, manyiov_cleanup)
         WEFT_RETURN(-1);
     for (int i = 0; i < MANY_IOV; i++)
         self->iov[i] = (struct iovec){ (void *)"v", 1 };
-    WEFT_AWAIT(&self->op, weft_io_writev(weft_pipe_as(&self->wr), self->iov, MANY_IOV), &self->w1);
+    WEFT_TEST_CHECK_INT_EQ(weft_stream_poll_writev(weft_pipe_as(&self->wr), weft__cx, self->iov, MANY_IOV, &self->w1),
+                           WEFT_READY);
     WEFT_TEST_CHECK_INT_EQ(self->w1, IOV_MAX);
-    self->op = weft_io_write(weft_pipe_as(&self->wr), "x", 1);
-    WEFT_AWAIT(&self->to, weft_timeout_ms(WEFT_FUTURE(&self->op), &self->w2, 2000), &self->rc);
-    if (!WEFT_TEST_CHECK_MSG(self->rc == 0, "the write after a writev of %d buffers hung", MANY_IOV))
+    if (!WEFT_TEST_CHECK_MSG(weft_stream_poll_write(weft_pipe_as(&self->wr), weft__cx, "x", 1, &self->w2) == WEFT_READY,
+                             "the write after a writev of %d buffers waited: readiness was cleared", MANY_IOV))
         WEFT_RETURN(-1);
     WEFT_TEST_CHECK_INT_EQ(self->w2, 1);
     weft_pipe_close(&self->wr);
@@ -787,8 +788,8 @@ START_TEST(writev_past_iov_max_keeps_pipe_ready)
     *m = (manyiov_t){ WEFT_FRAME_INIT(manyiov_fn) };
     int out = -1;
     ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(m), &out), 0);
-    ck_assert_int_eq(out, 0);
     ASSERT_NO_TEST_FAIL();
+    ck_assert_int_eq(out, 0);
     free(m);
     weft_runtime_free(rt);
     ASSERT_NO_LIVE();
@@ -876,8 +877,8 @@ START_TEST(adopted_seqpacket_reads_every_message)
     msgs_t m = { WEFT_FRAME_INIT(msgs_fn) };
     int out = -1;
     ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(&m), &out), 0);
-    ck_assert_int_eq(out, 0);
     ASSERT_NO_TEST_FAIL();
+    ck_assert_int_eq(out, 0);
     weft_runtime_free(rt);
     ASSERT_NO_LIVE();
 }
@@ -955,8 +956,8 @@ START_TEST(duplex_shutdown_closes_write_side_only)
     dshut_t d = { WEFT_FRAME_INIT(dshut_fn) };
     int out = -1;
     ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(&d), &out), 0);
-    ck_assert_int_eq(out, 0);
     ASSERT_NO_TEST_FAIL();
+    ck_assert_int_eq(out, 0);
     weft_runtime_free(rt);
     ASSERT_NO_LIVE();
 }
