@@ -854,6 +854,125 @@ START_TEST(file_is_a_stream)
 }
 END_TEST
 
+/* A file split into halves (weft_io_split: a file is not duplex, so the
+ * halves take turns through the lock). The read half waits on a read job
+ * (a FIFO with no data yet), then the write half polls (a write, or a
+ * flush) and waits on the same job. When data arrives, the job's end must
+ * wake both: each direction keeps its own waker, so the writer's does not
+ * replace the reader's. Two tasks on two workers, each under a timeout, so
+ * a lost wakeup fails the test instead of hanging it. */
+typedef struct {
+    weft_future_t future;
+    weft_stream_t *s;
+    int kind; /* 0: read, 1: write, 2: flush */
+    atomic_int *waiting; /* set once a poll returned pending */
+    char *buf;
+    size_t len;
+} halfop_t;
+static weft_poll_t halfop_poll(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    halfop_t *h = (halfop_t *)(void *)f;
+    ssize_t n = 0;
+    int rc = 0;
+    weft_poll_t p = h->kind == 0   ? weft_stream_poll_read(h->s, cx, h->buf, h->len, &n)
+                    : h->kind == 1 ? weft_stream_poll_write(h->s, cx, h->buf, h->len, &n)
+                                   : weft_stream_poll_flush(h->s, cx, &rc);
+    if (p == WEFT_PENDING) {
+        atomic_store(h->waiting, 1);
+        return WEFT_PENDING;
+    }
+    *(ssize_t *)out = h->kind == 2 ? rc : n;
+    return WEFT_READY;
+}
+static const weft_future_vtable_t halfop_vt = { halfop_poll, NULL, NULL, sizeof(halfop_t), sizeof(ssize_t),
+                                                "halfop" };
+
+/* Runs op under a 5 s timeout. Output: the op's result, or -100000 when
+ * it timed out (the frame is moved into the task: read nothing from it). */
+typedef struct {
+    WEFT_FRAME;
+    halfop_t op;
+    weft_timeout_t to;
+    ssize_t n;
+    int rc;
+} halftask_t;
+WEFT_ASYNC(halftask_t, halftask_fn, ssize_t)
+{
+    WEFT_BEGIN();
+    WEFT_AWAIT(&self->to, weft_timeout_ms(WEFT_FUTURE(&self->op), &self->n, 5000), &self->rc);
+    WEFT_RETURN(self->rc == 0 ? self->n : -100000);
+    WEFT_END();
+}
+
+static void wait_flag(atomic_int *flag)
+{
+    for (int i = 0; i < 5000 && !atomic_load(flag); i++)
+        sleep_ms(1);
+    ck_assert_int_eq(atomic_load(flag), 1);
+}
+
+START_TEST(split_file_wakes_reader_and_writer)
+{
+    const int wkind = 1 + _i; /* the write half writes (1) or flushes (2) */
+    make_tmpdir();
+    char fifo[256];
+    ck_assert_int_eq(mkfifo(tpath(fifo, "fifo"), 0600), 0);
+    weft_runtime_t *rt = test_rt(WEFT_RUNTIME_MULTI_THREAD, 2);
+    weft_file_t f;
+    weft_fs_op_t op = weft_fs_open(fifo, WEFT__TMP(weft_open_options_t, .read = true, .write = true), &f);
+    ck_assert_int_eq(block_on_int(rt, WEFT_FUTURE(&op)), 0);
+    weft_io_half_t rd, wr;
+    ck_assert_int_eq(weft_io_split(weft_file_as_stream(&f), &rd, &wr), 0);
+    ck_assert_ptr_nonnull(rd.lock_); /* a file is not duplex: the halves share a lock */
+
+    atomic_int rwait = 0, wwait = 0;
+    char rbuf[16] = { 0 }, wbuf[] = "pong";
+    halftask_t rtask = { WEFT_FRAME_INIT(halftask_fn),
+                       .op = { { &halfop_vt }, weft_io_half_stream(&rd), 0, &rwait, rbuf, sizeof rbuf } };
+    halftask_t wtask = { WEFT_FRAME_INIT(halftask_fn),
+                       .op = { { &halfop_vt }, weft_io_half_stream(&wr), wkind, &wwait, wbuf, 4 } };
+    weft_join_handle_t hr, hw;
+    ck_assert_int_eq(weft_spawn_at(weft_runtime_handle(rt), WEFT_FUTURE(&rtask), &hr, NULL, WEFT_SITE), 0);
+    wait_flag(&rwait); /* the reader waits on its job (the FIFO is empty) */
+    ck_assert_int_eq(weft_spawn_at(weft_runtime_handle(rt), WEFT_FUTURE(&wtask), &hw, NULL, WEFT_SITE), 0);
+    wait_flag(&wwait); /* the writer waits on the same job */
+
+    int w = open(fifo, O_WRONLY | O_NONBLOCK);
+    ck_assert_int_ge(w, 0);
+    uint64_t t0 = weft_now_ns();
+    ck_assert_int_eq(write(w, "ping", 4), 4);
+    close(w);
+
+    ssize_t rn = -1, wn = -1;
+    ck_assert_int_eq(join_out(rt, &hr, &rn), 0);
+    uint64_t waited_ms = (weft_now_ns() - t0) / 1000000;
+    ck_assert_int_eq(join_out(rt, &hw, &wn), 0);
+    /* A lost wakeup shows as a hang that the timeout ends: the timeout
+     * polls its inner future once more when it fires, which then finds
+     * the job's result, so the read half finishing only that late fails
+     * too. */
+    ck_assert_msg(rn != -100000 && waited_ms < 2500, "the read half was never woken (%zd after %" PRIu64 " ms)",
+                  rn, waited_ms);
+    ck_assert_msg(wn != -100000, "the write half was never woken");
+    ck_assert_int_eq(wn, wkind == 1 ? 4 : 0);
+    ck_assert_int_eq(rn, 4);
+    if (wkind == 2) {
+        ck_assert_mem_eq(rbuf, "ping", 4);
+    } else {
+        /* A write drops what the file had read and not handed out (stale
+         * for a regular file): when the writer takes the job's result
+         * first, the reader's next job reads the writer's bytes, which
+         * went into the same FIFO. */
+        ck_assert_msg(memcmp(rbuf, "ping", 4) == 0 || memcmp(rbuf, "pong", 4) == 0, "read %.4s", rbuf);
+    }
+    ck_assert_ptr_eq(weft_io_unsplit(&rd, &wr), weft_file_as_stream(&f));
+    weft_file_close(&f);
+    weft_runtime_free(rt);
+    rm_tmpdir();
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("fs");
@@ -871,6 +990,7 @@ int main(void)
     tcase_add_loop_test(tc, shutdown_with_jobs_in_flight, 0, N_SHAPES);
     tcase_add_test(tc, enomem_at_every_allocation);
     tcase_add_loop_test(tc, file_is_a_stream, 0, N_SHAPES);
+    tcase_add_loop_test(tc, split_file_wakes_reader_and_writer, 0, 2);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

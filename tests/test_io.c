@@ -350,6 +350,40 @@ START_TEST(t_read_to_end_over_cap)
 }
 END_TEST
 
+/* A reused buffer whose block is larger than max: the reads stop at max
+ * (buf->len never passes it) and the rest of the stream is WEFT_EMSGSIZE. */
+START_TEST(t_read_to_end_reused_block_over_max)
+{
+    fill_pattern();
+    for (size_t chunk = 1; chunk <= 4096; chunk *= 8) {
+        for (size_t had = 0; had <= 5; had += 5) { /* an emptied buffer, and one with bytes to append to */
+            weft_bytes_t b = { 0 };
+            ck_assert_int_eq(weft_bytes_reserve(&b, 4096), 0);
+            ck_assert_int_eq(weft_bytes_append(&b, "hello", had), 0);
+            ck_assert_uint_ge(b.cap, 4096);
+            scripted_t s;
+            scripted_init(&s, pattern, 100, NULL, 0, chunk);
+            ssize_t n = 0;
+            weft_io_read_to_end_t r = weft_io_read_to_end(&s.stream, &b, 10);
+            drive(WEFT_FUTURE(&r), &n);
+            ck_assert_int_eq(n, WEFT_EMSGSIZE);
+            ck_assert_uint_eq(b.len, 10);
+            ck_assert_int_eq(memcmp(b.data, "hello", had), 0);
+            ck_assert_int_eq(memcmp(b.data + had, pattern, 10 - had), 0);
+            ck_assert_uint_eq(s.src_pos, 10 - had + 1); /* max, then the one probe byte */
+            /* exactly max bytes in the stream: all of them, then the end */
+            weft_bytes_clear(&b);
+            scripted_init(&s, pattern, 10, NULL, 0, chunk);
+            r = weft_io_read_to_end(&s.stream, &b, 10);
+            drive(WEFT_FUTURE(&r), &n);
+            ck_assert_int_eq(n, 10);
+            ck_assert_uint_eq(b.len, 10);
+            weft_bytes_free(&b);
+        }
+    }
+}
+END_TEST
+
 START_TEST(t_read_to_end_enomem)
 {
     fill_pattern();
@@ -467,6 +501,44 @@ START_TEST(t_copy_bidirectional_scripted)
         ck_assert_int_eq(memcmp(sa, pattern + 1000, 150), 0);
         ck_assert_int_eq(a.shutdowns, 1); /* each writer shut down once its reader ended */
         ck_assert_int_eq(b.shutdowns, 1);
+    }
+}
+END_TEST
+
+/* A huge buf_size is cut to WEFT_IO_COPY_BUF_MAX: copy gets a buffer
+ * instead of WEFT_ENOMEM, and copy_bidirectional's two-direction size does
+ * not wrap around to a tiny block that the reads then overflow. */
+START_TEST(t_copy_huge_buf_size_capped)
+{
+    fill_pattern();
+    const size_t huge[] = { SIZE_MAX / 2 + 1, SIZE_MAX };
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+        weft_io_copy_opts_t o = { .buf_size = huge[i] };
+        scripted_t r, w;
+        unsigned char sink[sizeof pattern];
+        scripted_init(&r, pattern, sizeof pattern, NULL, 0, sizeof pattern);
+        scripted_init(&w, NULL, 0, sink, sizeof sink, sizeof pattern);
+        weft_io_copied_t c = { 0, 1 };
+        weft_io_copy_t f = weft_io_copy(&r.stream, &w.stream, &o);
+        drive(WEFT_FUTURE(&f), &c);
+        ck_assert_int_eq(c.rc, 0); /* not WEFT_ENOMEM */
+        ck_assert_uint_eq(c.bytes, sizeof pattern);
+        ck_assert_int_eq(memcmp(sink, pattern, sizeof pattern), 0);
+        ck_assert_uint_eq(f.buf_size_, WEFT_IO_COPY_BUF_MAX);
+
+        scripted_t a, b;
+        unsigned char sa[sizeof pattern], sb[sizeof pattern];
+        scripted_init(&a, pattern, sizeof pattern, sa, sizeof sa, sizeof pattern);
+        scripted_init(&b, pattern + 100, 1000, sb, sizeof sb, sizeof pattern);
+        weft_io_copied2_t c2 = { 0, 0, 1 };
+        weft_io_copy_t f2 = weft_io_copy_bidirectional(&a.stream, &b.stream, &o);
+        drive(WEFT_FUTURE(&f2), &c2); /* 2 x buf_size wrapped to 0 here once: a tiny block, overrun */
+        ck_assert_int_eq(c2.rc, 0);
+        ck_assert_uint_eq(c2.a_to_b, sizeof pattern);
+        ck_assert_uint_eq(c2.b_to_a, 1000);
+        ck_assert_int_eq(memcmp(sb, pattern, sizeof pattern), 0);
+        ck_assert_int_eq(memcmp(sa, pattern + 100, 1000), 0);
+        ck_assert_uint_eq(f2.buf_size_, WEFT_IO_COPY_BUF_MAX);
     }
 }
 END_TEST
@@ -1174,10 +1246,12 @@ int main(void)
     tcase_add_test(tc, t_read_to_end);
     tcase_add_test(tc, t_read_to_end_over_cap);
     tcase_add_test(tc, t_read_to_end_enomem);
+    tcase_add_test(tc, t_read_to_end_reused_block_over_max);
     tcase_add_test(tc, t_copy_chunks);
     tcase_add_test(tc, t_copy_errors);
     tcase_add_test(tc, t_copy_enomem);
     tcase_add_test(tc, t_copy_bidirectional_scripted);
+    tcase_add_test(tc, t_copy_huge_buf_size_capped);
     tcase_add_test(tc, t_drop_mid_wait);
     suite_add_tcase(s, tc);
     tc = tcase_create("duplex");

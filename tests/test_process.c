@@ -9,7 +9,11 @@
  * every runtime shape. Bodies check with WEFT_TEST_CHECK*; the test thread
  * calls ASSERT_NO_TEST_FAIL() after. */
 #include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include "testlib.h"
 
@@ -731,6 +735,234 @@ START_TEST(pipes)
 }
 END_TEST
 
+/* ---- Review regressions: writev past IOV_MAX, adopted message fds, duplex shutdown ---- */
+
+/* More than IOV_MAX one-byte buffers: one writev takes IOV_MAX of them and
+ * that is not a short write (the pipe has room), so the pipe stays ready:
+ * a small write right after, in the same poll, goes through at once. (A
+ * false short write cleared the ready bit: the write then waited for an
+ * edge. On a pipe that edge does come, since every write wakes the pipe's
+ * waiters, so it cost a trip through the driver rather than a hang; the
+ * write in the same poll, before the driver runs, tells them apart.) */
+#define MANY_IOV (IOV_MAX + 7)
+typedef struct {
+    WEFT_FRAME;
+    weft_pipe_t rd, wr;
+    struct iovec iov[MANY_IOV];
+    weft_io_op_t op;
+    ssize_t n, w1, w2;
+    char buf[2 * MANY_IOV];
+    read_all_t r;
+} manyiov_t;
+static void manyiov_cleanup(manyiov_t *m)
+{
+    weft_pipe_close(&m->rd);
+    weft_pipe_close(&m->wr);
+}
+WEFT_ASYNC_WITH_DROP(manyiov_t, manyiov_fn, int, manyiov_cleanup)
+{
+    WEFT_BEGIN();
+    if (!WEFT_TEST_CHECK_INT_EQ(weft_pipe_new(&self->rd, &self->wr), 0))
+        WEFT_RETURN(-1);
+    for (int i = 0; i < MANY_IOV; i++)
+        self->iov[i] = (struct iovec){ (void *)"v", 1 };
+    WEFT_TEST_CHECK_INT_EQ(weft_stream_poll_writev(weft_pipe_as(&self->wr), weft__cx, self->iov, MANY_IOV, &self->w1),
+                           WEFT_READY);
+    WEFT_TEST_CHECK_INT_EQ(self->w1, IOV_MAX);
+    if (!WEFT_TEST_CHECK_MSG(weft_stream_poll_write(weft_pipe_as(&self->wr), weft__cx, "x", 1, &self->w2) == WEFT_READY,
+                             "the write after a writev of %d buffers waited: readiness was cleared", MANY_IOV))
+        WEFT_RETURN(-1);
+    WEFT_TEST_CHECK_INT_EQ(self->w2, 1);
+    weft_pipe_close(&self->wr);
+    WEFT_AWAIT(&self->r, read_all(weft_pipe_as(&self->rd), self->buf, sizeof self->buf), &self->n);
+    WEFT_TEST_CHECK_INT_EQ(self->n, IOV_MAX + 1);
+    WEFT_TEST_CHECK(self->n > 0 && self->buf[0] == 'v' && self->buf[self->n - 1] == 'x');
+    WEFT_RETURN(0);
+    WEFT_END();
+}
+
+START_TEST(writev_past_iov_max_keeps_pipe_ready)
+{
+    weft_runtime_t *rt = shape_rt(_i);
+    manyiov_t *m = calloc(1, sizeof *m);
+    *m = (manyiov_t){ WEFT_FRAME_INIT(manyiov_fn) };
+    int out = -1;
+    ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(m), &out), 0);
+    ASSERT_NO_TEST_FAIL();
+    ck_assert_int_eq(out, 0);
+    free(m);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+/* No cap (SIZE_MAX) is a valid cap. */
+START_TEST(output_without_cap)
+{
+    weft_runtime_t *rt = shape_rt(_i);
+    const char *const argv[] = { "echo", "hi", NULL };
+    weft_command_t cmd;
+    weft_command_init(&cmd, "echo");
+    cmd.argv = argv;
+    weft_output_t o;
+    ck_assert_int_eq(output_on(rt, &cmd, SIZE_MAX, &o), 0);
+    ck_assert_str_eq(o.out, "hi\n");
+    ck_assert_uint_eq(o.out_len, 3);
+    ck_assert(!o.out_truncated);
+    ck_assert_uint_eq(o.err_len, 0);
+    ck_assert_int_eq(o.status.code, 0);
+    weft_output_free(&o);
+    ASSERT_NO_TEST_FAIL();
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+/* An adopted fd that hands out one message per read (a SOCK_SEQPACKET
+ * socket; a terminal's lines behave alike): a read shorter than the
+ * buffer does not mean it was drained, so two messages queued at once
+ * both come out, with no new edge after the first. */
+typedef struct {
+    WEFT_FRAME;
+    int fds[2];
+    weft_pipe_t p;
+    weft_sleep_t nap;
+    read_some_t r;
+    weft_timeout_t to;
+    ssize_t n1, n2;
+    int rc;
+    char buf1[64], buf2[64];
+} msgs_t;
+static void msgs_cleanup(msgs_t *m)
+{
+    weft_pipe_close(&m->p);
+    if (m->fds[1] >= 0)
+        close(m->fds[1]);
+}
+WEFT_ASYNC_WITH_DROP(msgs_t, msgs_fn, int, msgs_cleanup)
+{
+    WEFT_BEGIN();
+    self->fds[1] = -1;
+    if (!WEFT_TEST_CHECK_INT_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, self->fds), 0))
+        WEFT_RETURN(-1);
+    WEFT_TEST_CHECK_INT_EQ(write(self->fds[1], "first", 5), 5);
+    WEFT_TEST_CHECK_INT_EQ(write(self->fds[1], "second", 6), 6);
+    self->rc = weft_pipe_from_fd(self->fds[0], WEFT_PIPE_READ, &self->p);
+    if (!WEFT_TEST_CHECK_INT_EQ(self->rc, 0)) {
+        close(self->fds[0]);
+        WEFT_RETURN(-1);
+    }
+    /* Let the driver take the registration's edge first: the reads below
+     * then have no edge left to come. */
+    WEFT_AWAIT(&self->nap, weft_sleep_ms(20), NULL);
+    self->r = read_some(weft_pipe_as(&self->p), self->buf1, sizeof self->buf1);
+    WEFT_AWAIT(&self->to, weft_timeout_ms(WEFT_FUTURE(&self->r), &self->n1, 2000), &self->rc);
+    if (!WEFT_TEST_CHECK_MSG(self->rc == 0, "the first read hung"))
+        WEFT_RETURN(-1);
+    WEFT_TEST_CHECK_INT_EQ(self->n1, 5);
+    WEFT_TEST_CHECK(memcmp(self->buf1, "first", 5) == 0);
+    self->r = read_some(weft_pipe_as(&self->p), self->buf2, sizeof self->buf2);
+    WEFT_AWAIT(&self->to, weft_timeout_ms(WEFT_FUTURE(&self->r), &self->n2, 2000), &self->rc);
+    if (!WEFT_TEST_CHECK_MSG(self->rc == 0, "the second message never came out"))
+        WEFT_RETURN(-1);
+    WEFT_TEST_CHECK_INT_EQ(self->n2, 6);
+    WEFT_TEST_CHECK(memcmp(self->buf2, "second", 6) == 0);
+    WEFT_RETURN(0);
+    WEFT_END();
+}
+
+START_TEST(adopted_seqpacket_reads_every_message)
+{
+    weft_runtime_t *rt = shape_rt(_i);
+    msgs_t m = { WEFT_FRAME_INIT(msgs_fn) };
+    int out = -1;
+    ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(&m), &out), 0);
+    ASSERT_NO_TEST_FAIL();
+    ck_assert_int_eq(out, 0);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
+/* A socket adopted as a duplex end: shutdown closes its write direction
+ * only. The peer reads the end of stream, and the adopted end still reads
+ * what the peer sends afterwards. */
+typedef struct {
+    WEFT_FRAME;
+    int fds[2];
+    weft_pipe_t p;
+    weft_io_op_t op;
+    read_all_t r;
+    weft_timeout_t to;
+    ssize_t n, got;
+    int rc, sh;
+    char buf[64];
+} dshut_t;
+static void dshut_cleanup(dshut_t *d)
+{
+    weft_pipe_close(&d->p);
+    if (d->fds[1] >= 0)
+        close(d->fds[1]);
+}
+WEFT_ASYNC_WITH_DROP(dshut_t, dshut_fn, int, dshut_cleanup)
+{
+    WEFT_BEGIN();
+    self->fds[1] = -1;
+    if (!WEFT_TEST_CHECK_INT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, self->fds), 0))
+        WEFT_RETURN(-1);
+    self->rc = weft_pipe_from_fd(self->fds[0], WEFT_PIPE_DUPLEX, &self->p);
+    if (!WEFT_TEST_CHECK_INT_EQ(self->rc, 0)) {
+        close(self->fds[0]);
+        WEFT_RETURN(-1);
+    }
+    WEFT_AWAIT(&self->op, weft_io_write_all(weft_pipe_as(&self->p), "ping", 4, NULL), &self->n);
+    WEFT_TEST_CHECK_INT_EQ(self->n, 4);
+    WEFT_AWAIT(&self->op, weft_io_shutdown(weft_pipe_as(&self->p)), &self->sh);
+    WEFT_TEST_CHECK_INT_EQ(self->sh, 0);
+    WEFT_TEST_CHECK(weft_pipe_fd(&self->p) >= 0); /* still open */
+    /* The peer (a plain blocking fd, polled with a time limit): the
+     * bytes, then the end of stream. */
+    for (;;) {
+        struct pollfd pfd = { self->fds[1], POLLIN, 0 };
+        if (!WEFT_TEST_CHECK_MSG(poll(&pfd, 1, 2000) == 1, "the peer saw no end of stream"))
+            WEFT_RETURN(-1);
+        ssize_t k = read(self->fds[1], self->buf + self->got, sizeof self->buf - (size_t)self->got);
+        if (k <= 0) {
+            WEFT_TEST_CHECK_INT_EQ(k, 0);
+            break;
+        }
+        self->got += k;
+    }
+    WEFT_TEST_CHECK_INT_EQ(self->got, 4);
+    WEFT_TEST_CHECK(memcmp(self->buf, "ping", 4) == 0);
+    /* The other way still works: the peer writes and closes, the adopted
+     * end reads it all, then the end. */
+    WEFT_TEST_CHECK_INT_EQ(write(self->fds[1], "pong", 4), 4);
+    close(self->fds[1]);
+    self->fds[1] = -1;
+    self->r = read_all(weft_pipe_as(&self->p), self->buf, sizeof self->buf);
+    WEFT_AWAIT(&self->to, weft_timeout_ms(WEFT_FUTURE(&self->r), &self->n, 2000), &self->rc);
+    if (!WEFT_TEST_CHECK_INT_EQ(self->rc, 0))
+        WEFT_RETURN(-1);
+    WEFT_TEST_CHECK_INT_EQ(self->n, 4);
+    WEFT_TEST_CHECK(memcmp(self->buf, "pong", 4) == 0);
+    WEFT_RETURN(0);
+    WEFT_END();
+}
+
+START_TEST(duplex_shutdown_closes_write_side_only)
+{
+    weft_runtime_t *rt = shape_rt(_i);
+    dshut_t d = { WEFT_FRAME_INIT(dshut_fn) };
+    int out = -1;
+    ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(&d), &out), 0);
+    ASSERT_NO_TEST_FAIL();
+    ck_assert_int_eq(out, 0);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+END_TEST
+
 /* ---- SIGCHLD: weft_signal and libuv's reaper together ------------------------------------- */
 
 typedef struct {
@@ -858,6 +1090,10 @@ int main(void)
     tcase_add_loop_test(tc, many_children, 0, N_SHAPES);
     tcase_add_loop_test(tc, epipe_to_exited_child, 0, N_SHAPES);
     tcase_add_loop_test(tc, pipes, 0, N_SHAPES);
+    tcase_add_loop_test(tc, writev_past_iov_max_keeps_pipe_ready, 0, N_SHAPES);
+    tcase_add_loop_test(tc, output_without_cap, 0, N_SHAPES);
+    tcase_add_loop_test(tc, adopted_seqpacket_reads_every_message, 0, N_SHAPES);
+    tcase_add_loop_test(tc, duplex_shutdown_closes_write_side_only, 0, N_SHAPES);
     tcase_add_loop_test(tc, allocation_failures, 0, N_SHAPES);
     /* It watches SIGCHLD for the rest of the process: fork mode only. */
     if (can_fork())
