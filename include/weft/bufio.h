@@ -23,6 +23,8 @@
 #ifndef WEFT_BUFIO_H
 #define WEFT_BUFIO_H
 
+#include <stdint.h>
+
 #include "io.h"
 
 #ifdef __cplusplus
@@ -110,12 +112,29 @@ typedef struct weft_read_until_s {
     size_t start_;
     int delim_;
 } weft_read_until_t;
-WEFT_API WEFT_NODISCARD weft_read_until_t weft_bufreader_read_until(weft_bufreader_t *r, unsigned char delim,
-                                                                    weft_bytes_t *out, size_t max);
+/* Private: the vtable the inline constructor below sets. */
+WEFT_API extern const weft_future_vtable_t weft__read_until_vtable;
+/* Inline, so that an await builds the future in its frame directly (r and
+ * out are checked at the first poll: NULL aborts there). */
+static inline WEFT_NODISCARD weft_read_until_t weft_bufreader_read_until(weft_bufreader_t *r, unsigned char delim,
+                                                                         weft_bytes_t *out, size_t max)
+{
+    weft_read_until_t op;
+    op.future.vtable = &weft__read_until_vtable;
+    op.r_ = r;
+    op.out_ = out;
+    op.max_ = max != 0 ? max : SIZE_MAX;
+    op.start_ = out != NULL ? out->len : 0;
+    op.delim_ = delim;
+    return op;
+}
 /* read_until with '\n' (kept in out: the lines codec, weft/codec.h, strips
  * line endings). */
-WEFT_API WEFT_NODISCARD weft_read_until_t weft_bufreader_read_line(weft_bufreader_t *r, weft_bytes_t *out,
-                                                                   size_t max);
+static inline WEFT_NODISCARD weft_read_until_t weft_bufreader_read_line(weft_bufreader_t *r, weft_bytes_t *out,
+                                                                        size_t max)
+{
+    return weft_bufreader_read_until(r, '\n', out, max);
+}
 
 /* ---- Buffered writer ----------------------------------------------------------- */
 
@@ -163,8 +182,22 @@ typedef struct weft_bufwriter_op_s {
     const char *buf_;
     size_t len_, done_;
 } weft_bufwriter_op_t;
-WEFT_API WEFT_NODISCARD weft_bufwriter_op_t weft_bufwriter_write_all(weft_bufwriter_t *w, const void *buf,
-                                                                     size_t len);
+/* Private: the vtable the inline constructor below sets. */
+WEFT_API extern const weft_future_vtable_t weft__bufwriter_write_all_vtable;
+/* Inline, so that an await builds the future in its frame directly (w,
+ * and buf when len > 0, are checked at the first poll: NULL aborts
+ * there). */
+static inline WEFT_NODISCARD weft_bufwriter_op_t weft_bufwriter_write_all(weft_bufwriter_t *w, const void *buf,
+                                                                          size_t len)
+{
+    weft_bufwriter_op_t op;
+    op.future.vtable = &weft__bufwriter_write_all_vtable;
+    op.w_ = w;
+    op.buf_ = (const char *)buf;
+    op.len_ = len;
+    op.done_ = 0;
+    return op;
+}
 WEFT_API WEFT_NODISCARD weft_bufwriter_op_t weft_bufwriter_flush(weft_bufwriter_t *w);
 WEFT_API WEFT_NODISCARD weft_bufwriter_op_t weft_bufwriter_shutdown(weft_bufwriter_t *w);
 

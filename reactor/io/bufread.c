@@ -288,6 +288,8 @@ static weft_poll_t until_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_read_until_t *op = (weft_read_until_t *)(void *)f;
     weft_bufreader_t *r = op->r_;
+    if (WEFT_UNLIKELY(r == NULL || op->out_ == NULL))
+        weft_panic(WEFT_SITE, "weft_bufreader_read_until: %s is NULL", r == NULL ? "r" : "out");
     if (r->buf_ == NULL)
         weft_panic(WEFT_SITE, "weft_bufreader_read_until: the reader is not initialised (or was freed)");
     /* The common case, inline: the whole line is buffered and out has room. */
@@ -321,36 +323,7 @@ static weft_poll_t until_poll(weft_future_t *f, weft_context_t *cx, void *out)
     return WEFT_READY;
 }
 
-static const weft_future_vtable_t until_vtable = {
+const weft_future_vtable_t weft__read_until_vtable = {
     until_poll, NULL, NULL, sizeof(weft_read_until_t), sizeof(ssize_t), "weft_bufreader_read_until",
 };
 
-#ifdef WEFT__PAIR_STORES
-_Static_assert(offsetof(weft_read_until_t, r_) == 8 && offsetof(weft_read_until_t, out_) == 16 &&
-                   offsetof(weft_read_until_t, max_) == 24 && offsetof(weft_read_until_t, start_) == 32 &&
-                   offsetof(weft_read_until_t, delim_) == 40 && sizeof(weft_read_until_t) == 48,
-               "weft_read_until_t layout (read_until)");
-#endif
-weft_read_until_t weft_bufreader_read_until(weft_bufreader_t *r, unsigned char delim, weft_bytes_t *out, size_t max)
-{
-    WEFT__REQUIRE("weft_bufreader_read_until", r);
-    WEFT__REQUIRE("weft_bufreader_read_until", out);
-    weft_read_until_t op;
-#ifdef WEFT__PAIR_STORES
-    /* The caller copies it with 16-byte loads: 16-byte stores (runtime/construct.h). */
-    unsigned char *p = (unsigned char *)&op;
-    weft__put_pair(p, (uintptr_t)&until_vtable, (uintptr_t)r);
-    weft__put_pair(p + 16, (uintptr_t)out, max != 0 ? max : SIZE_MAX);
-    weft__put_pair(p + 32, out->len, delim);
-#else
-    op = (weft_read_until_t){ { &until_vtable }, r, out, max != 0 ? max : SIZE_MAX, out->len, delim };
-#endif
-    return op;
-}
-
-weft_read_until_t weft_bufreader_read_line(weft_bufreader_t *r, weft_bytes_t *out, size_t max)
-{
-    WEFT__REQUIRE("weft_bufreader_read_line", r);
-    WEFT__REQUIRE("weft_bufreader_read_line", out);
-    return weft_bufreader_read_until(r, '\n', out, max);
-}

@@ -183,6 +183,8 @@ static weft_poll_t write_all_poll(weft_future_t *f, weft_context_t *cx, void *ou
 {
     weft_bufwriter_op_t *op = (weft_bufwriter_op_t *)(void *)f;
     weft_bufwriter_t *w = op->w_;
+    if (WEFT_UNLIKELY(w == NULL || (op->buf_ == NULL && op->len_ > 0)))
+        weft_panic(WEFT_SITE, "weft_bufwriter_write_all: %s is NULL", w == NULL ? "w" : "buf");
     if (op->done_ == 0 && w->buf_ != NULL && op->len_ < w->cap_ && op->len_ <= w->cap_ - w->len_) {
         /* The common case, inline: it fits in the buffer (as writer_poll_write). */
         if (!weft__coop_buffered(&w->hits_, cx))
@@ -235,7 +237,7 @@ static weft_poll_t shutdown_poll(weft_future_t *f, weft_context_t *cx, void *out
     return WEFT_READY;
 }
 
-static const weft_future_vtable_t write_all_vtable = {
+const weft_future_vtable_t weft__bufwriter_write_all_vtable = {
     write_all_poll, NULL, NULL, sizeof(weft_bufwriter_op_t), sizeof(ssize_t), "weft_bufwriter_write_all",
 };
 static const weft_future_vtable_t flush_vtable = {
@@ -268,13 +270,6 @@ static inline weft_bufwriter_op_t make_op(const weft_future_vtable_t *vt, weft_b
     return op;
 }
 
-weft_bufwriter_op_t weft_bufwriter_write_all(weft_bufwriter_t *w, const void *buf, size_t len)
-{
-    WEFT__REQUIRE("weft_bufwriter_write_all", w);
-    if (len > 0)
-        WEFT__REQUIRE("weft_bufwriter_write_all", buf);
-    return make_op(&write_all_vtable, w, buf, len);
-}
 
 weft_bufwriter_op_t weft_bufwriter_flush(weft_bufwriter_t *w)
 {
