@@ -49,8 +49,10 @@ struct weft__stdio;
 /* One end of a pipe (or a FIFO, a terminal, a socket adopted as a plain
  * fd): a read end implements poll_read, a write end poll_write,
  * poll_writev and poll_shutdown (closing the end, so the reader sees the
- * end of stream). Both directions of an fd adopted as WEFT_PIPE_DUPLEX.
- * Zero-initialised or closed: every call answers -EBADF. */
+ * end of stream). Both directions of an fd adopted as WEFT_PIPE_DUPLEX,
+ * whose shutdown closes only a socket's write direction (reading goes on;
+ * a terminal has no write direction to close, and its shutdown does
+ * nothing). Zero-initialised or closed: every call answers -EBADF. */
 typedef struct weft_pipe_s {
     weft_stream_t stream_; /* the byte-stream interface: weft_pipe_as */
     struct weft__io *io_;
