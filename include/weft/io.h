@@ -157,7 +157,7 @@ WEFT_API WEFT_NODISCARD weft_io_op_t weft_io_flush(weft_stream_t *s);
  * Output int: 0 or a negative errno. */
 WEFT_API WEFT_NODISCARD weft_io_op_t weft_io_shutdown(weft_stream_t *s);
 
-/* ---- A growable byte buffer (read_to_end, read_until, codecs) ----------------------------------------------------
+/* ---- A growable byte buffer (read_to_end, read_until, codecs) --------------------
  * data holds len bytes in a block of cap bytes (data NULL while cap is 0).
  * Read data and len freely; change them only through the calls below.
  * Zero-initialised (or WEFT_BYTES_INIT) it is empty and owns nothing. */
