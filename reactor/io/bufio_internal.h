@@ -8,11 +8,12 @@
 #include "../../runtime/context.h"
 #include "weft/bufio.h"
 
-/* The cooperative budget (weft_coop_proceed): every future of the buffered
- * family spends one unit per poll, as the channels do, since it may finish
- * from the buffer without the inner stream spending one; a poll that ends
- * pending gives its unit back. So a task reading lines from a buffer that
- * its socket keeps full still yields every few hundred lines. */
+/* The cooperative budget (weft_coop_proceed): a future of the buffered
+ * family that goes to its inner stream spends one unit per poll, and a
+ * poll that ends pending gives it back; one served from the buffer alone
+ * spends one unit in WEFT__BUFFERED_EVERY (below). So a task reading lines
+ * from a buffer that its socket keeps full still yields every few
+ * thousand lines. */
 #define WEFT__COOP_ENTER(cx)            \
     do {                                \
         if (!weft_coop_proceed(cx))     \

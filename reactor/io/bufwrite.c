@@ -14,6 +14,7 @@
 #include "../../runtime/internal.h"
 #include "../../runtime/nonnull.h"
 #include "bufio_internal.h"
+#include "io_internal.h"
 
 static weft_bufwriter_t *writer_of(weft_stream_t *s)
 {
@@ -196,20 +197,11 @@ static weft_poll_t write_all_poll(weft_future_t *f, weft_context_t *cx, void *ou
         return WEFT_READY;
     }
     WEFT__COOP_ENTER(cx);
-    ssize_t rc = 0;
-    while (op->done_ < op->len_) {
-        ssize_t n;
-        if (weft_stream_poll_write(&op->w_->stream_, cx, op->buf_ + op->done_, op->len_ - op->done_, &n) ==
-            WEFT_PENDING)
-            return weft__coop_pending();
-        if (n <= 0) {
-            rc = n < 0 ? n : WEFT_EPIPE;
-            break;
-        }
-        op->done_ += (size_t)n;
-    }
+    ssize_t rc;
+    if (weft__stream_write_rest(&w->stream_, cx, op->buf_, op->len_, &op->done_, &rc) == WEFT_PENDING)
+        return weft__coop_pending();
     if (out != NULL)
-        *(ssize_t *)out = rc < 0 ? rc : (ssize_t)op->len_;
+        *(ssize_t *)out = rc;
     return WEFT_READY;
 }
 

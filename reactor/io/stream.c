@@ -6,6 +6,7 @@
 #include "../../runtime/nonnull.h"
 #include "weft/error.h"
 #include "weft/io.h"
+#include "io_internal.h"
 
 static const weft_stream_vtable_t *vt_of(const char *fn, weft_stream_t *s, weft_context_t *cx)
 {
@@ -84,4 +85,44 @@ weft_poll_t weft_stream_poll_shutdown(weft_stream_t *s, weft_context_t *cx, int 
     if (vt->poll_shutdown == NULL)
         return weft_stream_poll_flush(s, cx, rc);
     return vt->poll_shutdown(s, cx, rc);
+}
+
+/* ---- Shared by streams and utilities (io_internal.h) ------------------------ */
+
+size_t weft__iov_window(const struct iovec *iov, size_t n, size_t done, struct iovec *win, size_t max, size_t *k)
+{
+    size_t i = 0;
+    while (i < n && done >= iov[i].iov_len) /* the buffers already written */
+        done -= iov[i++].iov_len;
+    size_t m = 0, bytes = 0;
+    for (; i < n && m < max; i++) {
+        if (iov[i].iov_len == done) { /* an empty buffer, or the end of one */
+            done = 0;
+            continue;
+        }
+        win[m].iov_base = (char *)iov[i].iov_base + done;
+        win[m].iov_len = iov[i].iov_len - done;
+        bytes += win[m].iov_len;
+        done = 0;
+        m++;
+    }
+    *k = m;
+    return bytes;
+}
+
+weft_poll_t weft__stream_write_rest(weft_stream_t *s, weft_context_t *cx, const char *buf, size_t len, size_t *done,
+                                    ssize_t *res)
+{
+    while (*done < len) {
+        ssize_t n;
+        if (weft_stream_poll_write(s, cx, buf + *done, len - *done, &n) == WEFT_PENDING)
+            return WEFT_PENDING;
+        if (n <= 0) {
+            *res = n == 0 ? WEFT_EPIPE : n;
+            return WEFT_READY;
+        }
+        *done += (size_t)n;
+    }
+    *res = (ssize_t)len;
+    return WEFT_READY;
 }

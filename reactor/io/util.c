@@ -15,6 +15,7 @@
 #include "../../runtime/nonnull.h"
 #include "weft/error.h"
 #include "weft/io.h"
+#include "io_internal.h"
 
 static inline weft_io_op_t *op_of(weft_future_t *f)
 {
@@ -113,19 +114,12 @@ static weft_poll_t read_exact_poll(weft_future_t *f, weft_context_t *cx, void *o
 static weft_poll_t write_all_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_io_op_t *op = op_of(f);
-    while (op->done_ < op->len_) {
-        ssize_t n;
-        if (weft_stream_poll_write(op->s_, cx, (const char *)op->u_.wbuf + op->done_, op->len_ - op->done_, &n) ==
-            WEFT_PENDING)
-            return WEFT_PENDING;
-        if (n <= 0) { /* a stream that takes nothing will never take the rest */
-            put_ssize(out, n == 0 ? WEFT_EPIPE : n);
-            return WEFT_READY;
-        }
-        op->done_ += (size_t)n;
-        note_progress(op);
-    }
-    put_ssize(out, (ssize_t)op->len_);
+    ssize_t n;
+    weft_poll_t p = weft__stream_write_rest(op->s_, cx, op->u_.wbuf, op->len_, &op->done_, &n);
+    note_progress(op);
+    if (p == WEFT_PENDING)
+        return WEFT_PENDING;
+    put_ssize(out, n);
     return WEFT_READY;
 }
 
@@ -137,20 +131,12 @@ static weft_poll_t writev_all_poll(weft_future_t *f, weft_context_t *cx, void *o
 {
     weft_io_op_t *op = op_of(f);
     for (;;) {
-        /* Skip the buffers already written; done_ is the byte offset. */
-        size_t skip = op->done_, i = 0;
-        while (i < op->len_ && skip >= op->u_.iov[i].iov_len)
-            skip -= op->u_.iov[i++].iov_len;
-        if (i == op->len_) { /* every byte written */
+        /* done_ is the byte offset: the window starts after it. */
+        struct iovec win[WRITEV_WINDOW];
+        size_t k;
+        if (weft__iov_window(op->u_.iov, op->len_, op->done_, win, WRITEV_WINDOW, &k) == 0) { /* every byte written */
             put_ssize(out, (ssize_t)op->done_);
             return WEFT_READY;
-        }
-        struct iovec win[WRITEV_WINDOW];
-        size_t k = 0;
-        for (; i < op->len_ && k < WRITEV_WINDOW; i++, skip = 0) {
-            win[k].iov_base = (char *)op->u_.iov[i].iov_base + skip;
-            win[k].iov_len = op->u_.iov[i].iov_len - skip;
-            k++;
         }
         ssize_t n;
         if (weft_stream_poll_writev(op->s_, cx, win, k, &n) == WEFT_PENDING)

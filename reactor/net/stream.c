@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "../io_driver.h"
+#include "../io/io_internal.h"
 #include "stream.h"
 #include "weft/io.h"
 
@@ -267,31 +268,6 @@ weft_stream_connect_t weft__stream_connect(const struct sockaddr *addr, socklen_
  * with more goes on in the next call, as after a short write). */
 #define WRITEV_BATCH 64
 
-/* Fills mh->msg_iov (room for WRITEV_BATCH) with what is left of iov[0..n)
- * after `done` bytes, and returns the bytes it covers (0: nothing left). */
-static size_t writev_rest(const struct iovec *iov, size_t n, size_t done, struct iovec *tmp, struct msghdr *mh)
-{
-    size_t i = 0;
-    while (i < n && done >= iov[i].iov_len) /* the buffers already written */
-        done -= iov[i++].iov_len;
-    size_t k = 0, bytes = 0;
-    for (; i < n && k < WRITEV_BATCH; i++) {
-        if (iov[i].iov_len == done) { /* an empty buffer, or the end of one */
-            done = 0;
-            continue;
-        }
-        tmp[k].iov_base = (char *)iov[i].iov_base + done;
-        tmp[k].iov_len = iov[i].iov_len - done;
-        bytes += tmp[k].iov_len;
-        done = 0;
-        k++;
-    }
-    mh->msg_iov = tmp;
-    mh->msg_iovlen = k;
-    return bytes;
-}
-
-
 /* One transfer on a registered fd: a read (into p, len bytes), a write
  * (from p) or a vectored write (p: the iovec array, len buffers, `asked`
  * bytes in all). Tries the system call while the readiness bits allow it;
@@ -408,15 +384,13 @@ static weft_poll_t io_poll(weft_future_t *f, weft_context_t *cx, void *out)
             len = op->len_;
             asked = 0;
         } else if (op->kind_ == WEFT__K_WRITEV_ALL) {
-            struct msghdr mh;
-            asked = writev_rest(op->u_.iov, op->len_, op->done_, tmp, &mh);
+            asked = weft__iov_window(op->u_.iov, op->len_, op->done_, tmp, WRITEV_BATCH, &len);
             if (asked == 0) { /* every byte written (or none to write) */
                 rc = (ssize_t)op->done_;
                 break;
             }
             kind = WEFT__FD_WRITEV;
             p = tmp;
-            len = mh.msg_iovlen;
         } else {
             kind = reading ? WEFT__FD_READ : WEFT__FD_WRITE;
             p = reading ? (const void *)((char *)op->u_.rbuf + op->done_)
@@ -443,7 +417,7 @@ static weft_poll_t io_poll(weft_future_t *f, weft_context_t *cx, void *out)
         }
         op->done_ += (size_t)n;
         if (op->kind_ == WEFT__K_WRITEV_ALL)
-            continue; /* writev_rest says when every buffer is written */
+            continue; /* weft__iov_window says when every buffer is written */
         if (one_call || op->done_ == op->len_) {
             rc = one_call ? n : (ssize_t)op->done_;
             break;
