@@ -264,7 +264,6 @@ typedef struct {
     weft_signal_t sigint, sigterm; /* kept across the loop's selects: no signal is missed */
     weft_tcp_accept_t acc;
     weft_select_t sel;
-    weft_ready_t armed;
     weft_semaphore_acquire_t all;
 } main_t;
 static void main_cleanup(main_t *self)
@@ -280,14 +279,14 @@ WEFT_ASYNC_WITH_DROP(main_t, main_fn, int, main_cleanup)
         fprintf(stderr, "line_server: listen: %s\n", weft_strerror(self->rc));
         WEFT_RETURN(1);
     }
-    /* Arm the signal futures (their first poll installs the handlers)
-     * before the port is announced: a biased select polls them in order,
-     * then finds the ready arm. */
-    WEFT_SELECT_BIASED(&self->sel, &self->which, WEFT_ARM_REF(&self->sigint, NULL), WEFT_ARM_REF(&self->sigterm, NULL),
-                       WEFT_ARM(&self->armed, weft_ready(0), NULL));
+    /* Arm the signal futures before the port is announced: a SIGINT that
+     * comes before their first poll then stops the server gracefully
+     * instead of killing it. */
+    if (weft_signal_arm(&self->sigint) != 0 || weft_signal_arm(&self->sigterm) != 0)
+        WEFT_RETURN(1);
     printf("listening on 127.0.0.1:%u\n", weft_tcp_listener_port(&self->l));
     fflush(stdout);
-    while (self->which == 2) {
+    for (;;) {
         WEFT_SELECT(&self->sel, &self->which, WEFT_ARM(&self->acc, weft_tcp_accept(&self->l, &self->s, NULL), &self->rc),
                     WEFT_ARM_REF(&self->sigint, NULL), WEFT_ARM_REF(&self->sigterm, NULL));
         if (self->which != 0)
@@ -298,7 +297,6 @@ WEFT_ASYNC_WITH_DROP(main_t, main_fn, int, main_cleanup)
             else
                 weft_tcp_close(&self->s); /* at the connection cap */
         }
-        self->which = 2; /* go on */
     }
     weft_cancel_token_cancel(srv.root); /* every session says goodbye and ends */
     weft_tcp_listener_close(&self->l);

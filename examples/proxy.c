@@ -112,6 +112,10 @@ WEFT_ASYNC_WITH_DROP(main_t, main_fn, int, main_cleanup)
         fprintf(stderr, "proxy: listen: %s\n", weft_strerror(self->rc));
         WEFT_RETURN(1);
     }
+    /* Armed before the port is announced: a SIGINT from then on stops us
+     * gracefully, even one that comes before the loop's first select. */
+    if (weft_signal_arm(&self->sigint) != 0 || weft_signal_arm(&self->sigterm) != 0)
+        WEFT_RETURN(1);
     printf("listening on %s:%u\n", self->ip, weft_tcp_listener_port(&self->l));
     fflush(stdout);
     for (;;) {

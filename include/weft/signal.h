@@ -34,6 +34,14 @@ typedef struct weft_signal_s {
 
 WEFT_API WEFT_NODISCARD weft_signal_t weft_signal_recv(int signo);
 
+/* Does now what the first poll would: installs the handler and starts
+ * counting, so a signal that comes before the future is first polled
+ * completes it rather than taking the default action. For a server, arm
+ * before announcing that it is ready. Returns 0, or the error the first
+ * poll would report (its output is then that error too). Idempotent.
+ * Context: a thread inside a runtime with a driver thread. */
+WEFT_API WEFT_NODISCARD int weft_signal_arm(weft_signal_t *s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <string.h>
 
+#include "../../runtime/nonnull.h"
 #include "../signal_driver.h"
 
 static const weft_future_vtable_t signal_vtable;
@@ -17,23 +18,31 @@ weft_signal_t weft_signal_recv(int signo)
     return s;
 }
 
+/* What the first poll does: checks signo, installs the handler and
+ * records the count. Idempotent once it succeeded. */
+static int arm(weft_signal_t *s)
+{
+    if (s->linked_)
+        return 0;
+    if (s->signo <= 0 || s->signo > WEFT__SIG_MAX || s->signo == SIGKILL || s->signo == SIGSTOP)
+        return WEFT_EINVAL;
+    if (weft__cx_driver() == NULL) /* no libuv thread here watches the pipe */
+        return WEFT_ENOSYS;
+    return weft__signal_watch(s);
+}
+
+int weft_signal_arm(weft_signal_t *s)
+{
+    WEFT__REQUIRE("weft_signal_arm", s);
+    return arm(s);
+}
+
 static weft_poll_t signal_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_signal_t *s = (weft_signal_t *)(void *)f;
-    int rc = 0;
-    if (!s->linked_) {
-        if (s->signo <= 0 || s->signo > WEFT__SIG_MAX || s->signo == SIGKILL || s->signo == SIGSTOP) {
-            rc = WEFT_EINVAL;
-            goto done;
-        }
-        if (weft__cx_driver() == NULL) { /* no libuv thread here watches the pipe */
-            rc = WEFT_ENOSYS;
-            goto done;
-        }
-        rc = weft__signal_watch(s);
-        if (rc != 0)
-            goto done;
-    }
+    int rc = arm(s);
+    if (rc != 0)
+        goto done;
     weft_atomic_waker_register(&s->waker_, cx->waker);
     if (!weft__signal_arrived(s))
         return WEFT_PENDING;
