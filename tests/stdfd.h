@@ -13,11 +13,13 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <check.h>
+#include <weft/weft.h>
 
 typedef struct {
     int fd;    /* 0, 1 or 2 */
@@ -132,6 +134,20 @@ static inline void assert_usage_back(proc_usage_t before)
     }
     ck_assert_int_eq(now.fds, before.fds);
     ck_assert_int_eq(now.threads, before.threads);
+}
+
+/* Creates and frees a runtime once before the tests, so that what lives
+ * for the whole process (libuv's signal pipe) is there before a test
+ * counts its fds. */
+static inline void stdfd_warm_up(void)
+{
+    weft_builder_t b;
+    weft_builder_init(&b, WEFT_RUNTIME_MULTI_THREAD);
+    b.workers = 2;
+    weft_runtime_t *rt = NULL;
+    if (weft_runtime_new(&b, &rt) != 0)
+        abort();
+    weft_runtime_free(rt);
 }
 
 #endif

@@ -497,23 +497,9 @@ START_TEST(stdout_write_survives_eintr)
 }
 END_TEST
 
-/* Creates and frees a runtime once before the tests, so that what lives
- * for the whole process (libuv's signal pipe) is there before a test
- * counts its fds. */
-static void warm_up(void)
-{
-    weft_builder_t b;
-    weft_builder_init(&b, WEFT_RUNTIME_MULTI_THREAD);
-    b.workers = 2;
-    weft_runtime_t *rt = NULL;
-    if (weft_runtime_new(&b, &rt) != 0)
-        abort();
-    weft_runtime_free(rt);
-}
-
 int main(void)
 {
-    warm_up();
+    stdfd_warm_up();
     Suite *s = suite_create("eintr");
     TCase *tc = tcase_create("eintr");
     tcase_set_timeout(tc, 120);

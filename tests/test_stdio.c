@@ -290,23 +290,9 @@ START_TEST(close_with_a_write_in_flight)
 }
 END_TEST
 
-/* Creates and frees a runtime once before the tests, so that what lives
- * for the whole process (libuv's signal pipe) is there before a test
- * counts its fds. */
-static void warm_up(void)
-{
-    weft_builder_t b;
-    weft_builder_init(&b, WEFT_RUNTIME_MULTI_THREAD);
-    b.workers = 2;
-    weft_runtime_t *rt = NULL;
-    if (weft_runtime_new(&b, &rt) != 0)
-        abort();
-    weft_runtime_free(rt);
-}
-
 int main(void)
 {
-    warm_up();
+    stdfd_warm_up();
     Suite *s = suite_create("stdio");
     TCase *tc = tcase_create("stdio");
     tcase_set_timeout(tc, 60);
