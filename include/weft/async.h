@@ -292,10 +292,35 @@ static inline void weft__await_check_inline(const weft_future_t *child, const vo
  * `slot` from `init` (a future constructor call, or any expression of the
  * slot's type, commas allowed), then await it. */
 #define WEFT_AWAIT(slot, ...) WEFT__AWAIT_AT(__COUNTER__ + 1, slot, __VA_ARGS__)
-#define WEFT__AWAIT_AT(N, slot, ...)                           \
-    do {                                                       \
-        *(slot) = (WEFT__BUT_LAST(__VA_ARGS__));               \
-        WEFT__AWAIT_REF_AT(slot, WEFT__LAST(__VA_ARGS__), N);  \
+/* The first poll goes through the vtable pointer the constructor just
+ * stored, held in a local whose scope closes before the resume point (so
+ * no jump enters it): the compiler sees which vtable it is, and where the
+ * constructor's header defines the vtable (the buffered reader and
+ * writer's line and write futures) it calls, or inlines, the poll
+ * directly. A resumed poll goes through awaiting_, as WEFT_AWAIT_REF. */
+#define WEFT__AWAIT_AT(N, slot, ...)                                                                    \
+    do {                                                                                                \
+        *(slot) = (WEFT__BUT_LAST(__VA_ARGS__));                                                        \
+        self->weft_frame.awaiting_ = WEFT_FUTURE(slot);                                                 \
+        self->weft_frame.state_ = (N);                                                                  \
+        {                                                                                               \
+            const weft_future_vtable_t *weft__vt = WEFT_FUTURE(slot)->vtable;                           \
+            WEFT__AWAIT_CHECK(slot, WEFT__LAST(__VA_ARGS__));                                           \
+            if (self->weft_frame.owned_ != 0)                                                           \
+                (void)weft__frame_disown(&self->weft_frame, WEFT_FUTURE(slot));                         \
+            if (weft__vt->poll(WEFT_FUTURE(slot), weft__cx, (WEFT__LAST(__VA_ARGS__))) == WEFT_PENDING) \
+                return WEFT_PENDING;                                                                    \
+            if (weft__vt->drop != NULL)                                                                 \
+                weft__vt->drop(WEFT_FUTURE(slot));                                                      \
+        }                                                                                               \
+        if (0) {                                                                                        \
+        case (N):                                                                                       \
+            if (weft_future_poll(self->weft_frame.awaiting_, weft__cx, (WEFT__LAST(__VA_ARGS__))) ==    \
+                WEFT_PENDING)                                                                           \
+                return WEFT_PENDING;                                                                    \
+            weft_future_drop(self->weft_frame.awaiting_);                                               \
+        }                                                                                               \
+        self->weft_frame.awaiting_ = NULL;                                                              \
     } while (0)
 
 /* Owned children: a future constructed into the frame before the await
