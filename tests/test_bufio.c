@@ -1040,8 +1040,8 @@ typedef struct {
     weft_read_until_t rd;
 } greedy_t;
 /* More lines than a poll's budget covers when a line from the buffer
- * spends a unit in 32 (128 x 32). */
-#define GREEDY_LINES 5000
+ * spends a unit in WEFT__BUFFERED_EVERY (128 x 256 = 32768). */
+#define GREEDY_LINES 40000
 static char greedy_in[GREEDY_LINES * 4];
 static void greedy_cleanup(greedy_t *g)
 {

@@ -15,8 +15,10 @@
  * polled. Each is used by one task at a time (its read side and its write
  * side by one task each, where the inner stream is WEFT_STREAM_DUPLEX).
  * Every future below (and the codecs', weft/codec.h) spends one unit of
- * the task's cooperative budget per poll, as the channels do: a task
- * reading lines that its socket keeps coming still yields to others.
+ * the task's cooperative budget per poll that reaches the inner stream,
+ * and one unit in 256 calls served from the buffer alone: a task reading
+ * lines that its socket keeps coming still yields to others (within the
+ * budget's time slice, or every 32768 buffered lines).
  *
  * docs/io-buffering.md has examples and the cancellation rules.
  */
@@ -24,8 +26,10 @@
 #define WEFT_BUFIO_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "io.h"
+#include "runtime.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -44,7 +48,7 @@ typedef struct weft_bufreader_s {
     weft_stream_t *inner_;
     char *buf_;
     size_t cap_, pos_, end_;
-    unsigned hits_; /* calls served from the buffer (they spend the coop budget 1 in 32) */
+    unsigned hits_; /* calls served from the buffer (they spend the coop budget 1 in 256) */
 } weft_bufreader_t;
 
 /* Sets up r over inner, with a buffer of `capacity` bytes (0: the default,
@@ -112,8 +116,45 @@ typedef struct weft_read_until_s {
     size_t start_;
     int delim_;
 } weft_read_until_t;
-/* Private: the vtable the inline constructor below sets. */
-WEFT_API extern const weft_future_vtable_t weft__read_until_vtable;
+/* Private. A call served from the buffer alone (no read from the inner
+ * stream) spends one unit of the cooperative budget in this many: at 32,
+ * lines_throughput's reader and writer yielded every 4096 lines (80 us),
+ * sixteen times as often as they needed to for a 1 ms slice, and a task
+ * that yields is one another worker may steal, away from its caches. */
+#define WEFT__BUFFERED_EVERY 256u
+/* Private: the poll, whole (out of line), and its common case inline: the
+ * line is buffered and out has room, so it is one memchr and one memcpy,
+ * which an await of a constructor below compiles in place (WEFT_AWAIT
+ * polls first through the vtable the constructor stored). */
+WEFT_API weft_poll_t weft__read_until_poll(weft_future_t *f, weft_context_t *cx, void *out);
+static inline weft_poll_t weft__read_until_poll_inline(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    weft_read_until_t *op = (weft_read_until_t *)(void *)f;
+    weft_bufreader_t *r = op->r_;
+    weft_bytes_t *o = op->out_;
+    if (r != NULL && o != NULL) {
+        size_t pos = r->pos_, len = o->len, max = op->max_;
+        size_t avail = r->end_ - pos, room = max > len ? max - len : 0;
+        const char *p = r->buf_ + pos;
+        const char *hit = avail > 0 && room > 0 ? (const char *)memchr(p, op->delim_, avail < room ? avail : room) : NULL;
+        size_t take = hit != NULL ? (size_t)(hit - p) + 1 : 0;
+        if (hit != NULL && o->cap - len >= take) {
+            if (++r->hits_ % WEFT__BUFFERED_EVERY == 0 && !weft_coop_proceed(cx))
+                return WEFT_PENDING; /* out of budget: weft_coop_proceed woke the task */
+            char *dst = o->data + len;
+            o->len = len + take;
+            r->pos_ = pos + take;
+            if (out != NULL)
+                *(ssize_t *)out = (ssize_t)(len + take - op->start_);
+            memcpy(dst, p, take);
+            return WEFT_READY;
+        }
+    }
+    return weft__read_until_poll(f, cx, out);
+}
+static const weft_future_vtable_t weft__read_until_vtable = {
+    weft__read_until_poll_inline, NULL, NULL, sizeof(weft_read_until_t), sizeof(ssize_t), "weft_bufreader_read_until",
+};
 /* Inline, so that an await builds the future in its frame directly (r and
  * out are checked at the first poll: NULL aborts there). */
 static inline WEFT_NODISCARD weft_read_until_t weft_bufreader_read_until(weft_bufreader_t *r, unsigned char delim,
@@ -146,7 +187,7 @@ typedef struct weft_bufwriter_s {
     weft_stream_t *inner_;
     char *buf_;
     size_t cap_, len_, sent_;
-    unsigned hits_; /* writes taken into the buffer (they spend the coop budget 1 in 32) */
+    unsigned hits_; /* writes taken into the buffer (they spend the coop budget 1 in 256) */
 } weft_bufwriter_t;
 
 /* Sets up w over inner with a buffer of `capacity` bytes (0: the default),
@@ -182,8 +223,30 @@ typedef struct weft_bufwriter_op_s {
     const char *buf_;
     size_t len_, done_;
 } weft_bufwriter_op_t;
-/* Private: the vtable the inline constructor below sets. */
-WEFT_API extern const weft_future_vtable_t weft__bufwriter_write_all_vtable;
+/* Private: the poll, whole (out of line), and its common case inline (the
+ * bytes fit in the buffer: one memcpy), as read_until's above. */
+WEFT_API weft_poll_t weft__bufwriter_write_all_poll(weft_future_t *f, weft_context_t *cx, void *out);
+static inline weft_poll_t weft__bufwriter_write_all_poll_inline(weft_future_t *f, weft_context_t *cx, void *out)
+{
+    weft_bufwriter_op_t *op = (weft_bufwriter_op_t *)(void *)f;
+    weft_bufwriter_t *w = op->w_;
+    size_t n = op->len_;
+    if (w != NULL && op->buf_ != NULL && op->done_ == 0 && n < w->cap_ && n <= w->cap_ - w->len_) {
+        if (++w->hits_ % WEFT__BUFFERED_EVERY == 0 && !weft_coop_proceed(cx))
+            return WEFT_PENDING; /* out of budget: weft_coop_proceed woke the task */
+        char *dst = w->buf_ + w->len_;
+        w->len_ += n;
+        if (out != NULL)
+            *(ssize_t *)out = (ssize_t)n;
+        memcpy(dst, op->buf_, n);
+        return WEFT_READY;
+    }
+    return weft__bufwriter_write_all_poll(f, cx, out);
+}
+static const weft_future_vtable_t weft__bufwriter_write_all_vtable = {
+    weft__bufwriter_write_all_poll_inline, NULL, NULL, sizeof(weft_bufwriter_op_t), sizeof(ssize_t),
+    "weft_bufwriter_write_all",
+};
 /* Inline, so that an await builds the future in its frame directly (w,
  * and buf when len > 0, are checked at the first poll: NULL aborts
  * there). */

@@ -173,8 +173,14 @@ typedef struct weft_bytes_s {
 WEFT_API WEFT_NODISCARD int weft_bytes_reserve(weft_bytes_t *b, size_t extra);
 /* Appends len bytes. Returns 0 or WEFT_ENOMEM (b unchanged). */
 WEFT_API WEFT_NODISCARD int weft_bytes_append(weft_bytes_t *b, const void *p, size_t len);
-/* Empties b (len = 0), keeping its block for reuse. */
-WEFT_API void weft_bytes_clear(weft_bytes_t *b);
+/* Empties b (len = 0), keeping its block for reuse. Inline: a line loop
+ * clears its buffer once a line. */
+static inline void weft_bytes_clear(weft_bytes_t *b)
+{
+    if (b == NULL)
+        weft_panic(WEFT_SITE, "weft_bytes_clear: b is NULL");
+    b->len = 0;
+}
 /* Frees b's block and leaves it empty. */
 WEFT_API void weft_bytes_free(weft_bytes_t *b);
 

@@ -284,7 +284,9 @@ weft_bufreader_fill_t weft_bufreader_fill_buf(weft_bufreader_t *r, const void **
     return (weft_bufreader_fill_t){ { &fill_vtable }, r, data };
 }
 
-static weft_poll_t until_poll(weft_future_t *f, weft_context_t *cx, void *out)
+/* The out-of-line part of the poll (weft/bufio.h inlines the common case:
+ * a line already buffered). */
+weft_poll_t weft__read_until_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_read_until_t *op = (weft_read_until_t *)(void *)f;
     weft_bufreader_t *r = op->r_;
@@ -292,24 +294,7 @@ static weft_poll_t until_poll(weft_future_t *f, weft_context_t *cx, void *out)
         weft_panic(WEFT_SITE, "weft_bufreader_read_until: %s is NULL", r == NULL ? "r" : "out");
     if (r->buf_ == NULL)
         weft_panic(WEFT_SITE, "weft_bufreader_read_until: the reader is not initialised (or was freed)");
-    /* The common case, inline: the whole line is buffered and out has room. */
     weft_bytes_t *o = op->out_;
-    size_t avail = r->end_ - r->pos_;
-    if (avail > 0 && o->len < op->max_) {
-        const char *p = r->buf_ + r->pos_;
-        const char *hit = memchr(p, op->delim_, avail < op->max_ - o->len ? avail : op->max_ - o->len);
-        size_t take = hit != NULL ? (size_t)(hit - p) + 1 : 0;
-        if (hit != NULL && o->cap - o->len >= take) {
-            if (!weft__coop_buffered(&r->hits_, cx))
-                return WEFT_PENDING;
-            memcpy(o->data + o->len, p, take);
-            o->len += take;
-            r->pos_ += take;
-            if (out != NULL)
-                *(ssize_t *)out = (ssize_t)(o->len - op->start_);
-            return WEFT_READY;
-        }
-    }
     WEFT__COOP_ENTER(cx);
     weft__until_t res;
     if (weft__bufreader_poll_until(r, cx, (unsigned char)op->delim_, o, op->max_, false, NULL, &res) ==
@@ -322,8 +307,3 @@ static weft_poll_t until_poll(weft_future_t *f, weft_context_t *cx, void *out)
         *(ssize_t *)out = rc;
     return WEFT_READY;
 }
-
-const weft_future_vtable_t weft__read_until_vtable = {
-    until_poll, NULL, NULL, sizeof(weft_read_until_t), sizeof(ssize_t), "weft_bufreader_read_until",
-};
-

@@ -180,22 +180,15 @@ size_t weft_bufwriter_buffered(const weft_bufwriter_t *w)
 
 /* ---- Futures ---------------------------------------------------------------------------------- */
 
-static weft_poll_t write_all_poll(weft_future_t *f, weft_context_t *cx, void *out)
+/* The out-of-line part of the poll (weft/bufio.h inlines the common case:
+ * the bytes fit in the buffer). */
+weft_poll_t weft__bufwriter_write_all_poll(weft_future_t *f, weft_context_t *cx, void *out)
 {
     weft_bufwriter_op_t *op = (weft_bufwriter_op_t *)(void *)f;
     weft_bufwriter_t *w = op->w_;
     if (WEFT_UNLIKELY(w == NULL || (op->buf_ == NULL && op->len_ > 0)))
         weft_panic(WEFT_SITE, "weft_bufwriter_write_all: %s is NULL", w == NULL ? "w" : "buf");
-    if (op->done_ == 0 && w->buf_ != NULL && op->len_ < w->cap_ && op->len_ <= w->cap_ - w->len_) {
-        /* The common case, inline: it fits in the buffer (as writer_poll_write). */
-        if (!weft__coop_buffered(&w->hits_, cx))
-            return WEFT_PENDING;
-        memcpy(w->buf_ + w->len_, op->buf_, op->len_);
-        w->len_ += op->len_;
-        if (out != NULL)
-            *(ssize_t *)out = (ssize_t)op->len_;
-        return WEFT_READY;
-    }
+    require_init(w, "weft_bufwriter_write_all");
     WEFT__COOP_ENTER(cx);
     ssize_t rc;
     if (weft__stream_write_rest(&w->stream_, cx, op->buf_, op->len_, &op->done_, &rc) == WEFT_PENDING)
@@ -229,9 +222,6 @@ static weft_poll_t shutdown_poll(weft_future_t *f, weft_context_t *cx, void *out
     return WEFT_READY;
 }
 
-const weft_future_vtable_t weft__bufwriter_write_all_vtable = {
-    write_all_poll, NULL, NULL, sizeof(weft_bufwriter_op_t), sizeof(ssize_t), "weft_bufwriter_write_all",
-};
 static const weft_future_vtable_t flush_vtable = {
     flush_poll, NULL, NULL, sizeof(weft_bufwriter_op_t), sizeof(int), "weft_bufwriter_flush",
 };

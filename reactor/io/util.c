@@ -265,12 +265,6 @@ int weft_bytes_append(weft_bytes_t *b, const void *p, size_t len)
     return rc;
 }
 
-void weft_bytes_clear(weft_bytes_t *b)
-{
-    WEFT__REQUIRE("weft_bytes_clear", b);
-    b->len = 0;
-}
-
 void weft_bytes_free(weft_bytes_t *b)
 {
     WEFT__REQUIRE("weft_bytes_free", b);
