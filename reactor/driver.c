@@ -150,6 +150,11 @@ bool weft__driver_io_idle(weft__driver_t *d)
     return !d->has_io || atomic_load_explicit(&d->io.pollers, memory_order_seq_cst) == 0;
 }
 
+bool weft__driver_has_parked(weft__driver_t *d)
+{
+    return d->workers_drive && atomic_load_explicit(&d->park.held, memory_order_relaxed) != 0;
+}
+
 bool weft__driver_timers_pending(weft__driver_t *d)
 {
     return d->has_time && weft__time_due_ms(d) != UINT64_MAX;

@@ -52,6 +52,9 @@ void weft__driver_free(weft__driver_t *d);
  * thread (a worker's own queue). Returns how many events it took. Context:
  * a worker of a multi-thread runtime. */
 unsigned weft__driver_poll_events(weft__driver_t *d, unsigned max);
+/* True while a worker sleeps in the driver (weft__driver_park): socket
+ * readiness wakes that worker, which takes the events itself. */
+bool weft__driver_has_parked(weft__driver_t *d);
 
 /* What the firing worker is doing, which decides where fired timers' tasks
  * go (runtime/context.h: weft__wake_route_t). */

@@ -40,7 +40,13 @@ static bool poll_io(weft__sched_t *s, weft__worker_t *w, weft__fire_mode_t mode)
 {
     if (s->driver == NULL)
         return false;
-    unsigned n = weft__driver_poll_events(s->driver, 64);
+    /* Socket events are left to a worker asleep in the driver: readiness
+     * wakes that one, and the tasks run there, beside this worker's,
+     * instead of in this worker's LIFO slot (two tasks on one connection,
+     * a reader and a writer, took turns on one worker while the other was
+     * woken for nothing and slept again; Tokio's driver lock has the same
+     * effect). */
+    unsigned n = weft__driver_has_parked(s->driver) ? 0 : weft__driver_poll_events(s->driver, 64);
     n += weft__driver_fire_timers(s->driver, w->index, mode);
     return n > 0;
 }
