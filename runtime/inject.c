@@ -143,12 +143,34 @@ static size_t pop_blocks(weft__inject_t *q, weft_task_t **out, size_t max, weft_
     return n;
 }
 
+static size_t pop_locked(weft__inject_t *q, weft_task_t **out, size_t max);
+
 size_t weft__inject_pop(weft__inject_t *q, weft_task_t **out, size_t max)
 {
     if (weft__inject_is_empty(q) || max == 0)
         return 0;
-    weft__inject_block_t *done = NULL;
     pthread_mutex_lock(&q->lock);
+    return pop_locked(q, out, max);
+}
+
+size_t weft__inject_try_pop(weft__inject_t *q, weft_task_t **out, size_t max)
+{
+    if (weft__inject_is_empty(q) || max == 0)
+        return 0;
+    /* A pop holds the lock for a batch's copy: wait out that much with a
+     * short spin, but not a holder that lost its CPU. */
+    for (unsigned spins = 0; pthread_mutex_trylock(&q->lock) != 0; spins++) {
+        if (spins == 64)
+            return 0;
+        weft__cpu_pause();
+    }
+    return pop_locked(q, out, max);
+}
+
+/* The pop with the lock held; releases it. */
+static size_t pop_locked(weft__inject_t *q, weft_task_t **out, size_t max)
+{
+    weft__inject_block_t *done = NULL;
     size_t n;
     if (q->blocks_first) {
         n = pop_blocks(q, out, max, &done);

@@ -90,6 +90,10 @@ bool weft__inject_push_batch(weft__inject_t *q, weft_task_t *first, weft_task_t 
 bool weft__inject_push_array(weft__inject_t *q, weft_task_t *const *tasks, size_t n);
 /* Pops up to max tasks into out[]; returns the count. */
 size_t weft__inject_pop(weft__inject_t *q, weft_task_t **out, size_t max);
+/* As weft__inject_pop, but 0 at once when another consumer holds the lock
+ * (it may have been descheduled inside: a worker goes on with its other
+ * work, timers included, and comes back, instead of sleeping behind it). */
+size_t weft__inject_try_pop(weft__inject_t *q, weft_task_t **out, size_t max);
 /* Closes; returns the tasks left inside as a chain (the caller drops the
  * references). */
 weft_task_t *weft__inject_close(weft__inject_t *q);

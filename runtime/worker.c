@@ -63,7 +63,7 @@ static weft_task_t *pop_batch_from(weft__sched_t *s, weft__worker_t *w, weft__in
     weft_task_t *batch[WEFT_QUEUE_CAP / 2];
     if (want > WEFT_QUEUE_CAP / 2)
         want = WEFT_QUEUE_CAP / 2;
-    size_t n = weft__inject_pop(q, batch, want);
+    size_t n = weft__inject_try_pop(q, batch, want);
     if (n == 0)
         return NULL;
     for (size_t i = 1; i < n; i++)
