@@ -63,7 +63,13 @@ static weft_task_t *pop_batch_from(weft__sched_t *s, weft__worker_t *w, weft__in
     weft_task_t *batch[WEFT_QUEUE_CAP / 2];
     if (want > WEFT_QUEUE_CAP / 2)
         want = WEFT_QUEUE_CAP / 2;
-    size_t n = weft__inject_try_pop(q, batch, want);
+    /* Workers of a multi-thread runtime only try the consumers' lock (a
+     * holder may have lost its CPU; the loop has other work and comes
+     * back, and never parks while the queue holds tasks). A current-thread
+     * runtime's driver, seeded ones included, takes it: it is the only
+     * consumer, and a seeded run must not depend on a lock's timing. */
+    size_t n = s->flavor == WEFT_RUNTIME_MULTI_THREAD ? weft__inject_try_pop(q, batch, want)
+                                                      : weft__inject_pop(q, batch, want);
     if (n == 0)
         return NULL;
     for (size_t i = 1; i < n; i++)
