@@ -326,6 +326,30 @@ START_TEST(inject_keeps_chain_and_push_order)
 }
 END_TEST
 
+/* A worker only tries the consumers' lock (worker.c): while another
+ * consumer holds it, the try gives up (after a short spin) and the tasks
+ * stay queued; once it is free, the same try takes them, in order. */
+START_TEST(inject_try_pop_gives_way_to_a_holder)
+{
+    weft__inject_t inj;
+    weft__inject_init(&inj);
+    uint64_t rng = 88172645463325252ull;
+    push_range(&inj, 0, 10, 3, &rng);
+    ASSERT_NO_TEST_FAIL();
+    weft_task_t *out[16];
+    pthread_mutex_lock(&inj.lock); /* a consumer inside its pop */
+    ck_assert_uint_eq(weft__inject_try_pop(&inj, out, 16), 0);
+    ck_assert(!weft__inject_is_empty(&inj));
+    ck_assert_uint_eq(atomic_load(&inj.len), 10);
+    pthread_mutex_unlock(&inj.lock);
+    ck_assert_uint_eq(weft__inject_try_pop(&inj, out, 16), 10);
+    for (size_t i = 0; i < 10; i++)
+        ck_assert_ptr_eq(out[i], &tasks[i]);
+    ck_assert(weft__inject_is_empty(&inj));
+    weft__inject_destroy(&inj);
+}
+END_TEST
+
 START_TEST(inject_close_returns_everything_and_refuses_pushes)
 {
     weft__inject_t inj;
@@ -610,6 +634,7 @@ int main(void)
     tcase_add_checked_fixture(ti, setup, teardown);
     tcase_set_timeout(ti, 300);
     tcase_add_test(ti, inject_keeps_chain_and_push_order);
+    tcase_add_test(ti, inject_try_pop_gives_way_to_a_holder);
     tcase_add_test(ti, inject_close_returns_everything_and_refuses_pushes);
     tcase_add_test(ti, inject_blocks_and_chains);
     tcase_add_test(ti, inject_array_without_memory);
