@@ -194,20 +194,40 @@ static inline void weft__await_check_inline(const weft_future_t *child, const vo
  * (from WEFT_OWN too, if it owned it) and drops it once it is ready. `out`
  * receives its output (or NULL). */
 #define WEFT_AWAIT_REF(child, out) WEFT__AWAIT_REF_AT(child, out, __COUNTER__ + 1)
-#define WEFT__AWAIT_REF_AT(child, out, N)                                                  \
-    do {                                                                                   \
-        self->weft_frame.awaiting_ = WEFT_FUTURE(child);                                   \
-        if (self->weft_frame.owned_ != 0)                                                  \
-            (void)weft__frame_disown(&self->weft_frame, self->weft_frame.awaiting_);       \
-        WEFT__AWAIT_CHECK(self->weft_frame.awaiting_, out);                                \
-        self->weft_frame.state_ = (N);                                                     \
-        WEFT_FALLTHROUGH;                                                                  \
-    case (N):                                                                              \
-        if (weft_future_poll(self->weft_frame.awaiting_, weft__cx, (out)) == WEFT_PENDING) \
-            return WEFT_PENDING;                                                           \
-        weft_future_drop(self->weft_frame.awaiting_);                                      \
-        self->weft_frame.awaiting_ = NULL;                                                 \
+#define WEFT__AWAIT_REF_AT(child, out, N)                              \
+    do {                                                               \
+        self->weft_frame.awaiting_ = WEFT_FUTURE(child);               \
+        WEFT__AWAIT_POLL_AT(self->weft_frame.awaiting_, out, N);       \
     } while (0)
+
+/* The await itself, once awaiting_ holds the child and `first` names it:
+ * the frame takes the child over from WEFT_OWN, and the first poll goes
+ * through the vtable pointer read from `first`, held in a local whose
+ * scope closes before the resume point (so no jump enters it). When
+ * `first` is the slot a constructor has just filled (WEFT_AWAIT), the
+ * compiler sees which vtable it is, and where the constructor's header
+ * defines the vtable (the buffered reader and writer's line and write
+ * futures) it calls, or inlines, the poll directly. A resumed poll goes
+ * through awaiting_. Statements of the body; the caller wraps them. */
+#define WEFT__AWAIT_POLL_AT(first, out, N)                                                                  \
+    self->weft_frame.state_ = (N);                                                                          \
+    {                                                                                                       \
+        const weft_future_vtable_t *weft__vt = (first)->vtable;                                             \
+        WEFT__AWAIT_CHECK(first, out);                                                                      \
+        if (self->weft_frame.owned_ != 0)                                                                   \
+            (void)weft__frame_disown(&self->weft_frame, (first));                                           \
+        if (weft__vt->poll((first), weft__cx, (out)) == WEFT_PENDING)                                       \
+            return WEFT_PENDING;                                                                            \
+        if (weft__vt->drop != NULL)                                                                         \
+            weft__vt->drop(first);                                                                          \
+    }                                                                                                       \
+    if (0) {                                                                                                \
+    case (N):                                                                                               \
+        if (weft_future_poll(self->weft_frame.awaiting_, weft__cx, (out)) == WEFT_PENDING)                  \
+            return WEFT_PENDING;                                                                            \
+        weft_future_drop(self->weft_frame.awaiting_);                                                       \
+    }                                                                                                       \
+    self->weft_frame.awaiting_ = NULL
 
 /* Splitting a variadic list `init..., out` at its last top-level comma, so
  * that `init` may hold commas that no parentheses protect (a compound
@@ -292,35 +312,11 @@ static inline void weft__await_check_inline(const weft_future_t *child, const vo
  * `slot` from `init` (a future constructor call, or any expression of the
  * slot's type, commas allowed), then await it. */
 #define WEFT_AWAIT(slot, ...) WEFT__AWAIT_AT(__COUNTER__ + 1, slot, __VA_ARGS__)
-/* The first poll goes through the vtable pointer the constructor just
- * stored, held in a local whose scope closes before the resume point (so
- * no jump enters it): the compiler sees which vtable it is, and where the
- * constructor's header defines the vtable (the buffered reader and
- * writer's line and write futures) it calls, or inlines, the poll
- * directly. A resumed poll goes through awaiting_, as WEFT_AWAIT_REF. */
-#define WEFT__AWAIT_AT(N, slot, ...)                                                                    \
-    do {                                                                                                \
-        *(slot) = (WEFT__BUT_LAST(__VA_ARGS__));                                                        \
-        self->weft_frame.awaiting_ = WEFT_FUTURE(slot);                                                 \
-        self->weft_frame.state_ = (N);                                                                  \
-        {                                                                                               \
-            const weft_future_vtable_t *weft__vt = WEFT_FUTURE(slot)->vtable;                           \
-            WEFT__AWAIT_CHECK(slot, WEFT__LAST(__VA_ARGS__));                                           \
-            if (self->weft_frame.owned_ != 0)                                                           \
-                (void)weft__frame_disown(&self->weft_frame, WEFT_FUTURE(slot));                         \
-            if (weft__vt->poll(WEFT_FUTURE(slot), weft__cx, (WEFT__LAST(__VA_ARGS__))) == WEFT_PENDING) \
-                return WEFT_PENDING;                                                                    \
-            if (weft__vt->drop != NULL)                                                                 \
-                weft__vt->drop(WEFT_FUTURE(slot));                                                      \
-        }                                                                                               \
-        if (0) {                                                                                        \
-        case (N):                                                                                       \
-            if (weft_future_poll(self->weft_frame.awaiting_, weft__cx, (WEFT__LAST(__VA_ARGS__))) ==    \
-                WEFT_PENDING)                                                                           \
-                return WEFT_PENDING;                                                                    \
-            weft_future_drop(self->weft_frame.awaiting_);                                               \
-        }                                                                                               \
-        self->weft_frame.awaiting_ = NULL;                                                              \
+#define WEFT__AWAIT_AT(N, slot, ...)                                                       \
+    do {                                                                                   \
+        *(slot) = (WEFT__BUT_LAST(__VA_ARGS__));                                           \
+        self->weft_frame.awaiting_ = WEFT_FUTURE(slot);                                    \
+        WEFT__AWAIT_POLL_AT(WEFT_FUTURE(slot), WEFT__LAST(__VA_ARGS__), N);                \
     } while (0)
 
 /* Owned children: a future constructed into the frame before the await
