@@ -122,6 +122,12 @@ typedef struct weft_read_until_s {
  * sixteen times as often as they needed to for a 1 ms slice, and a task
  * that yields is one another worker may steal, away from its caches. */
 #define WEFT__BUFFERED_EVERY 256u
+/* Private: the budget spent by a call served from the buffer alone. False:
+ * out of budget (weft_coop_proceed woke the task; return WEFT_PENDING). */
+static inline bool weft__coop_buffered(unsigned *hits, weft_context_t *cx)
+{
+    return ++*hits % WEFT__BUFFERED_EVERY != 0 || weft_coop_proceed(cx);
+}
 /* Private: the poll, whole (out of line), and its common case inline: the
  * line is buffered and out has room, so it is one memchr and one memcpy,
  * which an await of a constructor below compiles in place (WEFT_AWAIT
@@ -139,8 +145,8 @@ static inline weft_poll_t weft__read_until_poll_inline(weft_future_t *f, weft_co
         const char *hit = avail > 0 && room > 0 ? (const char *)memchr(p, op->delim_, avail < room ? avail : room) : NULL;
         size_t take = hit != NULL ? (size_t)(hit - p) + 1 : 0;
         if (hit != NULL && o->cap - len >= take) {
-            if (++r->hits_ % WEFT__BUFFERED_EVERY == 0 && !weft_coop_proceed(cx))
-                return WEFT_PENDING; /* out of budget: weft_coop_proceed woke the task */
+            if (!weft__coop_buffered(&r->hits_, cx))
+                return WEFT_PENDING;
             char *dst = o->data + len;
             o->len = len + take;
             r->pos_ = pos + take;
@@ -232,8 +238,8 @@ static inline weft_poll_t weft__bufwriter_write_all_poll_inline(weft_future_t *f
     weft_bufwriter_t *w = op->w_;
     size_t n = op->len_;
     if (w != NULL && op->buf_ != NULL && op->done_ == 0 && n < w->cap_ && n <= w->cap_ - w->len_) {
-        if (++w->hits_ % WEFT__BUFFERED_EVERY == 0 && !weft_coop_proceed(cx))
-            return WEFT_PENDING; /* out of budget: weft_coop_proceed woke the task */
+        if (!weft__coop_buffered(&w->hits_, cx))
+            return WEFT_PENDING;
         char *dst = w->buf_ + w->len_;
         w->len_ += n;
         if (out != NULL)

@@ -11,25 +11,16 @@
 /* The cooperative budget (weft_coop_proceed): a future of the buffered
  * family that goes to its inner stream spends one unit per poll, and a
  * poll that ends pending gives it back; one served from the buffer alone
- * spends one unit in WEFT__BUFFERED_EVERY (weft/bufio.h). So a task
- * reading lines from a buffer that its socket keeps full still yields,
- * within the time slice or every 32768 lines. */
+ * spends one unit in WEFT__BUFFERED_EVERY (weft__coop_buffered,
+ * weft/bufio.h: it touches no resource, and a unit per call was a tenth of
+ * a line's cost in lines_throughput). So a task reading lines from a
+ * buffer that its socket keeps full still yields, within the time slice or
+ * every 32768 lines. */
 #define WEFT__COOP_ENTER(cx)            \
     do {                                \
         if (!weft_coop_proceed(cx))     \
             return WEFT_PENDING;        \
     } while (0)
-/* A call served from the buffer alone spends one unit of the budget in
- * WEFT__BUFFERED_EVERY (it touches no resource; a unit per call was a
- * tenth of a line's cost in lines_throughput), so a task fed from a large
- * buffer still yields; a call that reaches the inner stream spends one
- * unit, and the stream its own. False: out of budget (the waker is woken,
- * return WEFT_PENDING). The inline polls of weft/bufio.h do the same. */
-static inline bool weft__coop_buffered(unsigned *hits, weft_context_t *cx)
-{
-    return ++*hits % WEFT__BUFFERED_EVERY != 0 || weft_coop_proceed(cx);
-}
-
 static inline weft_poll_t weft__coop_pending(void)
 {
     weft__coop_refund();
