@@ -35,15 +35,23 @@ typedef struct {
     unsigned long ops;
 } scripted_t;
 
+/* Counts the call; every other call of a kind (turn) answers pending,
+ * after waking the caller at once. */
+static bool scripted_pends(scripted_t *s, bool *turn, weft_context_t *cx)
+{
+    s->ops++;
+    if (!(*turn = !*turn))
+        return false;
+    s->pendings++;
+    weft_waker_wake_by_ref(cx->waker);
+    return true;
+}
+
 static weft_poll_t scripted_read(weft_stream_t *st, weft_context_t *cx, void *buf, size_t len, ssize_t *n)
 {
     scripted_t *s = (scripted_t *)(void *)st;
-    s->ops++;
-    if ((s->pend_read = !s->pend_read)) {
-        s->pendings++;
-        weft_waker_wake_by_ref(cx->waker);
+    if (scripted_pends(s, &s->pend_read, cx))
         return WEFT_PENDING;
-    }
     size_t left = s->src_len - s->src_pos;
     if (left == 0) {
         *n = s->read_end;
@@ -60,12 +68,8 @@ static weft_poll_t scripted_read(weft_stream_t *st, weft_context_t *cx, void *bu
 static weft_poll_t scripted_write(weft_stream_t *st, weft_context_t *cx, const void *buf, size_t len, ssize_t *n)
 {
     scripted_t *s = (scripted_t *)(void *)st;
-    s->ops++;
-    if ((s->pend_write = !s->pend_write)) {
-        s->pendings++;
-        weft_waker_wake_by_ref(cx->waker);
+    if (scripted_pends(s, &s->pend_write, cx))
         return WEFT_PENDING;
-    }
     size_t room = s->sink_cap - s->sink_len;
     if (room == 0) {
         *n = s->write_end;
