@@ -132,6 +132,20 @@ static run_t run(const char *prog, const char *const *argv)
     return (run_t){ WEFT_FRAME_INIT(run_fn), .prog = prog, .argv = argv };
 }
 
+/* Runs fut (a frame returning int 0 when every check in it passed) as a
+ * task on a fresh runtime of the shape, and checks it finished with 0,
+ * failed no check, and left nothing alive once the runtime is freed. */
+static void run_to_zero(int shape, weft_future_t *fut)
+{
+    weft_runtime_t *rt = shape_rt(shape);
+    int out = -12345;
+    ck_assert_int_eq(spawn_and_wait(rt, fut, &out), 0);
+    ASSERT_NO_TEST_FAIL(); /* first: it names the check that failed */
+    ck_assert_int_eq(out, 0);
+    weft_runtime_free(rt);
+    ASSERT_NO_LIVE();
+}
+
 static int run_on(weft_runtime_t *rt, const char *prog, const char *const *argv)
 {
     run_t r = run(prog, argv);
@@ -348,16 +362,10 @@ WEFT_ASYNC_WITH_DROP(echo_t, echo_fn, int, echo_cleanup)
 
 START_TEST(stdin_through_cat)
 {
-    weft_runtime_t *rt = shape_rt(_i);
     echo_t *e = calloc(1, sizeof *e);
     *e = (echo_t){ WEFT_FRAME_INIT(echo_fn) };
-    int out = -12345;
-    ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(e), &out), 0);
-    ck_assert_int_eq(out, 0);
+    run_to_zero(_i, WEFT_FUTURE(e));
     free(e);
-    ASSERT_NO_TEST_FAIL();
-    weft_runtime_free(rt);
-    ASSERT_NO_LIVE();
 }
 END_TEST
 
@@ -414,14 +422,8 @@ WEFT_ASYNC_WITH_DROP(yes_t, yes_fn, int, yes_cleanup)
 
 START_TEST(kill_mid_output)
 {
-    weft_runtime_t *rt = shape_rt(_i);
     yes_t y = { WEFT_FRAME_INIT(yes_fn) };
-    int out = -12345;
-    ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(&y), &out), 0);
-    ck_assert_int_eq(out, 0);
-    ASSERT_NO_TEST_FAIL();
-    weft_runtime_free(rt);
-    ASSERT_NO_LIVE();
+    run_to_zero(_i, WEFT_FUTURE(&y));
 }
 END_TEST
 
@@ -568,16 +570,10 @@ WEFT_ASYNC_WITH_DROP(many_t, many_fn, int, many_cleanup)
 
 START_TEST(many_children)
 {
-    weft_runtime_t *rt = shape_rt(_i);
     many_t *m = calloc(1, sizeof *m);
     *m = (many_t){ WEFT_FRAME_INIT(many_fn) };
-    int out = -1;
-    ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(m), &out), 0);
-    ck_assert_int_eq(out, 0);
+    run_to_zero(_i, WEFT_FUTURE(m));
     free(m);
-    ASSERT_NO_TEST_FAIL();
-    weft_runtime_free(rt);
-    ASSERT_NO_LIVE();
 }
 END_TEST
 
@@ -783,16 +779,10 @@ WEFT_ASYNC_WITH_DROP(manyiov_t, manyiov_fn, int, manyiov_cleanup)
 
 START_TEST(writev_past_iov_max_keeps_pipe_ready)
 {
-    weft_runtime_t *rt = shape_rt(_i);
     manyiov_t *m = calloc(1, sizeof *m);
     *m = (manyiov_t){ WEFT_FRAME_INIT(manyiov_fn) };
-    int out = -1;
-    ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(m), &out), 0);
-    ASSERT_NO_TEST_FAIL();
-    ck_assert_int_eq(out, 0);
+    run_to_zero(_i, WEFT_FUTURE(m));
     free(m);
-    weft_runtime_free(rt);
-    ASSERT_NO_LIVE();
 }
 END_TEST
 
@@ -873,14 +863,8 @@ WEFT_ASYNC_WITH_DROP(msgs_t, msgs_fn, int, msgs_cleanup)
 
 START_TEST(adopted_seqpacket_reads_every_message)
 {
-    weft_runtime_t *rt = shape_rt(_i);
     msgs_t m = { WEFT_FRAME_INIT(msgs_fn) };
-    int out = -1;
-    ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(&m), &out), 0);
-    ASSERT_NO_TEST_FAIL();
-    ck_assert_int_eq(out, 0);
-    weft_runtime_free(rt);
-    ASSERT_NO_LIVE();
+    run_to_zero(_i, WEFT_FUTURE(&m));
 }
 END_TEST
 
@@ -952,14 +936,8 @@ WEFT_ASYNC_WITH_DROP(dshut_t, dshut_fn, int, dshut_cleanup)
 
 START_TEST(duplex_shutdown_closes_write_side_only)
 {
-    weft_runtime_t *rt = shape_rt(_i);
     dshut_t d = { WEFT_FRAME_INIT(dshut_fn) };
-    int out = -1;
-    ck_assert_int_eq(spawn_and_wait(rt, WEFT_FUTURE(&d), &out), 0);
-    ASSERT_NO_TEST_FAIL();
-    ck_assert_int_eq(out, 0);
-    weft_runtime_free(rt);
-    ASSERT_NO_LIVE();
+    run_to_zero(_i, WEFT_FUTURE(&d));
 }
 END_TEST
 
