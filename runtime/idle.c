@@ -9,7 +9,9 @@
  *     worker is searching and some are parked, it wakes exactly one, which
  *     starts out searching. A searcher that finds work and was the last
  *     searcher wakes another (worker.c), so wake-ups chain only while work
- *     keeps coming.
+ *     keeps coming. Work a searcher makes itself (the socket events and
+ *     timers it takes on its way to parking) ends the search without
+ *     waking anyone, unless other work waits (weft__idle_found_own_work).
  *   - No lost wake-up (Dekker): the producer publishes its task, then a
  *     seq_cst fence, then reads state. A parking worker updates state with a
  *     seq_cst RMW, then a seq_cst fence, then re-checks every queue
@@ -118,6 +120,18 @@ bool weft__idle_end_search(weft__sched_t *s, weft__worker_t *w)
     w->searching = false;
     uint32_t prev = atomic_fetch_sub_explicit(&s->idle.state, 1, memory_order_seq_cst);
     return st_searching(prev) == 1;
+}
+
+void weft__idle_found_own_work(weft__sched_t *s, weft__worker_t *w)
+{
+    if (!w->searching || !weft__idle_end_search(s, w))
+        return;
+    /* seq_cst fence: a producer that saw us searching skipped its notify
+     * (weft__idle_notify_one); either its task is visible to the check
+     * below, or it saw our search end and notified itself. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (weft__sched_has_work(s))
+        weft__idle_notify_one(s);
 }
 
 void weft__idle_park(weft__sched_t *s, weft__worker_t *w)

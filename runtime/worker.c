@@ -12,7 +12,8 @@
  *      batch into the local queue);
  *   4. steal half of another worker's queue (if fewer than half the workers
  *      are already searching);
- *   5. take socket events and fire due timers, then park (idle.c) after
+ *   5. take socket events and fire due timers (tasks found this way end a
+ *      search without handing it on, idle.c), then park (idle.c) after
  *      one last look at every queue; the first worker to park sleeps in
  *      the driver (weft__driver_park), the others on their futex.
  * Each task taken from a queue gets a fresh cooperative budget of
@@ -223,8 +224,10 @@ static bool worker_loop(weft__sched_t *s, weft__worker_t *w)
                 return true;
             continue;
         }
-        if (poll_io(s, w, WEFT__FIRE_IDLE))
-            continue; /* socket events or timers woke tasks into our queue */
+        if (poll_io(s, w, WEFT__FIRE_IDLE)) {
+            weft__idle_found_own_work(s, w); /* they woke tasks into our queue */
+            continue;
+        }
         park_worker(s, w);
     }
     if (w->searching)
