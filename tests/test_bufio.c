@@ -8,7 +8,9 @@
  * waker: the script wakes at once, so a pending is always followed by
  * progress. The last tests run the codecs over TCP on 127.0.0.1 on every
  * runtime shape. */
+#include <sys/mman.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "testlib.h"
 
@@ -240,6 +242,50 @@ START_TEST(lines_every_split)
         for (size_t chunk = 1; chunk <= len; chunk++)
             lines_case(caps[k], chunk, 0);
     }
+}
+END_TEST
+
+/* The line search the inline read_until uses (16 bytes at a time, then
+ * memchr) finds what memchr finds: the first delimiter, or none, for every
+ * length up to past its 64-byte stretch, every position, every alignment.
+ * The bytes searched end where a page with no access begins, so a load
+ * past the window would fault. */
+START_TEST(find_byte_agrees_with_memchr)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    char *map = mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(map, MAP_FAILED);
+    ck_assert_int_eq(mprotect(map + pg, (size_t)pg, PROT_NONE), 0);
+    char *end = map + pg;
+    long checked = 0;
+    for (size_t n = 0; n <= 100; n++) {
+        for (long pos = -1; pos < (long)n; pos++) {
+            for (int second = 0; second < 2; second++) {
+                char *p = end - n;
+                for (size_t i = 0; i < n; i++)
+                    p[i] = (char)('a' + i % 26);
+                if (pos >= 0)
+                    p[pos] = '\n';
+                if (second && pos >= 0 && (size_t)pos + 3 < n)
+                    p[pos + 3] = '\n';
+                ck_assert_ptr_eq(weft__find_byte(p, '\n', n), memchr(p, '\n', n));
+                checked++;
+            }
+        }
+    }
+    /* Every alignment of a window that holds its delimiter at the end. */
+    for (size_t off = 0; off < 16; off++) {
+        for (size_t n = 1; n <= 70; n++) {
+            char *p = end - n - off;
+            memset(p, 'x', n + off);
+            p[n - 1] = (char)0x80; /* a byte with its high bit set as the delimiter */
+            ck_assert_ptr_eq(weft__find_byte(p, 0x80, n), p + n - 1);
+            ck_assert_ptr_null(weft__find_byte(p, 0x80, n - 1));
+            checked += 2;
+        }
+    }
+    ck_assert_int_gt(checked, 10000);
+    munmap(map, (size_t)pg * 2);
 }
 END_TEST
 
@@ -1216,6 +1262,7 @@ static Suite *bufio_suite(void)
     Suite *s = suite_create("bufio");
     TCase *tc = tcase_create("lines");
     tcase_add_test(tc, lines_every_split);
+    tcase_add_test(tc, find_byte_agrees_with_memchr);
     tcase_add_test(tc, read_line_every_chunk);
     tcase_add_test(tc, read_line_reads_per_chunk);
     tcase_add_test(tc, line_too_long);

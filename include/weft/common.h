@@ -34,11 +34,15 @@ extern "C" {
 #define WEFT_NORETURN __attribute__((noreturn))
 #define WEFT_FALLTHROUGH __attribute__((fallthrough))
 #define WEFT_PRINTF(a, b) __attribute__((format(printf, a, b)))
+/* Private: for the inline fast paths of hot futures (weft/bufio.h), which
+ * only pay when they are compiled into the awaiting poll. */
+#define WEFT__ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define WEFT_NODISCARD
 #define WEFT_NORETURN _Noreturn
 #define WEFT_FALLTHROUGH
 #define WEFT_PRINTF(a, b)
+#define WEFT__ALWAYS_INLINE inline
 #endif
 
 /* Debug checks in the public macros (today: WEFT_AWAIT's output-size
