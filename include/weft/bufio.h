@@ -141,7 +141,8 @@ static WEFT__ALWAYS_INLINE const char *weft__find_byte(const char *p, unsigned c
 #if defined(__SSE2__) && defined(__GNUC__)
     const __m128i pat = _mm_set1_epi8((char)c);
     for (; i + 16 <= n && i < 64; i += 16) {
-        unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(p + i)), pat));
+        __m128i w = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(w, pat));
         if (m != 0)
             return p + i + (unsigned)__builtin_ctz(m);
     }
@@ -163,7 +164,8 @@ static WEFT__ALWAYS_INLINE weft_poll_t weft__read_until_poll_inline(weft_future_
         size_t pos = r->pos_, len = o->len, max = op->max_;
         size_t avail = r->end_ - pos, room = max > len ? max - len : 0;
         const char *p = r->buf_ + pos;
-        const char *hit = avail > 0 && room > 0 ? weft__find_byte(p, (unsigned char)op->delim_, avail < room ? avail : room) : NULL;
+        const char *hit =
+            avail > 0 && room > 0 ? weft__find_byte(p, (unsigned char)op->delim_, avail < room ? avail : room) : NULL;
         size_t take = hit != NULL ? (size_t)(hit - p) + 1 : 0;
         if (hit != NULL && o->cap - len >= take) {
             if (!weft__coop_buffered(&r->hits_, cx))
