@@ -122,15 +122,19 @@ bool weft__idle_end_search(weft__sched_t *s, weft__worker_t *w)
     return st_searching(prev) == 1;
 }
 
-void weft__idle_found_own_work(weft__sched_t *s, weft__worker_t *w)
+void weft__idle_found_own_work(weft__sched_t *s, weft__worker_t *w, bool timers_waiting)
 {
     if (!w->searching || !weft__idle_end_search(s, w))
         return;
     /* seq_cst fence: a producer that saw us searching skipped its notify
-     * (weft__idle_notify_one); either its task is visible to the check
-     * below, or it saw our search end and notified itself. */
+     * (weft__idle_notify_one); either its task is visible to the checks
+     * below, or it saw our search end and notified itself. A worker that
+     * parks after the first check re-checks every queue itself. */
     atomic_thread_fence(memory_order_seq_cst);
-    if (weft__sched_has_work(s))
+    uint32_t st = atomic_load_explicit(&s->idle.state, memory_order_relaxed);
+    if (st_unparked(st) >= s->idle.nworkers)
+        return; /* nobody to wake: spare the look at every queue */
+    if (timers_waiting || weft__sched_has_work(s))
         weft__idle_notify_one(s);
 }
 

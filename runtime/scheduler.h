@@ -245,13 +245,16 @@ bool weft__idle_try_search(weft__sched_t *s, weft__worker_t *w);
 /* Ends searching; returns true if it was the last searcher. */
 bool weft__idle_end_search(weft__sched_t *s, weft__worker_t *w);
 /* w found tasks of its own making (socket events or timers it took on its
- * way to parking, which went to its own LIFO slot and queue): if it was
- * searching, it stops, and wakes a sibling only when other work waits
- * (weft__sched_has_work). A searcher that finds stolen or remote work
- * hands the search on instead (worker.c), since more may follow; handing
- * it on here woke a sibling each time a lone task's socket turned ready
- * again, to find nothing and sleep. */
-void weft__idle_found_own_work(weft__sched_t *s, weft__worker_t *w);
+ * way to parking: in its own LIFO slot and queue, timers beyond its first
+ * batch in the `woken` queue): if it was searching, it stops, and wakes a
+ * sibling only when other work waits (weft__sched_has_work) or, with
+ * timers_waiting, when timers are pending while w runs what it woke and
+ * nobody sleeps in the driver to fire them (as park_worker does when it
+ * leaves the driver). A searcher that finds stolen or remote work hands
+ * the search on instead (worker.c), since more may follow; handing it on
+ * here woke a sibling each time a lone task's socket turned ready again,
+ * to find nothing and sleep. */
+void weft__idle_found_own_work(weft__sched_t *s, weft__worker_t *w, bool timers_waiting);
 /* Registers w as parked (it stops searching, if it was). The caller then
  * re-checks every queue (worker.c:park_worker), searcher or not. */
 void weft__idle_park(weft__sched_t *s, weft__worker_t *w);

@@ -225,7 +225,12 @@ static bool worker_loop(weft__sched_t *s, weft__worker_t *w)
             continue;
         }
         if (poll_io(s, w, WEFT__FIRE_IDLE)) {
-            weft__idle_found_own_work(s, w); /* they woke tasks into our queue */
+            /* They woke tasks into our queue. If nobody sleeps in the
+             * driver, pending timers need a sibling there while we run
+             * those tasks (as when we leave the driver, park_worker). */
+            weft__driver_t *d = s->driver;
+            weft__idle_found_own_work(s, w,
+                                      w->searching && !weft__driver_has_parked(d) && weft__driver_timers_pending(d));
             continue;
         }
         park_worker(s, w);

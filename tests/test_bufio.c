@@ -247,9 +247,12 @@ END_TEST
 
 /* The line search the inline read_until uses (16 bytes at a time, then
  * memchr) finds what memchr finds: the first delimiter, or none, for every
- * length up to past its 64-byte stretch, every position, every alignment.
- * The bytes searched end where a page with no access begins, so a load
- * past the window would fault. */
+ * length up to past its 64-byte stretch and every position. In the first
+ * loop the bytes searched end where a page with no access begins (so a
+ * load past the window would fault), and their start takes every
+ * alignment as the length varies; the second loop tries every alignment
+ * of a window whose last byte, with its high bit set, is the delimiter,
+ * and the window one byte shorter, which must not find it. */
 START_TEST(find_byte_agrees_with_memchr)
 {
     long pg = sysconf(_SC_PAGESIZE);

@@ -48,7 +48,7 @@ START_TEST(own_work_alone_wakes_nobody)
     weft__idle_park(&s, &workers[1]);
     ck_assert(weft__idle_try_search(&s, &workers[0]));
     ck_assert_uint_eq(searching(), 1);
-    weft__idle_found_own_work(&s, &workers[0]);
+    weft__idle_found_own_work(&s, &workers[0], false);
     ck_assert(!workers[0].searching);
     ck_assert_uint_eq(searching(), 0);
     ck_assert(weft__idle_is_sleeping(&s, &workers[1]));
@@ -66,7 +66,7 @@ START_TEST(own_work_with_remote_work_wakes_one)
     ck_assert(weft__inject_push_batch(&s.inject, &task, &task, 1));
     weft__idle_notify_one(&s); /* the producer's: skipped, worker 0 searches */
     ck_assert(weft__idle_is_sleeping(&s, &workers[1]));
-    weft__idle_found_own_work(&s, &workers[0]);
+    weft__idle_found_own_work(&s, &workers[0], false);
     ck_assert(!workers[0].searching);
     ck_assert(!weft__idle_is_sleeping(&s, &workers[1]));
     ck_assert_uint_eq(searching(), 1);
@@ -84,20 +84,50 @@ START_TEST(own_work_with_queued_task_wakes_one)
     weft__idle_park(&s, &workers[1]);
     ck_assert(weft__idle_try_search(&s, &workers[0]));
     weft__queue_push_back_spmc(&workers[0].queue, &task, &s.inject);
-    weft__idle_found_own_work(&s, &workers[0]);
+    weft__idle_found_own_work(&s, &workers[0], false);
     ck_assert(!weft__idle_is_sleeping(&s, &workers[1]));
     ck_assert_ptr_eq(weft__queue_pop_spmc(&workers[0].queue), &task);
 }
 END_TEST
 
-/* A worker that was not searching (it woke in the driver by itself) has
- * no search to end or hand on. */
+/* Alone, but with timers pending and nobody asleep in the driver to fire
+ * them while worker 0 runs what it woke: worker 1 is woken to go there. */
+START_TEST(own_work_with_timers_waiting_wakes_one)
+{
+    weft__idle_park(&s, &workers[1]);
+    ck_assert(weft__idle_try_search(&s, &workers[0]));
+    weft__idle_found_own_work(&s, &workers[0], true);
+    ck_assert(!workers[0].searching);
+    ck_assert(!weft__idle_is_sleeping(&s, &workers[1]));
+    ck_assert(weft__park_timeout(&workers[1].parker, 0));
+}
+END_TEST
+
+/* No worker parked: nothing to wake, whatever waits (the next worker to
+ * park looks at every queue first). */
+START_TEST(own_work_with_nobody_parked_wakes_nobody)
+{
+    ck_assert(weft__idle_try_search(&s, &workers[0]));
+    ck_assert(weft__inject_push_batch(&s.inject, &task, &task, 1));
+    weft__idle_found_own_work(&s, &workers[0], true);
+    ck_assert(!workers[0].searching);
+    ck_assert_uint_eq(searching(), 0);
+    ck_assert(!weft__park_timeout(&workers[0].parker, 0));
+    ck_assert(!weft__park_timeout(&workers[1].parker, 0));
+    weft_task_t *out[1];
+    ck_assert_uint_eq(weft__inject_pop(&s.inject, out, 1), 1);
+}
+END_TEST
+
+/* A worker that was not searching has no search to end or hand on: it
+ * leaves the idle state and the sleepers alone, even with work queued
+ * (whoever queued it found no searcher counted, and notified). */
 START_TEST(own_work_without_search_changes_nothing)
 {
     weft__idle_park(&s, &workers[1]);
     ck_assert(weft__inject_push_batch(&s.inject, &task, &task, 1));
     uint32_t before = atomic_load(&s.idle.state);
-    weft__idle_found_own_work(&s, &workers[0]);
+    weft__idle_found_own_work(&s, &workers[0], false);
     ck_assert_uint_eq(atomic_load(&s.idle.state), before);
     ck_assert(weft__idle_is_sleeping(&s, &workers[1]));
     weft_task_t *out[1];
@@ -114,6 +144,8 @@ int main(void)
     tcase_add_test(tc, own_work_alone_wakes_nobody);
     tcase_add_test(tc, own_work_with_remote_work_wakes_one);
     tcase_add_test(tc, own_work_with_queued_task_wakes_one);
+    tcase_add_test(tc, own_work_with_timers_waiting_wakes_one);
+    tcase_add_test(tc, own_work_with_nobody_parked_wakes_nobody);
     tcase_add_test(tc, own_work_without_search_changes_nothing);
     suite_add_tcase(su, tc);
     return run_suite(su);
