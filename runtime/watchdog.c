@@ -63,8 +63,13 @@
  * "0 0 0" or is missing; no /proc) the rule is wall time as above, and the
  * report says the split is unknown. Under valgrind, whose threads wait for
  * its lock asleep, a wait for a CPU reads as blocked: wall time again.
- * The samples cost the watchdog a clock read and two /proc reads per poll
- * that lasts a sweep, and nothing on the worker.
+ * The samples cost the watchdog, and nothing on the worker: a clock read
+ * and one read of schedstat for each poll a sweep first sees, and a read
+ * of stat too when it judges one. The two files of each worker's thread
+ * are opened once and kept (open_task_files), since on a machine with no
+ * idle core the watchdog's CPU time is a worker's: with an open, a read
+ * and a close for each file per sample, lines_throughput's watchdog used
+ * 1.3% of a CPU, and 0.6% with them kept.
  */
 #include <fcntl.h>
 #include <linux/membarrier.h>
@@ -102,6 +107,9 @@ struct watch_view {
     int tid;           /* the thread running it; 0: no CPU split for this poll */
     clockid_t cpu_clock;
     cpu_sample_t at_seen; /* that thread when we first saw the poll */
+    /* /proc/self/task/<fd_tid>/{schedstat,stat}, opened at the first
+     * sample of that thread and kept (open_task_files); -1: not open. */
+    int fd_tid, fd_schedstat, fd_stat;
 };
 
 #ifdef WEFT_TEST_HOOKS
@@ -141,16 +149,41 @@ void weft__watch_bind_thread(weft__worker_t *w)
     atomic_store_explicit(&w->watch.cpu_clock, cpu_clock, memory_order_relaxed);
 }
 
-/* Reads the start of /proc/self/task/<tid>/<file> into buf (NUL-ended). */
-static bool read_task_file(int tid, const char *file, char *buf, size_t size)
+static void close_task_files(struct watch_view *v)
 {
+    if (v->fd_schedstat >= 0)
+        close(v->fd_schedstat);
+    if (v->fd_stat >= 0)
+        close(v->fd_stat);
+    v->fd_schedstat = v->fd_stat = -1;
+    v->fd_tid = 0;
+}
+
+/* Opens thread v->tid's two /proc files, unless they are open already.
+ * They stay open while the worker keeps its thread, so a sample is one
+ * pread each (a read at offset 0 makes a /proc file's text afresh). */
+static bool open_task_files(struct watch_view *v)
+{
+    if (v->fd_tid == v->tid && v->fd_schedstat >= 0)
+        return true;
+    close_task_files(v);
     char path[64];
-    snprintf(path, sizeof path, "/proc/self/task/%d/%s", tid, file);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", v->tid);
+    v->fd_schedstat = open(path, O_RDONLY | O_CLOEXEC);
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", v->tid);
+    v->fd_stat = open(path, O_RDONLY | O_CLOEXEC);
+    if (v->fd_schedstat < 0 || v->fd_stat < 0) {
+        close_task_files(v);
         return false;
-    ssize_t n = read(fd, buf, size - 1);
-    close(fd);
+    }
+    v->fd_tid = v->tid;
+    return true;
+}
+
+/* Reads the start of an open /proc file into buf (NUL-ended). */
+static bool read_task_file(int fd, char *buf, size_t size)
+{
+    ssize_t n = pread(fd, buf, size - 1, 0);
     if (n <= 0)
         return false;
     buf[n] = '\0';
@@ -158,8 +191,10 @@ static bool read_task_file(int tid, const char *file, char *buf, size_t size)
 }
 
 /* Samples thread v->tid; false when the kernel cannot tell (no thread CPU
- * clock, no schedstat, or one that reads "0 0 0": no statistics kept). */
-static bool read_cpu(const struct watch_view *v, cpu_sample_t *out)
+ * clock, no schedstat, or one that reads "0 0 0": no statistics kept).
+ * out->runnable only when want_state (the first sample of a poll needs
+ * no state: a read saved). */
+static bool read_cpu(struct watch_view *v, cpu_sample_t *out, bool want_state)
 {
     struct timespec ts;
     char buf[128];
@@ -167,8 +202,15 @@ static bool read_cpu(const struct watch_view *v, cpu_sample_t *out)
     if (weft__watch_test_no_schedstat)
         return false;
 #endif
-    if (v->tid == 0 || clock_gettime(v->cpu_clock, &ts) != 0 || !read_task_file(v->tid, "schedstat", buf, sizeof buf))
+    if (v->tid == 0 || !open_task_files(v) || clock_gettime(v->cpu_clock, &ts) != 0)
         return false;
+    if (!read_task_file(v->fd_schedstat, buf, sizeof buf)) {
+        /* The thread the files name has ended, and its tid may now be
+         * another thread's, which only a fresh open reaches: once more. */
+        close_task_files(v);
+        if (!open_task_files(v) || !read_task_file(v->fd_schedstat, buf, sizeof buf))
+            return false;
+    }
     char *end;
     (void)strtoull(buf, &end, 10); /* on-CPU ns as of the last accounting: the clock is exact */
     unsigned long long delay = strtoull(end, &end, 10);
@@ -178,10 +220,13 @@ static bool read_cpu(const struct watch_view *v, cpu_sample_t *out)
     out->ran_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     out->waited_ns = delay;
     out->slices = slices;
-    /* The state letter follows the command name, which may hold ')'. An
-     * unreadable state counts as runnable: the cautious answer. */
-    const char *paren = read_task_file(v->tid, "stat", buf, sizeof buf) ? strrchr(buf, ')') : NULL;
-    out->runnable = paren == NULL || paren[1] == '\0' || paren[2] == 'R';
+    out->runnable = true;
+    if (want_state) {
+        /* The state letter follows the command name, which may hold ')'.
+         * An unreadable state counts as runnable: the cautious answer. */
+        const char *paren = read_task_file(v->fd_stat, buf, sizeof buf) ? strrchr(buf, ')') : NULL;
+        out->runnable = paren == NULL || paren[1] == '\0' || paren[2] == 'R';
+    }
     return true;
 }
 
@@ -212,7 +257,7 @@ static bool judge_poll(weft__worker_t *w, struct watch_view *v, uint64_t seq, ui
                        uint64_t period_ns, weft_blocking_report_t *r)
 {
     cpu_sample_t now;
-    if (v->tid == 0 || !read_cpu(v, &now))
+    if (v->tid == 0 || !read_cpu(v, &now, true))
         return true; /* no split: wall time decides */
     /* acquire: as in check_worker. Still the same poll, so it ran on the
      * same thread throughout our samples (a new thread means a new seq). */
@@ -232,7 +277,7 @@ static bool judge_poll(weft__worker_t *w, struct watch_view *v, uint64_t seq, ui
             struct timespec nap = { 0, (long)(period_ns / 8) };
             cpu_sample_t later;
             nanosleep(&nap, NULL);
-            if (!read_cpu(v, &later) || atomic_load_explicit(&w->watch.seq, memory_order_acquire) != seq)
+            if (!read_cpu(v, &later, true) || atomic_load_explicit(&w->watch.seq, memory_order_acquire) != seq)
                 break;
             if (later.slices != now.slices || !later.runnable) {
                 span_ns = weft__now_ns() - v->seen_at; /* the poll was running at later's reading */
@@ -289,7 +334,7 @@ static bool check_worker(weft__sched_t *s, struct weft__watchdog *d, unsigned i)
          * and judge_poll, which checks it, starts over. */
         v->tid = atomic_load_explicit(&w->watch.tid, memory_order_relaxed);
         v->cpu_clock = atomic_load_explicit(&w->watch.cpu_clock, memory_order_relaxed);
-        if (!read_cpu(v, &v->at_seen))
+        if (!read_cpu(v, &v->at_seen, false))
             v->tid = 0;
         v->seen_at = weft__now_ns(); /* after the sample: the span lies inside what the samples cover */
         return true;
@@ -368,6 +413,8 @@ int weft__watchdog_start(weft__sched_t *s)
         weft__free(d, sizeof *d);
         return WEFT_ENOMEM;
     }
+    for (unsigned i = 0; i < s->nworkers; i++)
+        d->views[i].fd_schedstat = d->views[i].fd_stat = -1;
     d->threshold_ms = s->cfg.blocking_threshold_ms ? s->cfg.blocking_threshold_ms : 10;
     d->period_ms = d->threshold_ms / 5 ? d->threshold_ms / 5 : 1;
     pthread_mutex_init(&d->lock, NULL);
@@ -401,6 +448,8 @@ void weft__watchdog_stop(weft__sched_t *s)
     pthread_join(d->tid, NULL);
     /* The workers have stopped: nobody reads s->watchdog any more. */
     s->watchdog = NULL;
+    for (unsigned i = 0; i < s->nworkers; i++)
+        close_task_files(&d->views[i]);
     pthread_cond_destroy(&d->cond);
     pthread_mutex_destroy(&d->lock);
     weft__free(d->views, s->nworkers * sizeof *d->views);
