@@ -64,12 +64,13 @@
  * report says the split is unknown. Under valgrind, whose threads wait for
  * its lock asleep, a wait for a CPU reads as blocked: wall time again.
  * The samples cost the watchdog, and nothing on the worker: a clock read
- * and one read of schedstat for each poll a sweep first sees, and a read
- * of stat too when it judges one. The two files of each worker's thread
- * are opened once and kept (open_task_files), since on a machine with no
- * idle core the watchdog's CPU time is a worker's: with an open, a read
- * and a close for each file per sample, lines_throughput's watchdog used
- * 1.3% of a CPU, and 0.6% with them kept.
+ * and one read of schedstat for each poll a sweep first sees; judging a
+ * poll reads the clock, schedstat and stat (the state), and again while it
+ * gives a runnable thread time to get a CPU. Each worker thread's
+ * schedstat is opened once and kept (open_schedstat), since on a machine
+ * with no idle core the watchdog's CPU time is a worker's: with an open, a
+ * read and a close of both files per sample, lines_throughput's watchdog
+ * used 1.3% of a CPU, and 0.6% with schedstat kept and stat left out.
  */
 #include <fcntl.h>
 #include <linux/membarrier.h>
@@ -107,9 +108,9 @@ struct watch_view {
     int tid;           /* the thread running it; 0: no CPU split for this poll */
     clockid_t cpu_clock;
     cpu_sample_t at_seen; /* that thread when we first saw the poll */
-    /* /proc/self/task/<fd_tid>/{schedstat,stat}, opened at the first
-     * sample of that thread and kept (open_task_files); -1: not open. */
-    int fd_tid, fd_schedstat, fd_stat;
+    /* /proc/self/task/<fd_tid>/schedstat, opened at the first sample of
+     * that thread and kept (open_schedstat); -1: not open. */
+    int fd_tid, fd_schedstat;
 };
 
 #ifdef WEFT_TEST_HOOKS
@@ -149,33 +150,27 @@ void weft__watch_bind_thread(weft__worker_t *w)
     atomic_store_explicit(&w->watch.cpu_clock, cpu_clock, memory_order_relaxed);
 }
 
-static void close_task_files(struct watch_view *v)
+static void close_schedstat(struct watch_view *v)
 {
     if (v->fd_schedstat >= 0)
         close(v->fd_schedstat);
-    if (v->fd_stat >= 0)
-        close(v->fd_stat);
-    v->fd_schedstat = v->fd_stat = -1;
+    v->fd_schedstat = -1;
     v->fd_tid = 0;
 }
 
-/* Opens thread v->tid's two /proc files, unless they are open already.
- * They stay open while the worker keeps its thread, so a sample is one
- * pread each (a read at offset 0 makes a /proc file's text afresh). */
-static bool open_task_files(struct watch_view *v)
+/* Opens thread v->tid's schedstat, unless it is open already. It stays
+ * open while the worker keeps its thread, so a sample reads it with one
+ * pread (a read at offset 0 makes a /proc file's text afresh). */
+static bool open_schedstat(struct watch_view *v)
 {
     if (v->fd_tid == v->tid && v->fd_schedstat >= 0)
         return true;
-    close_task_files(v);
+    close_schedstat(v);
     char path[64];
     snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", v->tid);
     v->fd_schedstat = open(path, O_RDONLY | O_CLOEXEC);
-    snprintf(path, sizeof path, "/proc/self/task/%d/stat", v->tid);
-    v->fd_stat = open(path, O_RDONLY | O_CLOEXEC);
-    if (v->fd_schedstat < 0 || v->fd_stat < 0) {
-        close_task_files(v);
+    if (v->fd_schedstat < 0)
         return false;
-    }
     v->fd_tid = v->tid;
     return true;
 }
@@ -190,10 +185,27 @@ static bool read_task_file(int fd, char *buf, size_t size)
     return true;
 }
 
+/* Whether thread tid is running or waiting for a CPU, from the state
+ * letter of its stat, which follows the command name (that may hold
+ * ')'). Read only when a poll is judged, so opened each time. An
+ * unreadable state counts as runnable: the cautious answer. */
+static bool read_runnable(int tid)
+{
+    char path[64], buf[128];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return true;
+    bool ok = read_task_file(fd, buf, sizeof buf);
+    close(fd);
+    const char *paren = ok ? strrchr(buf, ')') : NULL;
+    return paren == NULL || paren[1] == '\0' || paren[2] == 'R';
+}
+
 /* Samples thread v->tid; false when the kernel cannot tell (no thread CPU
  * clock, no schedstat, or one that reads "0 0 0": no statistics kept).
- * out->runnable only when want_state (the first sample of a poll needs
- * no state: a read saved). */
+ * out->runnable only when want_state (a poll's first sample needs no
+ * state, and skips that read). */
 static bool read_cpu(struct watch_view *v, cpu_sample_t *out, bool want_state)
 {
     struct timespec ts;
@@ -202,13 +214,13 @@ static bool read_cpu(struct watch_view *v, cpu_sample_t *out, bool want_state)
     if (weft__watch_test_no_schedstat)
         return false;
 #endif
-    if (v->tid == 0 || !open_task_files(v) || clock_gettime(v->cpu_clock, &ts) != 0)
+    if (v->tid == 0 || !open_schedstat(v) || clock_gettime(v->cpu_clock, &ts) != 0)
         return false;
     if (!read_task_file(v->fd_schedstat, buf, sizeof buf)) {
-        /* The thread the files name has ended, and its tid may now be
+        /* The thread the file names has ended, and its tid may now be
          * another thread's, which only a fresh open reaches: once more. */
-        close_task_files(v);
-        if (!open_task_files(v) || !read_task_file(v->fd_schedstat, buf, sizeof buf))
+        close_schedstat(v);
+        if (!open_schedstat(v) || !read_task_file(v->fd_schedstat, buf, sizeof buf))
             return false;
     }
     char *end;
@@ -220,13 +232,7 @@ static bool read_cpu(struct watch_view *v, cpu_sample_t *out, bool want_state)
     out->ran_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
     out->waited_ns = delay;
     out->slices = slices;
-    out->runnable = true;
-    if (want_state) {
-        /* The state letter follows the command name, which may hold ')'.
-         * An unreadable state counts as runnable: the cautious answer. */
-        const char *paren = read_task_file(v->fd_stat, buf, sizeof buf) ? strrchr(buf, ')') : NULL;
-        out->runnable = paren == NULL || paren[1] == '\0' || paren[2] == 'R';
-    }
+    out->runnable = want_state ? read_runnable(v->tid) : true;
     return true;
 }
 
@@ -414,7 +420,7 @@ int weft__watchdog_start(weft__sched_t *s)
         return WEFT_ENOMEM;
     }
     for (unsigned i = 0; i < s->nworkers; i++)
-        d->views[i].fd_schedstat = d->views[i].fd_stat = -1;
+        d->views[i].fd_schedstat = -1;
     d->threshold_ms = s->cfg.blocking_threshold_ms ? s->cfg.blocking_threshold_ms : 10;
     d->period_ms = d->threshold_ms / 5 ? d->threshold_ms / 5 : 1;
     pthread_mutex_init(&d->lock, NULL);
@@ -449,7 +455,7 @@ void weft__watchdog_stop(weft__sched_t *s)
     /* The workers have stopped: nobody reads s->watchdog any more. */
     s->watchdog = NULL;
     for (unsigned i = 0; i < s->nworkers; i++)
-        close_task_files(&d->views[i]);
+        close_schedstat(&d->views[i]);
     pthread_cond_destroy(&d->cond);
     pthread_mutex_destroy(&d->lock);
     weft__free(d->views, s->nworkers * sizeof *d->views);

@@ -13,6 +13,7 @@
  * and the others wait for its lock asleep, so a wait for a CPU reads as
  * blocked there: the tests that tell the two apart are skipped under it. */
 #include <sched.h>
+#include <sys/syscall.h>
 
 #include "testlib.h"
 #include "scheduler.h"
@@ -122,10 +123,11 @@ START_TEST(detector_reports_each_offence)
 {
     reports_t rs = { PTHREAD_MUTEX_INITIALIZER, 0, { 0 }, "", "" };
     weft_runtime_t *rt = detect_rt(WEFT_RUNTIME_MULTI_THREAD, &rs, true);
-    /* Each poll sleeps 250 ms: a report is due 28 ms in (the threshold
-     * plus two 4 ms periods), and the rest is slack for a watchdog that
-     * gets no CPU for a while on a loaded machine (at 80 ms the test
-     * failed now and then under heavy load). */
+    /* Each poll sleeps 250 ms. A report is due within about 50 ms (an
+     * idle watchdog may first see a poll up to a threshold late, then
+     * the threshold plus two 4 ms periods); the rest is slack for a
+     * watchdog that gets no CPU for a while on a loaded machine (at 80 ms
+     * the test failed now and then under heavy load). */
     ck_assert_int_eq(run_hog(rt, 250, 3, false), 0);
     weft_runtime_free(rt);
     ck_assert_int_eq(rs.n, 3);
@@ -197,6 +199,7 @@ typedef struct {
     WEFT_FRAME;
     int cpu_ms, cpu;
     uint64_t *wall_ns; /* out: how long the poll took */
+    int *tid;          /* out, unless NULL: the thread that ran it */
 } spin_t;
 WEFT_ASYNC(spin_t, spin_fn, int)
 {
@@ -213,6 +216,8 @@ WEFT_ASYNC(spin_t, spin_fn, int)
         while (thread_cpu_ns() - c0 < (uint64_t)self->cpu_ms * 1000000u)
             ;
         *self->wall_ns = weft__now_ns() - t0;
+        if (self->tid != NULL)
+            *self->tid = (int)syscall(SYS_gettid);
         if (self->cpu >= 0)
             WEFT_TEST_CHECK_INT_EQ(sched_setaffinity(0, sizeof old, &old), 0);
     }
@@ -220,16 +225,22 @@ WEFT_ASYNC(spin_t, spin_fn, int)
     WEFT_END();
 }
 
-/* Runs one spin_t task; returns its wall time (ns). */
-static uint64_t run_spin(weft_runtime_t *rt, int cpu_ms, int cpu)
+/* Runs one spin_t task; returns its wall time (ns), and in *tid, unless
+ * NULL, the thread that ran it. */
+static uint64_t run_spin_tid(weft_runtime_t *rt, int cpu_ms, int cpu, int *tid)
 {
     uint64_t wall_ns = 0;
-    spin_t sp = { WEFT_FRAME_INIT(spin_fn), .cpu_ms = cpu_ms, .cpu = cpu, .wall_ns = &wall_ns };
+    spin_t sp = { WEFT_FRAME_INIT(spin_fn), .cpu_ms = cpu_ms, .cpu = cpu, .wall_ns = &wall_ns, .tid = tid };
     weft_join_handle_t jh;
     weft_spawn_opts_t o = { "spin" };
     ck_assert_int_eq(weft_spawn_at(weft_runtime_handle(rt), WEFT_FUTURE(&sp), &jh, &o, WEFT_SITE), 0);
     ck_assert_int_eq(join_out(rt, &jh, NULL), 0);
     return wall_ns;
+}
+
+static uint64_t run_spin(weft_runtime_t *rt, int cpu_ms, int cpu)
+{
+    return run_spin_tid(rt, cpu_ms, cpu, NULL);
 }
 
 START_TEST(detector_reports_a_sleeping_poll_as_blocked)
@@ -377,11 +388,37 @@ START_TEST(detector_quiet_for_a_descheduled_poll)
 }
 END_TEST
 
-/* The watchdog keeps each worker thread's /proc files open between
- * samples. When block_in_place hands the worker to a new thread, the
- * samples must follow it: files still naming the old thread, now asleep
- * in the blocking pool, would read a descheduled poll as blocked and
- * report it. And freeing the runtime closes them. */
+/* The tid whose schedstat this process holds open (the watchdog's kept
+ * file): 0 when none is, -1 when several are. */
+static int watched_tid(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    ck_assert_ptr_nonnull(d);
+    int found = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char link[300], target[128];
+        snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        if (n <= 0)
+            continue;
+        target[n] = '\0';
+        int pid, tid;
+        char rest[16];
+        if (sscanf(target, "/proc/%d/task/%d/%15s", &pid, &tid, rest) == 3 && strcmp(rest, "schedstat") == 0)
+            found = found == 0 ? tid : -1;
+    }
+    closedir(d);
+    return found;
+}
+
+/* The watchdog keeps each worker thread's schedstat open between samples.
+ * When block_in_place hands the worker to a new thread, the samples must
+ * follow it: a file still naming the old thread, now asleep in the
+ * blocking pool, would miss the new thread's waits for a CPU, and a
+ * descheduled poll could read as blocked. The test checks both the
+ * verdicts and which thread's file is open. Freeing the runtime closes
+ * it. */
 START_TEST(detector_follows_the_worker_to_a_new_thread)
 {
     if (!can_tell_a_wait_for_a_cpu())
@@ -389,6 +426,7 @@ START_TEST(detector_follows_the_worker_to_a_new_thread)
     /* libuv opens a few fds for the process on first use: count after. */
     weft_runtime_free(detect_rt(WEFT_RUNTIME_MULTI_THREAD, NULL, false));
     proc_usage_t before = proc_usage();
+    ck_assert_int_eq(watched_tid(), 0);
     reports_t rs = { PTHREAD_MUTEX_INITIALIZER, 0, { 0 }, "", "" };
     weft_builder_t b;
     weft_builder_init(&b, WEFT_RUNTIME_MULTI_THREAD);
@@ -399,9 +437,12 @@ START_TEST(detector_follows_the_worker_to_a_new_thread)
     b.block_on_runs_tasks = false;
     weft_runtime_t *rt = NULL;
     ck_assert_int_eq(weft_runtime_new(&b, &rt), 0);
-    /* 6 ms polls against a 4 ms period: the watchdog samples the worker's
-     * first thread, opening its files. */
-    ck_assert_int_eq(run_hog(rt, 6, 10, false), 0);
+    /* 6 ms polls against a 4 ms period, until the watchdog has sampled
+     * one, opening the worker's first thread's file. */
+    int first = 0;
+    for (int k = 0; k < 20 && (first = watched_tid()) == 0; k++)
+        ck_assert_int_eq(run_hog(rt, 6, 10, false), 0);
+    ck_assert_int_gt(first, 0);
     /* The worker's loop moves to another thread. */
     ck_assert_int_eq(run_hog(rt, 10, 1, true), 0);
     cpu_hogs_t hogs;
@@ -412,11 +453,20 @@ START_TEST(detector_follows_the_worker_to_a_new_thread)
     }
     /* Descheduled polls on the new thread (as in the test above): by the
      * rule, no report, if the samples are that thread's. */
+    int second = 0;
     for (int k = 0; k < 3; k++)
-        (void)run_spin(rt, 10, hogs.cpu);
+        (void)run_spin_tid(rt, 10, hogs.cpu, &second);
     cpu_hogs_stop(&hogs);
-    weft_runtime_free(rt);
     ck_assert_int_eq(rs.n, 0);
+    ck_assert_int_gt(second, 0);
+    ck_assert_int_ne(second, first);
+    /* The file the watchdog holds now is the new thread's (once it has
+     * sampled a poll there: more 6 ms polls until it has). */
+    for (int k = 0; k < 20 && watched_tid() == first; k++)
+        ck_assert_int_eq(run_hog(rt, 6, 10, false), 0);
+    ck_assert_int_eq(watched_tid(), second);
+    weft_runtime_free(rt);
+    ck_assert_int_eq(watched_tid(), 0);
     assert_usage_back(before);
     ASSERT_NO_TEST_FAIL();
     ASSERT_NO_LIVE();
