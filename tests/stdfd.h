@@ -97,6 +97,23 @@ static inline size_t read_with_deadline(int fd, void *buf, size_t len, long ms)
     return got;
 }
 
+/* The tid whose /proc/<pid>/task/<tid>/schedstat the entry `name` of
+ * /proc/self/fd is (the file the blocking detector's watchdog keeps open
+ * for a worker thread, docs/blocking.md), or 0 when it is anything else. */
+static inline int watchdog_fd_tid(const char *name)
+{
+    char link[300], target[128], rest[16];
+    snprintf(link, sizeof link, "/proc/self/fd/%s", name);
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n <= 0)
+        return 0;
+    target[n] = '\0';
+    int pid, tid;
+    if (sscanf(target, "/proc/%d/task/%d/%15s", &pid, &tid, rest) != 3 || strcmp(rest, "schedstat") != 0)
+        return 0;
+    return tid;
+}
+
 /* Entries in a /proc/self directory (fd or task), or -1. */
 static inline int proc_self_count(const char *dir)
 {

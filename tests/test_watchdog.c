@@ -389,7 +389,7 @@ START_TEST(detector_quiet_for_a_descheduled_poll)
 END_TEST
 
 /* The tid whose schedstat this process holds open (the watchdog's kept
- * file): 0 when none is, -1 when several are. */
+ * file, watchdog_fd_tid): 0 when none is, -1 when several are. */
 static int watched_tid(void)
 {
     DIR *d = opendir("/proc/self/fd");
@@ -397,15 +397,8 @@ static int watched_tid(void)
     int found = 0;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        char link[300], target[128];
-        snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
-        ssize_t n = readlink(link, target, sizeof target - 1);
-        if (n <= 0)
-            continue;
-        target[n] = '\0';
-        int pid, tid;
-        char rest[16];
-        if (sscanf(target, "/proc/%d/task/%d/%15s", &pid, &tid, rest) == 3 && strcmp(rest, "schedstat") == 0)
+        int tid = watchdog_fd_tid(e->d_name);
+        if (tid > 0)
             found = found == 0 ? tid : -1;
     }
     closedir(d);
